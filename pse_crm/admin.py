@@ -1,0 +1,200 @@
+"""Admin: tenant staff see and edit only their tenant's rows; superusers see every tenant.
+
+The middleware enters the request's tenant scope, so the scoped default managers filter
+every admin queryset, related-field choice and list filter to that tenant. A superuser's
+admin requests run with the tenant wall lifted (see TenantMiddleware).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from pse_crm import roles
+from pse_crm.models import Membership, Tenant, TenantAPIKey, User
+
+
+def _admin_role_ok(request) -> bool:
+    if request.user.is_superuser:
+        return True
+    membership = getattr(request, "membership", None)
+    return (
+        request.user.is_active
+        and request.user.is_staff
+        and membership is not None
+        and roles.role_allows(membership.role, roles.MANAGE)
+    )
+
+
+class TenantOwnedAdmin(admin.ModelAdmin):
+    """Base for every tenant-owned model's admin."""
+
+    superuser_list_display = ("tenant",)
+
+    def get_list_display(self, request):
+        base = tuple(super().get_list_display(request))
+        return base + self.superuser_list_display if request.user.is_superuser else base
+
+    def get_list_filter(self, request):
+        base = tuple(super().get_list_filter(request))
+        return (*base, "tenant") if request.user.is_superuser else base
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if request.user.is_superuser and obj is None:
+            # Superusers act across tenants, so a new row needs its tenant named.
+            form = type(
+                form.__name__,
+                (form,),
+                {
+                    "tenant": forms.ModelChoiceField(
+                        queryset=Tenant.objects.all(), label=_("tenant")
+                    )
+                },
+            )
+        return form
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser and obj is None:
+            fieldsets = [(None, {"fields": ["tenant"]}), *fieldsets]
+        return fieldsets
+
+    def save_model(self, request, obj, form, change):
+        if obj.tenant_id is None:
+            obj.tenant = form.cleaned_data.get("tenant") or request.tenant
+        super().save_model(request, obj, form, change)
+
+    def has_module_permission(self, request):
+        return _admin_role_ok(request)
+
+    def has_view_permission(self, request, obj=None):
+        return _admin_role_ok(request)
+
+    def has_add_permission(self, request):
+        return _admin_role_ok(request)
+
+    def has_change_permission(self, request, obj=None):
+        return _admin_role_ok(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return _admin_role_ok(request)
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "timezone", "is_active", "created_at")
+    search_fields = ("name", "slug")
+    list_filter = ("is_active",)
+    readonly_fields = ("created_at",)
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantOwnedAdmin):
+    list_display = ("user", "role", "is_active", "created_at")
+    list_filter = ("role", "is_active")
+    search_fields = ("user__email",)
+    readonly_fields = ("created_at",)
+    autocomplete_fields = ("user",)
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or self._is_owner(request)
+
+    def _is_owner(self, request) -> bool:
+        m = getattr(request, "membership", None)
+        return request.user.is_staff and m is not None and m.role == roles.Role.OWNER
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    has_add_permission = has_change_permission = has_delete_permission = (
+        lambda self, request, obj=None: self.has_module_permission(request)
+    )
+
+
+@admin.register(TenantAPIKey)
+class TenantAPIKeyAdmin(admin.ModelAdmin):
+    """Owners create and revoke their tenant's keys; the key is shown once, after saving."""
+
+    list_display = ("name", "prefix", "created", "last_used_at", "revoked", "expiry_date")
+    list_filter = ("revoked",)
+    search_fields = ("name", "prefix")
+    readonly_fields = ("prefix", "created", "last_used_at")
+    fields = ("name", "expiry_date", "revoked", "prefix", "created", "last_used_at")
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(tenant=request.tenant) if request.tenant else qs.none()
+
+    def _is_owner(self, request) -> bool:
+        m = getattr(request, "membership", None)
+        return request.user.is_superuser or (
+            request.user.is_staff and m is not None and m.role == roles.Role.OWNER
+        )
+
+    def has_module_permission(self, request):
+        return self._is_owner(request)
+
+    has_view_permission = has_change_permission = has_delete_permission = (
+        lambda self, request, obj=None: self._is_owner(request)
+    )
+
+    def has_add_permission(self, request):
+        return self._is_owner(request) and request.tenant is not None
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        obj.tenant = request.tenant
+        key = TenantAPIKey.objects.assign_key(obj)
+        obj.save()
+        self.message_user(
+            request,
+            _("The API key for %(name)s is %(key)s. Copy it now: it will not be shown again.")
+            % {"name": obj.name, "key": key},
+        )
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ("email",)
+    list_display = ("email", "first_name", "last_name", "is_staff", "is_active")
+    search_fields = ("email", "first_name", "last_name")
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name")}),
+        (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser")}),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        # Tenant owners see the users of their tenant only.
+        return (
+            qs.filter(memberships__tenant=request.tenant).distinct()
+            if request.tenant
+            else qs.none()
+        )
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser or (
+            getattr(request, "membership", None) is not None
+            and request.membership.role == roles.Role.OWNER
+            and request.user.is_staff
+        )

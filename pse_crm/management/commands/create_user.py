@@ -1,0 +1,67 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from pse_crm.models import Membership, Tenant, User
+from pse_crm.roles import Role
+from pse_crm.tenancy import tenant_scope
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a user (or find one by email) and give them a role in a tenant. "
+        "Idempotent: running it again sets the same role and changes nothing else."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tenant", required=True, help="tenant slug")
+        parser.add_argument("--email", required=True)
+        parser.add_argument("--role", required=True, help=f"one of: {', '.join(Role.values)}")
+        parser.add_argument("--password", help="set (or reset) the password")
+        parser.add_argument("--staff", action="store_true", help="allow the Django admin")
+
+    def handle(
+        self,
+        *args,
+        tenant: str,
+        email: str,
+        role: str,
+        password: str | None,
+        staff: bool,
+        **options,
+    ):
+        if role not in Role.values:
+            raise CommandError(f"Unknown role '{role}'. Choose one of: {', '.join(Role.values)}.")
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise CommandError(f"'{email}' is not a valid email address.") from None
+        tenant_obj = Tenant.objects.filter(slug=tenant).first()
+        if tenant_obj is None:
+            raise CommandError(f"Unknown tenant '{tenant}'. Create it first with create_tenant.")
+        email = email.strip().lower()
+        with transaction.atomic(), tenant_scope(tenant_obj):
+            user = User.objects.filter(email__iexact=email).first()
+            created = user is None
+            if created:
+                user = User.objects.create_user(email=email, password=password, is_staff=staff)
+            else:
+                changed = []
+                if password:
+                    user.set_password(password)
+                    changed.append("password")
+                if staff and not user.is_staff:
+                    user.is_staff = True
+                    changed.append("is_staff")
+                if changed:
+                    user.save(update_fields=changed)
+            membership, m_created = Membership.objects.get_or_create(
+                user=user, tenant=tenant_obj, defaults={"role": role}
+            )
+            if not m_created and (membership.role != role or not membership.is_active):
+                membership.role = role
+                membership.is_active = True
+                membership.save(update_fields=["role", "is_active"])
+        verb = "Created" if created else "Updated"
+        self.stdout.write(self.style.SUCCESS(f"{verb} {email} as {role} in '{tenant}'."))
