@@ -7,7 +7,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from pse_crm import views
 
 api_v1 = [
-    # Each app adds its routes in its api_urls module.
+    path("", include("partners.api_urls")),
+    path("", include("reps.api_urls")),
+    path("", include("activities.api_urls")),
+    path("", include("enablement.api_urls")),
 ]
 
 urlpatterns = [
@@ -21,6 +24,10 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tenant/switch/", views.switch_tenant, name="switch-tenant"),
     path("", views.dashboard, name="dashboard"),
+    path("", include("partners.urls")),
+    path("", include("reps.urls")),
+    path("", include("activities.urls")),
+    path("", include("enablement.urls")),
 ]
 
 if settings.DEBUG:

@@ -1,0 +1,158 @@
+"""The signals the method runs on: materials, material-view logs and deals."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from partners.models import Partner
+from pse_crm.models import TenantOwned
+from reps.models import Rep
+
+
+class Material(TenantOwned):
+    """A sales material of the vendor (deck, case study, price sheet, video, …)."""
+
+    class Kind(models.TextChoices):
+        DECK = "deck", _("Sales deck")
+        CASE_STUDY = "case_study", _("Case study")
+        PRICE_SHEET = "price_sheet", _("Price sheet")
+        QUOTE_TEMPLATE = "quote_template", _("Quote template")
+        CONTRACT = "contract", _("Contract")
+        VIDEO = "video", _("Video")
+        WHITEPAPER = "whitepaper", _("Whitepaper")
+        TRAINING = "training", _("Training")
+        OTHER = "other", _("Other")
+
+    # Kinds that mean a customer is close to buying (used by deal signals).
+    LATE_STAGE_KINDS = (Kind.PRICE_SHEET, Kind.QUOTE_TEMPLATE, Kind.CONTRACT)
+
+    title = models.CharField(_("title"), max_length=300)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.DECK)
+    product = models.CharField(_("product"), max_length=120, blank=True)
+    external_id = models.CharField(_("external id"), max_length=100, blank=True)
+    url = models.URLField(_("URL"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("material")
+        verbose_name_plural = _("materials")
+        ordering = ["title"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "external_id"],
+                condition=~Q(external_id=""),
+                name="material_unique_tenant_external_id",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "url"]), models.Index(fields=["tenant", "kind"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class MaterialView(TenantOwned):
+    """One opening of a material by a rep (資料閲覧ログ). A replayed event is never a second row."""
+
+    rep = models.ForeignKey(
+        Rep, on_delete=models.PROTECT, related_name="views", verbose_name=_("rep")
+    )
+    material = models.ForeignKey(
+        Material, on_delete=models.PROTECT, related_name="views", verbose_name=_("material")
+    )
+    viewed_at = models.DateTimeField(_("viewed at"))
+    duration_seconds = models.PositiveIntegerField(_("duration (s)"), default=0)
+    source = models.CharField(_("source"), max_length=50, blank=True)
+    event_id = models.CharField(_("event id"), max_length=100)
+    ingested_at = models.DateTimeField(_("ingested at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("material view")
+        verbose_name_plural = _("material views")
+        ordering = ["-viewed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "event_id"], name="materialview_unique_tenant_event"
+            ),
+            models.CheckConstraint(
+                condition=Q(duration_seconds__gte=0), name="materialview_duration_not_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "rep", "viewed_at"]),
+            models.Index(fields=["tenant", "viewed_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rep_id} viewed {self.material_id} at {self.viewed_at:%Y-%m-%d %H:%M}"
+
+
+class Deal(TenantOwned):
+    """An opportunity synced from Salesforce. Won is ``IsWon``, never a stage name.
+
+    ``raw_partner_key`` / ``raw_rep_key`` keep the keys as received so that a deal whose
+    partner or rep arrives later is linked then. ``system_modstamp`` orders versions.
+    """
+
+    sf_id = models.CharField(_("Salesforce Id"), max_length=18)
+    name = models.CharField(_("name"), max_length=255, blank=True)
+    partner = models.ForeignKey(
+        Partner,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deals",
+        verbose_name=_("partner"),
+    )
+    rep = models.ForeignKey(
+        Rep,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deals",
+        verbose_name=_("rep"),
+    )
+    amount = models.DecimalField(
+        _("amount"), max_digits=18, decimal_places=2, null=True, blank=True
+    )
+    currency = models.CharField(_("currency"), max_length=3, default="JPY")
+    stage = models.CharField(_("stage"), max_length=80, blank=True)
+    is_closed = models.BooleanField(_("closed"), default=False)
+    is_won = models.BooleanField(_("won"), default=False)
+    close_date = models.DateField(_("close date"), null=True, blank=True)
+    sf_created_at = models.DateTimeField(_("Salesforce created"), null=True, blank=True)
+    sf_last_modified_at = models.DateTimeField(_("Salesforce last modified"), null=True, blank=True)
+    system_modstamp = models.DateTimeField(_("SystemModstamp"))
+    is_deleted = models.BooleanField(_("deleted"), default=False)
+    raw_partner_key = models.CharField(_("partner key as received"), max_length=255, blank=True)
+    raw_rep_key = models.CharField(_("rep key as received"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("stored"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("deal")
+        verbose_name_plural = _("deals")
+        ordering = ["-system_modstamp"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "sf_id"], name="deal_unique_tenant_sf_id"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "rep", "is_won", "close_date"]),
+            models.Index(fields=["tenant", "partner", "close_date"]),
+            models.Index(fields=["tenant", "system_modstamp"]),
+            models.Index(
+                fields=["tenant", "raw_partner_key"],
+                condition=Q(partner__isnull=True),
+                name="deal_unlinked_partner",
+            ),
+            models.Index(
+                fields=["tenant", "raw_rep_key"],
+                condition=Q(rep__isnull=True),
+                name="deal_unlinked_rep",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.sf_id

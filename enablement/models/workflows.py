@@ -1,0 +1,1 @@
+"""See enablement/models/__init__.py."""
