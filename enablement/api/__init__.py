@@ -1,0 +1,1 @@
+"""Enablement API viewsets, one module per part of the method."""

@@ -1,0 +1,1 @@
+"""Enablement reads, one module per part of the method."""

@@ -1,0 +1,1 @@
+"""Enablement serializers, one module per part of the method."""

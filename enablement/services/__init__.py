@@ -1,0 +1,1 @@
+"""Enablement writes, one module per part of the method."""
