@@ -1,0 +1,47 @@
+"""Production settings: deploy checks pass with the required variables, and refuse to start without them."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _check_deploy(extra_env: dict[str, str]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS"}}
+    env.update(extra_env)
+    return subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "check",
+            "--deploy",
+            "--fail-level",
+            "WARNING",
+            "--settings=pse_crm.settings.production",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_check_deploy_passes_with_production_variables():
+    result = _check_deploy(
+        {
+            "SECRET_KEY": "k" * 20 + "-Zq8!v2#Lr9@Xw4$Tn6%Hy3^Jb7&Md5*",
+            "ALLOWED_HOSTS": "crm.example.com",
+        }
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_secret_key():
+    result = _check_deploy({"ALLOWED_HOSTS": "crm.example.com"})
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
