@@ -135,6 +135,14 @@ class DealSignal(TenantOwned):
         verbose_name=_("handled by"),
     )
     dismiss_reason = models.TextField(_("reason for dismissing"), blank=True)
+    support_task = models.OneToOneField(
+        "enablement.SupportTask",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="deal_signal",
+        verbose_name=_("support task"),
+    )
 
     class Meta:
         verbose_name = _("deal signal")
