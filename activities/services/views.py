@@ -1,0 +1,633 @@
+"""Ingestion of material-view logs (資料閲覧ログ): CSV files, the API and the import command.
+
+One service, ``material_views_ingest``, validates a batch in Python (reps, materials and
+partner domains are resolved with one query each, never per row), then stores every valid
+row in one transaction. On PostgreSQL the rows are COPYed into a temporary staging table
+and moved with a single ``INSERT … SELECT … ON CONFLICT (tenant_id, event_id) DO NOTHING``;
+elsewhere (SQLite, the demo) ``bulk_create`` does the same work.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import math
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from activities.models import Material, MaterialView
+from activities.signals import material_views_ingested
+from partners.models import PartnerDomain
+from pse_crm.models import Tenant
+from pse_crm.tenancy import tenant_scope
+from reps.models import Rep
+
+__all__ = [
+    "COLUMNS",
+    "IngestResult",
+    "IngestValidationError",
+    "RowError",
+    "material_view_rows_from_csv",
+    "material_views_ingest",
+]
+
+# The columns of a view log. A file needs event_id and viewed_at, one rep column and one
+# material column; duration_seconds may be left out (0).
+COLUMNS = (
+    "event_id",
+    "rep_email",
+    "rep_external_id",
+    "material_external_id",
+    "material_url",
+    "viewed_at",
+    "duration_seconds",
+)
+_REQUIRED = ("event_id", "viewed_at")
+_REP_COLUMNS = ("rep_email", "rep_external_id")
+_MATERIAL_COLUMNS = ("material_external_id", "material_url")
+
+_EVENT_ID_MAX = MaterialView._meta.get_field("event_id").max_length
+_SOURCE_MAX = MaterialView._meta.get_field("source").max_length
+_DURATION_MAX = 2_147_483_647
+# Above this many distinct keys a batch loads the tenant's whole rep table in one query
+# instead of a long IN list.
+_LOAD_ALL_ABOVE = 5_000
+# A key the CSV reader puts in a row whose field count does not match the header.
+_MALFORMED = "\x00malformed"
+
+
+@dataclass(frozen=True)
+class RowError:
+    """Why one row was refused."""
+
+    row: int  # CSV: line number in the file (header is line 1); JSON: 0-based index
+    field: str  # column name, or "" for the whole row
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+@dataclass
+class IngestResult:
+    """What one ingestion stored."""
+
+    created: int
+    duplicates: int  # replayed event_ids already stored
+    rejected: list[RowError] = field(default_factory=list)  # only with skip_invalid=True
+    reps_created: int = 0
+    rep_ids: list[int] = field(default_factory=list)  # reps that got new views
+
+
+class IngestValidationError(Exception):
+    """The batch (or file) was refused as a whole; nothing was written."""
+
+    def __init__(self, errors: list[RowError]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e.row}: {e}" for e in errors[:5]))
+
+
+# --- CSV --------------------------------------------------------------------------------
+
+
+def _decode(data: bytes) -> str:
+    """UTF-8 (with or without BOM) or Shift_JIS (as Windows writes it, cp932)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise IngestValidationError(
+            [RowError(1, "", _("The file is UTF-16; save it as UTF-8 or Shift_JIS."))]
+        )
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp932")
+        except UnicodeDecodeError:
+            raise IngestValidationError(
+                [
+                    RowError(
+                        1,
+                        "",
+                        _("The file is neither UTF-8 nor Shift_JIS text; check its encoding."),
+                    )
+                ]
+            ) from None
+    if "\x00" in text:
+        raise IngestValidationError(
+            [RowError(1, "", _("The file contains NUL bytes; save it as UTF-8 or Shift_JIS."))]
+        )
+    return text
+
+
+def _header_errors(header: list[str]) -> list[RowError]:
+    errors = [
+        RowError(1, column, _("Missing column.")) for column in _REQUIRED if column not in header
+    ]
+    if not any(c in header for c in _REP_COLUMNS):
+        errors.append(RowError(1, "rep_email", _("Missing column: rep_email or rep_external_id.")))
+    if not any(c in header for c in _MATERIAL_COLUMNS):
+        errors.append(
+            RowError(
+                1,
+                "material_external_id",
+                _("Missing column: material_external_id or material_url."),
+            )
+        )
+    return errors
+
+
+def iter_csv_rows(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
+    """Like ``material_view_rows_from_csv`` but lazy: the header is checked on first use."""
+    text = _decode(data)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise IngestValidationError([RowError(1, "", _("The file is empty."))]) from None
+    except csv.Error as exc:
+        raise IngestValidationError([RowError(1, "", str(exc))]) from None
+    header = [h.strip().lower() for h in header]
+    errors = _header_errors(header)
+    if errors:
+        raise IngestValidationError(errors)
+    width = len(header)
+    line = reader.line_num
+    while True:
+        start = line + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line = reader.line_num
+            yield start, {_MALFORMED: _("Unreadable CSV: %(error)s") % {"error": exc}}
+            continue
+        line = reader.line_num
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # a blank line
+        if len(fields) != width:
+            yield (
+                start,
+                {
+                    _MALFORMED: _("Expected %(expected)d columns, found %(found)d.")
+                    % {"expected": width, "found": len(fields)}
+                },
+            )
+            continue
+        yield start, dict(zip(header, fields, strict=True))
+
+
+def material_view_rows_from_csv(data: bytes) -> list[tuple[int, dict[str, str]]]:
+    """Decode (UTF-8 with/without BOM, Shift_JIS), check the header; rows with their line numbers.
+
+    Column names are matched case-insensitively; extra columns are ignored. Blank lines are
+    skipped. A row with the wrong number of fields is kept and refused by
+    ``material_views_ingest`` with its line number. Raises ``IngestValidationError`` for a
+    wrong encoding, an empty file or a missing column.
+    """
+    return list(iter_csv_rows(data))
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def _text(row: Mapping[str, Any], key: str) -> str:
+    value = row.get(key)
+    if value is None:
+        return ""
+    return str(value).strip()
+
+
+def _parse_viewed_at(value: Any, tz: dt.tzinfo) -> dt.datetime | str:
+    """An aware datetime, or the reason the value is not one."""
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            return _("Not an ISO 8601 date and time: %(value)s") % {"value": value.strip()[:40]}
+    elif value is None or value == "":
+        return _("Required.")
+    else:
+        return _("Not an ISO 8601 date and time.")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed
+
+
+def _parse_duration(value: Any) -> int | str:
+    """Whole seconds, or the reason the value is not a duration."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        return _("Not a number of seconds.")
+    if isinstance(value, int):
+        seconds = value
+    else:
+        try:
+            number = float(str(value).strip()) if not isinstance(value, float) else value
+        except ValueError:
+            return _("Not a number of seconds: %(value)s") % {"value": str(value)[:40]}
+        if not math.isfinite(number):
+            return _("Not a number of seconds.")
+        seconds = round(number)
+    if seconds < 0:
+        return _("Must not be negative.")
+    if seconds > _DURATION_MAX:
+        return _("Too large.")
+    return seconds
+
+
+def _domain_candidates(email: str) -> Iterator[str]:
+    """``rep@tokyo.example.co.jp`` → ``tokyo.example.co.jp``, ``example.co.jp``, …"""
+    domain = email.rpartition("@")[2]
+    parts = domain.split(".")
+    for i in range(len(parts) - 1):
+        yield ".".join(parts[i:])
+
+
+@dataclass
+class _Lookups:
+    """The tenant's reps, materials and partner domains needed by one batch."""
+
+    rep_by_email: dict[str, int]
+    rep_by_external_id: dict[str, int]
+    material_by_external_id: dict[str, int]
+    material_by_url: dict[str, int]
+    partner_by_domain: dict[str, int]
+
+    @classmethod
+    def load(cls, *, tenant: Tenant, rows: Sequence[tuple[int, Mapping[str, Any]]] | None):
+        """One query per table. ``rows=None`` loads the tenant's whole rep table."""
+        reps = Rep.objects.filter(tenant_id=tenant.pk)
+        materials = Material.objects.filter(tenant_id=tenant.pk)
+        if rows is not None:
+            emails = {_text(r, "rep_email").lower() for _i, r in rows} - {""}
+            rep_ext = {_text(r, "rep_external_id") for _i, r in rows} - {""}
+            mat_ext = {_text(r, "material_external_id") for _i, r in rows} - {""}
+            urls = {_text(r, "material_url") for _i, r in rows} - {""}
+            if len(emails) + len(rep_ext) <= _LOAD_ALL_ABOVE:
+                reps = reps.filter(_or_in("email", emails, "external_id", rep_ext))
+            if len(mat_ext) + len(urls) <= _LOAD_ALL_ABOVE:
+                materials = materials.filter(_or_in("external_id", mat_ext, "url", urls))
+        rep_by_email: dict[str, int] = {}
+        rep_by_external_id: dict[str, int] = {}
+        for pk, email, external_id in reps.order_by().values_list("id", "email", "external_id"):
+            if email:
+                rep_by_email[email.lower()] = pk
+            if external_id:
+                rep_by_external_id[external_id] = pk
+        material_by_external_id: dict[str, int] = {}
+        material_by_url: dict[str, int] = {}
+        for pk, external_id, url in materials.order_by("-id").values_list(
+            "id", "external_id", "url"
+        ):
+            if external_id:
+                material_by_external_id[external_id] = pk
+            if url:
+                material_by_url[url] = pk  # the oldest material with this URL wins
+        partner_by_domain = dict(
+            PartnerDomain.objects.filter(tenant_id=tenant.pk).values_list("domain", "partner_id")
+        )
+        return cls(
+            rep_by_email,
+            rep_by_external_id,
+            material_by_external_id,
+            material_by_url,
+            partner_by_domain,
+        )
+
+    def partner_for(self, email: str) -> int | None:
+        for candidate in _domain_candidates(email):
+            partner_id = self.partner_by_domain.get(candidate)
+            if partner_id is not None:
+                return partner_id
+        return None
+
+
+def _or_in(field_a: str, values_a: set[str], field_b: str, values_b: set[str]):
+    from django.db.models import Q
+
+    q = Q(pk__in=[])
+    if values_a:
+        q |= Q(**{f"{field_a}__in": sorted(values_a)})
+    if values_b:
+        q |= Q(**{f"{field_b}__in": sorted(values_b)})
+    return q
+
+
+@dataclass
+class _NewRep:
+    partner_id: int
+    email: str
+    external_id: str
+
+
+# A validated row: event_id, rep (an id, or the email of a rep to create), material id,
+# viewed_at (aware), duration in seconds.
+_Valid = tuple[str, "int | str", int, dt.datetime, int]
+
+
+def _validate(
+    *, rows: Iterable[tuple[int, Mapping[str, Any]]], lookups: _Lookups, tz: dt.tzinfo
+) -> tuple[list[_Valid], list[RowError], dict[str, _NewRep]]:
+    valid: list[_Valid] = []
+    errors: list[RowError] = []
+    new_reps: dict[str, _NewRep] = {}
+    seen: dict[str, int] = {}
+    rep_by_email = lookups.rep_by_email
+    rep_by_ext = lookups.rep_by_external_id
+    mat_by_ext = lookups.material_by_external_id
+    mat_by_url = lookups.material_by_url
+    for number, row in rows:
+        malformed = row.get(_MALFORMED)
+        if malformed:
+            errors.append(RowError(number, "", malformed))
+            continue
+        event_id = _text(row, "event_id")
+        if event_id:
+            first = seen.setdefault(event_id, number)
+        if not event_id:
+            errors.append(RowError(number, "event_id", _("Required.")))
+            continue
+        if len(event_id) > _EVENT_ID_MAX:
+            errors.append(
+                RowError(
+                    number,
+                    "event_id",
+                    _("Longer than %(max)d characters.") % {"max": _EVENT_ID_MAX},
+                )
+            )
+            continue
+        if first != number:
+            errors.append(
+                RowError(
+                    number,
+                    "event_id",
+                    _("Duplicate event_id in this batch (first at %(row)s).") % {"row": first},
+                )
+            )
+            continue
+        # The rep: by external id, then by email, else a new rep under the email's partner.
+        email = _text(row, "rep_email").lower()
+        rep_external_id = _text(row, "rep_external_id")
+        rep: int | str | None = rep_by_ext.get(rep_external_id) if rep_external_id else None
+        if rep is None and email:
+            rep = rep_by_email.get(email)
+            if rep is None:
+                if email in new_reps:
+                    rep = email
+                else:
+                    try:
+                        validate_email(email)
+                    except ValidationError:
+                        errors.append(
+                            RowError(number, "rep_email", _("Not a valid email address."))
+                        )
+                        continue
+                    partner_id = lookups.partner_for(email)
+                    if partner_id is None:
+                        errors.append(
+                            RowError(
+                                number,
+                                "rep_email",
+                                _(
+                                    "Unknown rep, and the email domain belongs to no partner: "
+                                    "%(email)s"
+                                )
+                                % {"email": email},
+                            )
+                        )
+                        continue
+                    new_reps[email] = _NewRep(partner_id, email, rep_external_id)
+                    rep = email
+        if rep is None:
+            if rep_external_id:
+                errors.append(
+                    RowError(
+                        number,
+                        "rep_external_id",
+                        _("Unknown rep: %(id)s") % {"id": rep_external_id},
+                    )
+                )
+            else:
+                errors.append(
+                    RowError(number, "rep_email", _("A rep_email or rep_external_id is required."))
+                )
+            continue
+        # The material: by external id, else by URL. Materials are never created here.
+        material_external_id = _text(row, "material_external_id")
+        material_url = _text(row, "material_url")
+        material = mat_by_ext.get(material_external_id) if material_external_id else None
+        if material is None and material_url:
+            material = mat_by_url.get(material_url)
+        if material is None:
+            if material_external_id or material_url:
+                column = "material_external_id" if material_external_id else "material_url"
+                errors.append(
+                    RowError(
+                        number,
+                        column,
+                        _("Unknown material: %(key)s")
+                        % {"key": material_external_id or material_url},
+                    )
+                )
+            else:
+                errors.append(
+                    RowError(
+                        number,
+                        "material_external_id",
+                        _("A material_external_id or material_url is required."),
+                    )
+                )
+            continue
+        viewed_at = _parse_viewed_at(row.get("viewed_at"), tz)
+        if isinstance(viewed_at, str):
+            errors.append(RowError(number, "viewed_at", viewed_at))
+            continue
+        duration = _parse_duration(row.get("duration_seconds"))
+        if isinstance(duration, str):
+            errors.append(RowError(number, "duration_seconds", duration))
+            continue
+        valid.append((event_id, rep, material, viewed_at, duration))
+    return valid, errors, new_reps
+
+
+# --- storing ----------------------------------------------------------------------------
+
+
+def _create_reps(*, tenant: Tenant, new_reps: dict[str, _NewRep]) -> tuple[dict[str, int], int]:
+    """Create (or find, when a concurrent batch just did) the new reps. Normal saves, so
+    post_save receivers run."""
+    ids: dict[str, int] = {}
+    created_count = 0
+    for email, new in new_reps.items():
+        rep, created = Rep.objects.get_or_create(
+            tenant=tenant,
+            email=email,
+            defaults={
+                "partner_id": new.partner_id,
+                "name": email.partition("@")[0],
+                "external_id": new.external_id,
+            },
+        )
+        ids[email] = rep.pk
+        created_count += created
+    return ids, created_count
+
+
+@dataclass
+class _Stored:
+    created: int
+    rep_ids: list[int]
+    first_viewed_at: dt.datetime | None
+    last_viewed_at: dt.datetime | None
+
+
+def _store_postgresql(*, tenant: Tenant, rows: list[_Valid], source: str) -> _Stored:
+    table = connection.ops.quote_name(MaterialView._meta.db_table)
+    stage = f"mv_stage_{uuid.uuid4().hex[:16]}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {stage} (event_id text, rep_id bigint, material_id bigint, "
+            "viewed_at timestamptz, duration_seconds integer) ON COMMIT DROP"
+        )
+        copy_sql = (
+            f"COPY {stage} (event_id, rep_id, material_id, viewed_at, duration_seconds) FROM STDIN"
+        )
+        with cursor.cursor.copy(copy_sql) as copy:
+            write_row = copy.write_row
+            for row in rows:
+                write_row(row)
+        # raw SQL is not scoped: the tenant is set explicitly.
+        cursor.execute(
+            f"WITH ins AS ("
+            f" INSERT INTO {table} (tenant_id, rep_id, material_id, viewed_at, duration_seconds,"
+            f"  source, event_id, ingested_at)"
+            f" SELECT %s, rep_id, material_id, viewed_at, duration_seconds, %s, event_id, %s"
+            f" FROM {stage}"
+            f" ON CONFLICT (tenant_id, event_id) DO NOTHING"
+            f" RETURNING rep_id, viewed_at)"
+            f" SELECT count(*), min(viewed_at), max(viewed_at),"
+            f"  coalesce(array_agg(DISTINCT rep_id), ARRAY[]::bigint[]) FROM ins",
+            [tenant.pk, source, timezone.now()],
+        )
+        created, first, last, rep_ids = cursor.fetchone()
+        cursor.execute(f"DROP TABLE {stage}")
+    return _Stored(created, sorted(rep_ids), first, last)
+
+
+def _store_generic(*, tenant: Tenant, rows: list[_Valid], source: str) -> _Stored:
+    chunk = 500
+    existing: set[str] = set()
+    event_ids = [r[0] for r in rows]
+    for i in range(0, len(event_ids), chunk):
+        existing.update(
+            MaterialView.objects.filter(
+                tenant_id=tenant.pk, event_id__in=event_ids[i : i + chunk]
+            ).values_list("event_id", flat=True)
+        )
+    new = [r for r in rows if r[0] not in existing]
+    MaterialView.objects.bulk_create(
+        [
+            MaterialView(
+                tenant_id=tenant.pk,
+                event_id=event_id,
+                rep_id=rep_id,
+                material_id=material_id,
+                viewed_at=viewed_at,
+                duration_seconds=duration,
+                source=source,
+            )
+            for event_id, rep_id, material_id, viewed_at, duration in new
+        ],
+        batch_size=chunk,
+        ignore_conflicts=True,
+    )
+    if not new:
+        return _Stored(0, [], None, None)
+    times = [r[3] for r in new]
+    return _Stored(len(new), sorted({r[1] for r in new}), min(times), max(times))
+
+
+def material_views_ingest(
+    *,
+    tenant: Tenant,
+    rows: Sequence[tuple[int, Mapping[str, Any]]] | Iterable[tuple[int, Mapping[str, Any]]],
+    source: str = "",
+    skip_invalid: bool = False,
+) -> IngestResult:
+    """Validate every row, then store all valid rows in one transaction.
+
+    Guarantees:
+
+    * With ``skip_invalid=False`` any invalid row raises ``IngestValidationError`` listing
+      every invalid row (one ``RowError`` per row) and nothing is written, not even reps.
+      With ``skip_invalid=True`` the valid rows are stored and the others returned in
+      ``rejected``.
+    * A second row with an event_id already in the batch is invalid; an event_id already
+      stored for the tenant is counted in ``duplicates`` and left as it is. Replaying a
+      batch therefore stores nothing.
+    * ``viewed_at`` is an ISO 8601 string or a datetime; a naive time is read in the
+      tenant's time zone. ``duration_seconds`` is a whole, non-negative number (blank = 0).
+    * A rep is found by ``rep_external_id``, then by ``rep_email`` (case-insensitive). An
+      unknown rep whose email domain (or a parent domain) belongs to a partner is created
+      under that partner with a normal save. Materials are never created.
+    * Every query and write is for ``tenant`` only; reps, materials and domains are
+      resolved with one query each.
+    * When views were created, ``activities.signals.material_views_ingested`` is sent after
+      the transaction commits.
+
+    ``rows`` may be a lazy iterable (the import command streams a file); the tenant's whole
+    rep table is then loaded once instead of the reps the batch names.
+    """
+    source = (source or "")[:_SOURCE_MAX]
+    with tenant_scope(tenant):
+        if isinstance(rows, Sequence):
+            lookups = _Lookups.load(tenant=tenant, rows=rows)
+        else:
+            lookups = _Lookups.load(tenant=tenant, rows=None)
+        valid, errors, new_reps = _validate(rows=rows, lookups=lookups, tz=tenant.tzinfo)
+        if errors and not skip_invalid:
+            raise IngestValidationError(errors)
+        if not valid:
+            return IngestResult(created=0, duplicates=0, rejected=errors)
+        store = _store_postgresql if connection.vendor == "postgresql" else _store_generic
+        with transaction.atomic():
+            reps_created = 0
+            if new_reps:
+                rep_ids, reps_created = _create_reps(tenant=tenant, new_reps=new_reps)
+                valid = [
+                    (e, rep_ids[r] if isinstance(r, str) else r, m, v, d) for e, r, m, v, d in valid
+                ]
+            stored = store(tenant=tenant, rows=valid, source=source)
+            if stored.created:
+                tenant_id = tenant.pk
+                transaction.on_commit(
+                    lambda: material_views_ingested.send(
+                        sender=MaterialView,
+                        tenant_id=tenant_id,
+                        rep_ids=stored.rep_ids,
+                        first_viewed_at=stored.first_viewed_at,
+                        last_viewed_at=stored.last_viewed_at,
+                    )
+                )
+    return IngestResult(
+        created=stored.created,
+        duplicates=len(valid) - stored.created,
+        rejected=errors,
+        reps_created=reps_created,
+        rep_ids=stored.rep_ids,
+    )
