@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import io
 import math
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,6 +101,9 @@ class IngestValidationError(Exception):
 # --- CSV --------------------------------------------------------------------------------
 
 
+_NOT_SHIFT_JIS = re.compile("[\x80-\x9f\uf8f0-\uf8f3]")
+
+
 def _decode(data: bytes) -> str:
     """UTF-8 (with or without BOM) or Shift_JIS (as Windows writes it, cp932)."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -113,6 +117,9 @@ def _decode(data: bytes) -> str:
     except UnicodeDecodeError:
         try:
             text = data.decode("cp932")
+            # Bytes Shift_JIS leaves undefined decode to C1 controls / U+F8F0-U+F8F3 in cp932.
+            if _NOT_SHIFT_JIS.search(text):
+                raise UnicodeDecodeError("cp932", data, 0, 1, "undefined byte")
         except UnicodeDecodeError:
             raise IngestValidationError(
                 [
