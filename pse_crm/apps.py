@@ -6,3 +6,14 @@ class PseCrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "pse_crm"
     verbose_name = _("Tenancy")
+
+    def ready(self):
+        from django.db.backends.signals import connection_created
+        from django.db.models.signals import post_migrate, pre_migrate
+
+        from pse_crm import rls
+
+        # The second wall (PostgreSQL row-level security): see pse_crm/rls.py.
+        connection_created.connect(rls.install, dispatch_uid="pse_crm.rls.install")
+        pre_migrate.connect(rls.pre_migrate, sender=self, dispatch_uid="pse_crm.rls.pre")
+        post_migrate.connect(rls.post_migrate, sender=self, dispatch_uid="pse_crm.rls.post")
