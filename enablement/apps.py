@@ -6,3 +6,7 @@ class EnablementConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "enablement"
     verbose_name = _("Enablement")
+
+    def ready(self) -> None:
+        # Connect the listeners to ingestion (activities sends, enablement listens).
+        from enablement import receivers  # noqa: F401
