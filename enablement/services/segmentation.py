@@ -1,0 +1,611 @@
+"""The keyman segmentation engine: views × results for every rep of a tenant.
+
+``segmentation_run`` computes one run for one tenant as of one moment:
+
+1. one ``INSERT … SELECT`` writes every employed rep's segment: views, distinct materials
+   and last view, won amount and won deals, open pipeline, the quadrant against the
+   medians (or thresholds), a score, the 2:6:2 tier inside the partner and the rep's
+   quadrant and tier in the previous current run. Aggregates, medians and ranks are
+   window functions in that one statement, identical on PostgreSQL and SQLite;
+2. one query reads back ``(partner, views, results)`` per rep for the statistics
+   (Spearman's ρ with SciPy; correlation, not causation) and the counts;
+3. one ``INSERT … SELECT … GROUP BY`` writes the per-partner figures, one bulk update
+   adds the per-partner statistics;
+4. the run becomes current.
+
+All four steps are one transaction: readers see the previous complete run or the new
+complete run, never a half. A failure rolls them back and the run is recorded as
+``failed`` with its error; the previous run stays current.
+
+Two runs of one tenant never overlap: on PostgreSQL a session advisory lock keyed on the
+tenant is taken before the run starts; a second run that finds it held is recorded as
+``skipped`` and says so. (SQLite, the single-process demo, serialises writers itself.)
+
+Edge cases, decided:
+
+* **Activity**: a rep is *active* with any material view in the view window, any won deal
+  in the results window, or any open deal. Medians are taken over active reps only.
+* **High** means strictly above the median (or at least the fixed threshold) *and* more
+  than zero. So a rep with no activity at all is ``dormant``; when more than half of the
+  active reps have zero results the median is zero and "high results" means "any".
+* **Ties** share a tier: at the top boundary a tie goes up (a top rep needs a measure
+  above zero), at the bottom boundary it goes down. The top and bottom are each
+  ``floor(reps / 5)`` reps before ties, so a partner of 5 to 9 reps has one of each.
+  Where most reps are idle, the bottom tier is large: that is the 1% problem showing.
+* **Reps who left** the partner (``is_employed=False``) are not segmented; their earlier
+  segments stay in older runs. A rep who moved partner counts in the current partner.
+* **Deleted deals** never count; deals without a rep count for no rep. Won deals count by
+  ``close_date`` in the tenant's local calendar; open pipeline is as of the run.
+* A partner with fewer employed reps than ``min_reps_for_tiers`` gets no tiers.
+* **Statistics** (tenant and each partner) need at least 10 reps and some spread on both
+  axes; otherwise they are empty. The 95% interval uses Fisher's z with the
+  Fieller–Hartley–Pearson variance 1.06 / (n − 3).
+* The **current run** is the latest complete run by ``as_of``: a late retry of an older
+  as-of moment is kept in history but does not replace a newer current run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import statistics
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from scipy import stats as scipy_stats
+
+from activities.models import Deal, MaterialView
+from enablement.models import (
+    PartnerSegment,
+    Quadrant,
+    RepSegment,
+    SegmentationRun,
+    SegmentationSettings,
+    Tier,
+)
+from enablement.selectors.segmentation import segmentation_settings_get
+from pse_crm.models import Tenant, User
+from reps.models import Rep
+
+__all__ = [
+    "MIN_REPS_FOR_STATISTICS",
+    "segmentation_nightly",
+    "segmentation_run",
+    "segmentation_run_request",
+    "segmentation_runs_prune",
+    "segmentation_settings_update",
+]
+
+log = logging.getLogger(__name__)
+
+MIN_REPS_FOR_STATISTICS = 10
+# First key of the two-key advisory lock: "segmentation" (the second key is the tenant).
+_LOCK_NAMESPACE = 0x5E6A
+
+
+# --- settings ------------------------------------------------------------------------
+
+
+def segmentation_settings_update(
+    *, tenant: Tenant, user: User | None = None, **values: object
+) -> SegmentationSettings:
+    """Save the tenant's segmentation settings (creating the row on first save).
+
+    Guarantees: the row is validated (``full_clean``) before it is written, so an invalid
+    value raises ``ValidationError`` and nothing changes. Only fields of the model are
+    accepted. Runs already made keep the settings they were computed with.
+    """
+    obj = segmentation_settings_get(tenant=tenant)
+    allowed = {f.name for f in SegmentationSettings._meta.get_fields() if f.concrete} - {
+        "id",
+        "tenant",
+        "updated_at",
+        "updated_by",
+    }
+    unknown = set(values) - allowed
+    if unknown:
+        raise TypeError(f"unknown settings: {sorted(unknown)}")
+    for name, value in values.items():
+        setattr(obj, name, value)
+    obj.updated_by = user
+    obj.full_clean(exclude=["tenant"], validate_constraints=False)
+    obj.save()
+    return obj
+
+
+# --- runs ------------------------------------------------------------------------------
+
+
+def _local_date(tenant: Tenant, moment: dt.datetime) -> dt.date:
+    return timezone.localtime(moment, tenant.tzinfo).date()
+
+
+def segmentation_run_request(
+    *,
+    tenant: Tenant,
+    as_of: dt.datetime | None = None,
+    trigger: str = SegmentationRun.Trigger.MANUAL,
+    requested_by: User | None = None,
+) -> SegmentationRun:
+    """Record a pending run (the API's ``POST``); a task then calls ``segmentation_run``."""
+    as_of = as_of or timezone.now()
+    return SegmentationRun.objects.create(
+        tenant=tenant,
+        as_of=as_of,
+        as_of_date=_local_date(tenant, as_of),
+        trigger=trigger,
+        requested_by=requested_by,
+    )
+
+
+@contextmanager
+def _tenant_run_lock(tenant_id: int) -> Iterator[bool]:
+    """Hold the tenant's segmentation lock for the block; yields whether it was acquired.
+
+    A session-level PostgreSQL advisory lock: released on exit, or by the server when the
+    worker's connection dies, so a killed run never blocks the next one.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, tenant_id])
+        acquired = bool(cursor.fetchone()[0])
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, tenant_id])
+
+
+def segmentation_run(
+    *,
+    tenant: Tenant,
+    as_of: dt.datetime | None = None,
+    run: SegmentationRun | None = None,
+    trigger: str = SegmentationRun.Trigger.MANUAL,
+    requested_by: User | None = None,
+) -> SegmentationRun:
+    """Segment every employed rep of ``tenant`` as of ``as_of`` (default: now).
+
+    Pass ``run`` to execute a run recorded earlier by ``segmentation_run_request`` (its
+    ``as_of`` wins); a run that is no longer pending is returned unchanged.
+
+    Guarantees:
+
+    * the run's segments, partner figures and statistics are written completely and the
+      run becomes current in one transaction, or none of it is written;
+    * on failure the run is ``failed`` with the error text and the previous run stays
+      current; the error is not raised (the caller reads ``run.status``);
+    * two runs of one tenant never overlap: the one that finds another in progress is
+      ``skipped`` and its ``error`` says why;
+    * a nightly run for an as-of day that already has a succeeded nightly run is
+      ``skipped``;
+    * only ``tenant``'s rows are read or written.
+    """
+    if run is None:
+        run = segmentation_run_request(
+            tenant=tenant, as_of=as_of, trigger=trigger, requested_by=requested_by
+        )
+    elif run.tenant_id != tenant.pk:
+        raise ValueError("the run belongs to another tenant")
+    elif run.status != SegmentationRun.Status.PENDING:
+        return run
+
+    with _tenant_run_lock(tenant.pk) as acquired:
+        if not acquired:
+            return _finish_without_running(
+                run, _("Another segmentation run for this tenant was in progress; skipped.")
+            )
+        # Holding the lock, any other "running" run of the tenant lost its worker.
+        SegmentationRun.objects.filter(
+            tenant=tenant, status=SegmentationRun.Status.RUNNING
+        ).exclude(pk=run.pk).update(
+            status=SegmentationRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error=_("Interrupted: the worker stopped before the run finished."),
+        )
+        if (
+            run.trigger == SegmentationRun.Trigger.NIGHTLY
+            and SegmentationRun.objects.filter(
+                tenant=tenant,
+                trigger=SegmentationRun.Trigger.NIGHTLY,
+                status=SegmentationRun.Status.SUCCEEDED,
+                as_of_date=run.as_of_date,
+            ).exists()
+        ):
+            return _finish_without_running(
+                run, _("The nightly run for this day has already succeeded; skipped.")
+            )
+
+        config = segmentation_settings_get(tenant=tenant)
+        run.settings_used = config.snapshot()
+        run.status = SegmentationRun.Status.RUNNING
+        run.started_at = timezone.now()
+        run.save(update_fields=["settings_used", "status", "started_at"])
+        clock = time.perf_counter()
+        try:
+            with transaction.atomic():
+                _compute(run=run, config=config)
+        except Exception as exc:
+            log.exception("segmentation run %s of tenant %s failed", run.pk, tenant.pk)
+            run.refresh_from_db()
+            run.status = SegmentationRun.Status.FAILED
+            run.is_current = False
+            run.error = f"{type(exc).__name__}: {exc}"
+            run.finished_at = timezone.now()
+            run.duration_ms = round((time.perf_counter() - clock) * 1000)
+            run.save(update_fields=["status", "is_current", "error", "finished_at", "duration_ms"])
+        return run
+
+
+def _finish_without_running(run: SegmentationRun, reason: str) -> SegmentationRun:
+    run.status = SegmentationRun.Status.SKIPPED
+    run.error = reason
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+    return run
+
+
+def _compute(*, run: SegmentationRun, config: SegmentationSettings) -> None:
+    """Steps 1–4 of the module docstring; the caller holds the lock and the transaction."""
+    clock = time.perf_counter()
+    previous = (
+        SegmentationRun.objects.filter(tenant_id=run.tenant_id, is_current=True)
+        .values_list("pk", "as_of")
+        .first()
+    )
+    _write_rep_segments(run=run, config=config, previous_run_id=previous[0] if previous else None)
+    rows = list(
+        RepSegment.objects.filter(tenant_id=run.tenant_id, run=run)
+        .order_by()
+        .values_list(
+            "partner_id",
+            "views",
+            _results_column(config),
+            "is_active",
+            "quadrant",
+            "tier",
+        )
+    )
+    _write_partner_segments(run=run, rows=rows)
+    _summarise(run=run, config=config, rows=rows)
+
+    becomes_current = previous is None or previous[1] <= run.as_of
+    if becomes_current:
+        SegmentationRun.objects.filter(tenant_id=run.tenant_id, is_current=True).update(
+            is_current=False
+        )
+    run.is_current = becomes_current
+    run.status = SegmentationRun.Status.SUCCEEDED
+    run.finished_at = timezone.now()
+    run.duration_ms = round((time.perf_counter() - clock) * 1000)
+    run.error = ""
+    run.save()
+
+
+def _results_column(config: SegmentationSettings) -> str:
+    if config.results_measure == SegmentationSettings.ResultsMeasure.WON_DEALS:
+        return "won_deals"
+    return "won_amount"
+
+
+def _high_condition(column: str, rule: str, cut: str, threshold: str) -> str:
+    """SQL for "high" on one axis: above the median / at least the threshold, and > 0."""
+    if rule == SegmentationSettings.HighRule.THRESHOLD:
+        return f"({column} >= %({threshold})s AND {column} > 0)"
+    return f"({column} > cuts.{cut} AND {column} > 0)"
+
+
+def _median_cte(name: str, column: str) -> str:
+    """A portable median (PostgreSQL and SQLite): the middle one or two of the sorted
+    values of active reps, averaged. NULL when no rep is active."""
+    return f"""{name} AS (
+        SELECT AVG({column}) AS cut FROM (
+            SELECT {column}, ROW_NUMBER() OVER (ORDER BY {column}) AS rn, COUNT(*) OVER () AS c
+            FROM m WHERE active
+        ) ordered
+        WHERE rn = (c + 1) / 2 OR rn = (c + 2) / 2
+    )"""
+
+
+def _write_rep_segments(
+    *, run: SegmentationRun, config: SegmentationSettings, previous_run_id: int | None
+) -> None:
+    """Step 1: every employed rep's segment, in one set-based statement."""
+    ops = connection.ops
+    as_of = run.as_of
+    as_of_date = run.as_of_date
+    tier_measure = {
+        SegmentationSettings.TierMeasure.VIEWS: "views",
+        SegmentationSettings.TierMeasure.RESULTS: "results",
+    }.get(config.tier_measure, "score")
+    params = {
+        "tenant": run.tenant_id,
+        "run": run.pk,
+        "previous_run": previous_run_id,
+        "as_of": ops.adapt_datetimefield_value(as_of),
+        "views_from": ops.adapt_datetimefield_value(
+            as_of - dt.timedelta(days=config.view_window_days)
+        ),
+        "as_of_date": ops.adapt_datefield_value(as_of_date),
+        "won_from": ops.adapt_datefield_value(
+            as_of_date - dt.timedelta(days=config.results_window_days)
+        ),
+        "views_threshold": int(config.views_threshold),
+        # A float keeps SQLite comparing numbers with numbers.
+        "results_threshold": float(config.results_threshold),
+        "min_reps": int(config.min_reps_for_tiers),
+        "performer": Quadrant.PERFORMER.value,
+        "motivated": Quadrant.MOTIVATED.value,
+        "independent": Quadrant.INDEPENDENT.value,
+        "dormant": Quadrant.DORMANT.value,
+        "top": Tier.TOP.value,
+        "middle": Tier.MIDDLE.value,
+        "bottom": Tier.BOTTOM.value,
+    }
+    views_high = _high_condition("views", config.views_high_rule, "vcut", "views_threshold")
+    results_high = _high_condition("results", config.results_high_rule, "rcut", "results_threshold")
+    mv = MaterialView._meta.db_table
+    deal = Deal._meta.db_table
+    rep = Rep._meta.db_table
+    seg = RepSegment._meta.db_table
+    won_in_window = "is_won AND close_date > %(won_from)s AND close_date <= %(as_of_date)s"
+    sql = f"""
+    WITH v AS (
+        SELECT rep_id, COUNT(*) AS views, COUNT(DISTINCT material_id) AS materials,
+               MAX(viewed_at) AS last_view
+        FROM {mv}
+        WHERE tenant_id = %(tenant)s AND viewed_at > %(views_from)s AND viewed_at <= %(as_of)s
+        GROUP BY rep_id
+    ),
+    d AS (
+        SELECT rep_id,
+               SUM(CASE WHEN {won_in_window} THEN COALESCE(amount, 0) ELSE 0 END) AS won_amount,
+               SUM(CASE WHEN {won_in_window} THEN 1 ELSE 0 END) AS won_deals,
+               SUM(CASE WHEN NOT is_closed THEN COALESCE(amount, 0) ELSE 0 END) AS open_amount,
+               SUM(CASE WHEN NOT is_closed THEN 1 ELSE 0 END) AS open_deals
+        FROM {deal}
+        WHERE tenant_id = %(tenant)s AND rep_id IS NOT NULL AND NOT is_deleted
+          AND (NOT is_closed OR ({won_in_window}))
+        GROUP BY rep_id
+    ),
+    base AS (
+        SELECT r.id AS rep_id, r.partner_id,
+               COALESCE(v.views, 0) AS views,
+               COALESCE(v.materials, 0) AS materials,
+               COALESCE(v.last_view, (
+                   SELECT MAX(mv2.viewed_at) FROM {mv} mv2
+                   WHERE mv2.tenant_id = %(tenant)s AND mv2.rep_id = r.id
+                     AND mv2.viewed_at <= %(as_of)s
+               )) AS last_view,
+               COALESCE(d.won_amount, 0) AS won_amount,
+               COALESCE(d.won_deals, 0) AS won_deals,
+               COALESCE(d.open_amount, 0) AS open_amount,
+               COALESCE(d.open_deals, 0) AS open_deals
+        FROM {rep} r
+        LEFT JOIN v ON v.rep_id = r.id
+        LEFT JOIN d ON d.rep_id = r.id
+        WHERE r.tenant_id = %(tenant)s AND r.is_employed
+    ),
+    m AS (
+        SELECT base.*, base.{_results_column(config)} AS results,
+               (base.views > 0 OR base.won_deals > 0 OR base.open_deals > 0) AS active
+        FROM base
+    ),
+    {_median_cte("vmed", "views")},
+    {_median_cte("rmed", "results")},
+    cuts AS (
+        SELECT COALESCE((SELECT cut FROM vmed), 0) AS vcut,
+               COALESCE((SELECT cut FROM rmed), 0) AS rcut
+    ),
+    q AS (
+        SELECT m.*,
+               CASE WHEN {views_high} THEN 1 ELSE 0 END AS vh,
+               CASE WHEN {results_high} THEN 1 ELSE 0 END AS rh,
+               (PERCENT_RANK() OVER (ORDER BY m.views)
+                + PERCENT_RANK() OVER (ORDER BY m.results)) * 50.0 AS score
+        FROM m CROSS JOIN cuts
+    ),
+    t AS (
+        SELECT q.*,
+               COUNT(*) OVER (PARTITION BY q.partner_id) AS n,
+               RANK() OVER (PARTITION BY q.partner_id ORDER BY q.{tier_measure} DESC) AS rd,
+               RANK() OVER (PARTITION BY q.partner_id ORDER BY q.{tier_measure} ASC) AS ra
+        FROM q
+    )
+    INSERT INTO {seg} (
+        tenant_id, run_id, rep_id, partner_id, views, distinct_materials, last_viewed_at,
+        won_amount, won_deals, open_pipeline_amount, open_deals, is_active,
+        quadrant, tier, score, previous_quadrant, previous_tier
+    )
+    SELECT %(tenant)s, %(run)s, t.rep_id, t.partner_id, t.views, t.materials, t.last_view,
+           t.won_amount, t.won_deals, t.open_amount, t.open_deals, t.active,
+           CASE WHEN t.vh = 1 AND t.rh = 1 THEN %(performer)s
+                WHEN t.vh = 1 THEN %(motivated)s
+                WHEN t.rh = 1 THEN %(independent)s
+                ELSE %(dormant)s END,
+           CASE WHEN t.n < %(min_reps)s THEN NULL
+                WHEN t.{tier_measure} > 0 AND t.rd <= t.n / 5 THEN %(top)s
+                WHEN t.ra <= t.n / 5 THEN %(bottom)s
+                ELSE %(middle)s END,
+           t.score, p.quadrant, p.tier
+    FROM t
+    LEFT JOIN {seg} p
+      ON p.tenant_id = %(tenant)s AND p.run_id = %(previous_run)s AND p.rep_id = t.rep_id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _write_partner_segments(*, run: SegmentationRun, rows: list[tuple]) -> None:
+    """Step 3: per-partner figures in one statement, then their statistics in one update."""
+    ps = PartnerSegment._meta.db_table
+    seg = RepSegment._meta.db_table
+    sql = f"""
+    INSERT INTO {ps} (
+        tenant_id, run_id, partner_id, reps, active_reps, activation_rate,
+        performers, motivated, independents, dormant, views, won_amount, won_deals, is_tiered
+    )
+    SELECT %(tenant)s, %(run)s, partner_id, COUNT(*),
+           SUM(CASE WHEN is_active THEN 1 ELSE 0 END),
+           SUM(CASE WHEN is_active THEN 1 ELSE 0 END) * 1.0 / COUNT(*),
+           SUM(CASE WHEN quadrant = %(performer)s THEN 1 ELSE 0 END),
+           SUM(CASE WHEN quadrant = %(motivated)s THEN 1 ELSE 0 END),
+           SUM(CASE WHEN quadrant = %(independent)s THEN 1 ELSE 0 END),
+           SUM(CASE WHEN quadrant = %(dormant)s THEN 1 ELSE 0 END),
+           SUM(views), SUM(won_amount), SUM(won_deals),
+           COUNT(tier) > 0
+    FROM {seg}
+    WHERE tenant_id = %(tenant)s AND run_id = %(run)s
+    GROUP BY partner_id
+    """
+    params = {
+        "tenant": run.tenant_id,
+        "run": run.pk,
+        "performer": Quadrant.PERFORMER.value,
+        "motivated": Quadrant.MOTIVATED.value,
+        "independent": Quadrant.INDEPENDENT.value,
+        "dormant": Quadrant.DORMANT.value,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+    by_partner: dict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    for partner_id, views, results, *_rest in rows:
+        xs, ys = by_partner[partner_id]
+        xs.append(float(views))
+        ys.append(float(results))
+    correlated = {
+        partner_id: spearman(xs, ys)
+        for partner_id, (xs, ys) in by_partner.items()
+        if len(xs) >= MIN_REPS_FOR_STATISTICS
+    }
+    if not correlated:
+        return
+    segments = list(
+        PartnerSegment.objects.filter(
+            tenant_id=run.tenant_id, run=run, partner_id__in=list(correlated)
+        ).only("pk", "partner_id")
+    )
+    for segment in segments:
+        _apply_correlation(segment, correlated[segment.partner_id])
+    PartnerSegment.objects.bulk_update(segments, _CORRELATION_FIELDS, batch_size=500)
+
+
+_CORRELATION_FIELDS = [
+    "correlation_n",
+    "correlation_rho",
+    "correlation_p_value",
+    "correlation_ci_low",
+    "correlation_ci_high",
+]
+
+
+def _apply_correlation(obj: SegmentationRun | PartnerSegment, result: dict | None) -> None:
+    result = result or {}
+    obj.correlation_n = result.get("n")
+    obj.correlation_rho = result.get("rho")
+    obj.correlation_p_value = result.get("p_value")
+    obj.correlation_ci_low = result.get("ci_low")
+    obj.correlation_ci_high = result.get("ci_high")
+
+
+def spearman(xs: list[float], ys: list[float]) -> dict | None:
+    """Spearman's ρ of two equal-length samples with its p-value and a 95% interval.
+
+    ``None`` with fewer than ``MIN_REPS_FOR_STATISTICS`` values or when either side is
+    constant (ρ is undefined). Correlation, not causation.
+    """
+    n = len(xs)
+    if n < MIN_REPS_FOR_STATISTICS or len(set(xs)) < 2 or len(set(ys)) < 2:
+        return None
+    result = scipy_stats.spearmanr(xs, ys)
+    rho = float(result.statistic)
+    p_value = float(result.pvalue)
+    # Fisher's z with the Fieller–Hartley–Pearson standard error for Spearman's ρ.
+    z = math.atanh(max(min(rho, 0.999999), -0.999999))
+    half = 1.959963984540054 * math.sqrt(1.06 / (n - 3))
+    return {
+        "n": n,
+        "rho": rho,
+        "p_value": p_value,
+        "ci_low": math.tanh(z - half),
+        "ci_high": math.tanh(z + half),
+    }
+
+
+def _summarise(*, run: SegmentationRun, config: SegmentationSettings, rows: list[tuple]) -> None:
+    """Step 2: counts, the cut-offs used and the tenant's statistics, onto ``run``."""
+    quadrants = Counter(row[4] for row in rows)
+    tiers = Counter(row[5] or "untiered" for row in rows)
+    run.rep_count = len(rows)
+    run.active_rep_count = sum(1 for row in rows if row[3])
+    run.quadrant_counts = {q: quadrants.get(q, 0) for q in Quadrant.values}
+    run.tier_counts = {t: tiers.get(t, 0) for t in [*Tier.values, "untiered"]}
+
+    active = [row for row in rows if row[3]]
+    if config.views_high_rule == SegmentationSettings.HighRule.THRESHOLD:
+        run.views_cutoff = Decimal(config.views_threshold)
+    else:
+        run.views_cutoff = Decimal(statistics.median(r[1] for r in active)) if active else None
+    if config.results_high_rule == SegmentationSettings.HighRule.THRESHOLD:
+        run.results_cutoff = Decimal(config.results_threshold)
+    else:
+        run.results_cutoff = (
+            Decimal(statistics.median(Decimal(r[2]) for r in active)) if active else None
+        )
+    _apply_correlation(run, spearman([float(r[1]) for r in rows], [float(r[2]) for r in rows]))
+
+
+# --- nightly ---------------------------------------------------------------------------
+
+
+def segmentation_nightly(
+    *, tenant: Tenant, now: dt.datetime | None = None
+) -> SegmentationRun | None:
+    """The nightly run for the tenant's local as-of day, at most once per day.
+
+    Guarantees: returns ``None`` without writing when a nightly run already succeeded for
+    the tenant's local day of ``now``; otherwise runs ``segmentation_run`` (nightly) and
+    returns it, whatever its status.
+    """
+    now = now or timezone.now()
+    day = _local_date(tenant, now)
+    if SegmentationRun.objects.filter(
+        tenant=tenant,
+        trigger=SegmentationRun.Trigger.NIGHTLY,
+        status=SegmentationRun.Status.SUCCEEDED,
+        as_of_date=day,
+    ).exists():
+        return None
+    return segmentation_run(tenant=tenant, as_of=now, trigger=SegmentationRun.Trigger.NIGHTLY)
+
+
+def segmentation_runs_prune(*, tenant: Tenant, now: dt.datetime | None = None) -> int:
+    """Delete the tenant's runs older than its ``run_retention_days``; returns how many.
+
+    Guarantees: the current run is never deleted, nor a run still pending or running.
+    """
+    now = now or timezone.now()
+    config = segmentation_settings_get(tenant=tenant)
+    cutoff = now - dt.timedelta(days=config.run_retention_days)
+    old = SegmentationRun.objects.filter(
+        tenant=tenant, is_current=False, created_at__lt=cutoff
+    ).exclude(status__in=[SegmentationRun.Status.PENDING, SegmentationRun.Status.RUNNING])
+    ids = list(old.values_list("pk", flat=True))
+    if not ids:
+        return 0
+    with transaction.atomic():
+        RepSegment.objects.filter(tenant=tenant, run_id__in=ids).delete()
+        PartnerSegment.objects.filter(tenant=tenant, run_id__in=ids).delete()
+        SegmentationRun.objects.filter(tenant=tenant, pk__in=ids).delete()
+    return len(ids)
