@@ -2,6 +2,10 @@
 
 from rest_framework.routers import SimpleRouter
 
+from enablement.api.signals import DealSignalViewSet, SignalRuleViewSet
+
 router = SimpleRouter(trailing_slash=True)
+router.register("deal-signals", DealSignalViewSet, basename="api-deal-signal")
+router.register("deal-signal-rules", SignalRuleViewSet, basename="api-deal-signal-rule")
 
 urlpatterns = [*router.urls]

@@ -97,7 +97,7 @@ def _signal_lines(signals: Sequence[DealSignal]) -> list[dict]:
     return [
         {
             "signal": s,
-            "url": f"{base}{reverse('deal-signal-detail', args=[s.pk])}",
+            "url": f"{base}{reverse('deal-signal', args=[s.pk])}",
         }
         for s in signals
     ]

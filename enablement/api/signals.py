@@ -1,0 +1,130 @@
+"""``/api/v1/deal-signals/`` and ``/api/v1/deal-signal-rules/``.
+
+Signals: read by every member, handled (``PATCH``) by staff, managers and owners. Rules:
+read by every member, changed by managers and owners. Another tenant's signal is a 404.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from activities.models import MaterialView
+from enablement.models import DealSignal, SignalKind, SignalRule
+from enablement.selectors.signals import deal_signal_rule_outcomes
+from enablement.serializers.signals import (
+    DealSignalSerializer,
+    DealSignalUpdateSerializer,
+    SignalRuleSerializer,
+)
+from enablement.services.signals import (
+    deal_signal_create_task,
+    deal_signal_dismiss,
+    signal_rule_update,
+    signal_rules_ensure,
+)
+from pse_crm import roles
+from pse_crm.api import TenantModelViewSet
+
+
+def _as_drf(exc: DjangoValidationError) -> serializers.ValidationError:
+    if hasattr(exc, "error_dict"):
+        return serializers.ValidationError(exc.message_dict)
+    return serializers.ValidationError({"detail": exc.messages})
+
+
+class DealSignalFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=SignalKind.choices)
+    status = django_filters.ChoiceFilter(choices=DealSignal.Status.choices)
+    partner = django_filters.NumberFilter(field_name="partner_id")
+    rep = django_filters.NumberFilter(field_name="rep_id")
+
+    class Meta:
+        model = DealSignal
+        fields: list[str] = []
+
+
+class DealSignalViewSet(TenantModelViewSet):
+    """The signals inbox, newest first. ``PATCH`` dismisses (with a reason) or acts."""
+
+    model = DealSignal
+    serializer_class = DealSignalSerializer
+    read_capability = roles.READ
+    write_capability = roles.WRITE_ENABLEMENT
+    filterset_class = DealSignalFilter
+    # Newest first; the id grows with creation time and keeps cursor pages stable.
+    ordering = ["-pk"]
+    ordering_fields = ["pk", "created_at"]
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("rep", "partner").prefetch_related(
+            Prefetch("views", queryset=MaterialView.objects.only("pk"))
+        )
+
+    @extend_schema(request=DealSignalUpdateSerializer, responses=DealSignalSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        signal = self.get_object()
+        payload = DealSignalUpdateSerializer(data=request.data, context={"request": request})
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        try:
+            if data["status"] == DealSignal.Status.DISMISSED:
+                deal_signal_dismiss(signal=signal, user=request.user, reason=data["dismiss_reason"])
+            else:
+                deal_signal_create_task(
+                    signal=signal,
+                    user=request.user,
+                    assignee=data.get("assignee"),
+                    kind=data["task_kind"],
+                    due_on=data.get("due_on"),
+                )
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from None
+        return Response(self.get_serializer(self.get_queryset().get(pk=signal.pk)).data)
+
+    def update(self, request, *args, **kwargs):
+        if not kwargs.get("partial"):
+            return self.http_method_not_allowed(request, *args, **kwargs)
+        return super().update(request, *args, **kwargs)
+
+
+class SignalRuleViewSet(TenantModelViewSet):
+    """The tenant's deal-signal rules (one per kind), each with its outcomes so far."""
+
+    model = SignalRule
+    serializer_class = SignalRuleSerializer
+    read_capability = roles.READ
+    write_capability = roles.MANAGE
+    lookup_field = "kind"
+    pagination_class = None
+    filter_backends: list = []
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_queryset(self):
+        signal_rules_ensure(tenant=self.request.tenant)
+        return super().get_queryset().order_by("kind")
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.request.method == "GET" or self.action == "partial_update":
+            context["outcomes"] = deal_signal_rule_outcomes()
+        return context
+
+    def perform_update(self, serializer):
+        data = serializer.validated_data
+        try:
+            signal_rule_update(
+                rule=serializer.instance,
+                is_enabled=data.get("is_enabled"),
+                threshold=data.get("threshold"),
+                window_hours=data.get("window_hours"),
+                material_kinds=data.get("material_kinds"),
+                expiry_days=data.get("expiry_days"),
+            )
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from None
