@@ -13,6 +13,7 @@ from enablement.models import (
     workflows,
 )
 from tests.factories import TenantFactory, UserFactory
+from tests.partners.factories import PartnerFactory
 from tests.reps.factories import RepFactory
 
 # --- deal signals -------------------------------------------------------------------------
@@ -86,12 +87,14 @@ class KnowHowFactory(DjangoModelFactory):
 
 
 class KnowHowShareFactory(DjangoModelFactory):
+    """A share with a partner; pass ``rep`` (and its ``partner``) for a share with a rep."""
+
     class Meta:
         model = workflows.KnowHowShare
 
-    rep = factory.SubFactory(RepFactory)
-    tenant = factory.SelfAttribute("rep.tenant")
-    partner = factory.SelfAttribute("rep.partner")
+    partner = factory.SubFactory(PartnerFactory)
+    tenant = factory.SelfAttribute("partner.tenant")
+    rep = None
     know_how = factory.SubFactory(KnowHowFactory, tenant=factory.SelfAttribute("..tenant"))
     shared_on = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=1))
 
