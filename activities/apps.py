@@ -6,3 +6,7 @@ class ActivitiesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "activities"
     verbose_name = _("Activities")
+
+    def ready(self) -> None:
+        # Link deals to partners and reps that arrive after them.
+        from activities import receivers  # noqa: F401

@@ -156,3 +156,59 @@ class Deal(TenantOwned):
 
     def __str__(self) -> str:
         return self.name or self.sf_id
+
+
+def validate_salesforce_field(value: str) -> None:
+    """A Salesforce field API name, or a relationship path such as ``Owner.Email``."""
+    import re
+
+    from django.core.exceptions import ValidationError
+
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*", value or ""):
+        raise ValidationError(
+            _("%(value)s is not a Salesforce field name."), params={"value": value}
+        )
+
+
+class SyncSettings(TenantOwned):
+    """How a tenant's Salesforce opportunities name their partner and their rep (one a tenant).
+
+    With no row, the defaults apply: the partner is ``PartnerAccountId`` (matched to
+    ``Partner.external_id``) and the rep is ``OwnerId`` (matched to ``Rep.salesforce_user_id``).
+    """
+
+    class RepMatch(models.TextChoices):
+        SALESFORCE_USER_ID = "salesforce_user_id", _("Salesforce user id of the rep")
+        EMAIL = "email", _("Email of the rep")
+
+    partner_field = models.CharField(
+        _("partner field"),
+        max_length=120,
+        default="PartnerAccountId",
+        validators=[validate_salesforce_field],
+        help_text=_("The Opportunity field holding the partner's Salesforce Account Id."),
+    )
+    rep_field = models.CharField(
+        _("rep field"),
+        max_length=120,
+        default="OwnerId",
+        validators=[validate_salesforce_field],
+        help_text=_("The Opportunity field identifying the partner rep."),
+    )
+    rep_match = models.CharField(
+        _("rep matched by"),
+        max_length=24,
+        choices=RepMatch.choices,
+        default=RepMatch.SALESFORCE_USER_ID,
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("Salesforce sync settings")
+        verbose_name_plural = _("Salesforce sync settings")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="syncsettings_unique_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_field} / {self.rep_field} ({self.rep_match})"

@@ -2,6 +2,9 @@
 
 from rest_framework.routers import SimpleRouter
 
+from partners.api import PartnerViewSet
+
 router = SimpleRouter(trailing_slash=True)
+router.register("partners", PartnerViewSet, basename="api-partner")
 
 urlpatterns = [*router.urls]

@@ -47,11 +47,16 @@ class BearerAPIKeyAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(_("Malformed Authorization header."))
-        try:
-            key = TenantAPIKey.objects.select_related("tenant").get_from_key(header[1])
-        except TenantAPIKey.DoesNotExist:
-            raise exceptions.AuthenticationFailed(_("Invalid or revoked API key.")) from None
-        if key.has_expired or not key.tenant.is_active:
+        raw = header[1]
+        prefix = raw.partition(".")[0]
+        # The prefix finds the row; the hash of the whole key proves it (as get_from_key does,
+        # with the tenant fetched in the same query).
+        key = (
+            TenantAPIKey.objects.select_related("tenant")
+            .filter(prefix=prefix, revoked=False)
+            .first()
+        )
+        if key is None or not key.is_valid(raw) or key.has_expired or not key.tenant.is_active:
             raise exceptions.AuthenticationFailed(_("Invalid or revoked API key."))
         now = timezone.now()
         # Record use at most once a minute: a hot key must not write on every request.
@@ -73,6 +78,19 @@ class BearerAuthScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "A tenant API key."}
+
+
+class SessionAuthScheme(OpenApiAuthenticationExtension):
+    target_class = "pse_crm.api_auth.CsrfSessionAuthentication"
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "sessionid",
+            "description": "A logged-in member's session; unsafe methods need the CSRF token.",
+        }
 
 
 def request_role(request) -> str | None:

@@ -2,6 +2,9 @@
 
 from rest_framework.routers import SimpleRouter
 
+from reps.api import RepViewSet
+
 router = SimpleRouter(trailing_slash=True)
+router.register("reps", RepViewSet, basename="api-rep")
 
 urlpatterns = [*router.urls]

@@ -183,3 +183,16 @@ LOGGING = {
 # Outside production, WhiteNoise serves straight from the finders (no collectstatic needed).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = env.bool("WHITENOISE_AUTOREFRESH", default=True)
+
+# Integration REST API (/api/v1/): batch and body limits. A batch over the record limit or
+# a body over the byte limit answers 413 naming the limit. Django's own form-body limit is
+# raised to match so that a 10,000-record JSON batch read through request.body is accepted.
+API_MAX_BATCH_RECORDS = env.int("API_MAX_BATCH_RECORDS", default=10_000)
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# One schema name per choice set shared by several API fields (drf-spectacular).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "MaterialKindEnum": "activities.models.Material.Kind",
+    "PartnerStatusEnum": "partners.models.Partner.Status",
+}

@@ -1,0 +1,403 @@
+"""Materials, material-view logs and deals over the REST API, with the Salesforce deal sync."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
+from rest_framework import exceptions
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from activities.models import Deal, Material, MaterialView
+from activities.parsers import (
+    DealInputInvalid,
+    deal_inputs_from_api_list,
+    deal_inputs_from_csv,
+    deal_inputs_from_salesforce,
+)
+from activities.selectors import deal_sync_watermark, sync_settings_get
+from activities.serializers import (
+    DealSerializer,
+    DealSyncRecordSerializer,
+    DealSyncResultSerializer,
+    DealSyncStateSerializer,
+    MaterialBulkRecordSerializer,
+    MaterialSerializer,
+    MaterialViewEventSerializer,
+    MaterialViewIngestResultSerializer,
+    MaterialViewSerializer,
+    SalesforceQueryResponseSerializer,
+)
+from activities.services.deals import deal_sync
+from activities.services.materials import material_bulk_upsert
+from activities.services.views import (
+    IngestValidationError,
+    material_view_rows_from_csv,
+    material_views_ingest,
+)
+from partners.models import Partner
+from pse_crm import roles
+from pse_crm.api import (
+    BatchInvalid,
+    BoundedJSONParser,
+    BulkResultSerializer,
+    RawCSVParser,
+    RecordError,
+    TenantModelViewSet,
+    TenantReadOnlyViewSet,
+    TenantRelatedIdFilter,
+    check_batch_size,
+    reject_duplicate_keys,
+    validate_batch,
+)
+from reps.models import Rep
+
+# --- materials ----------------------------------------------------------------------------
+
+
+class MaterialFilter(filters.FilterSet):
+    title = filters.CharFilter(lookup_expr="icontains", help_text=_("Part of the title."))
+    updated_since = filters.IsoDateTimeFilter(
+        field_name="updated_at", lookup_expr="gte", help_text=_("Changed at or after (ISO 8601).")
+    )
+
+    kind = filters.ChoiceFilter(choices=Material.Kind.choices)
+    product = filters.CharFilter()
+    external_id = filters.CharFilter()
+
+    class Meta:
+        # Every filter is declared: generating them would query the scoped manager at import.
+        model = Material
+        fields: list[str] = []
+
+
+class MaterialViewSet(TenantModelViewSet):
+    """The vendor's sales materials. Integrations and owners write; every role reads."""
+
+    model = Material
+    serializer_class = MaterialSerializer
+    read_capability = roles.READ_DATA
+    write_capability = roles.WRITE_DATA
+    parser_classes = [BoundedJSONParser]
+    filterset_class = MaterialFilter
+    ordering_fields = ["title", "kind", "created_at", "updated_at", "id"]
+
+    @extend_schema(
+        summary=str(_("Create or update up to 10,000 materials by external_id")),
+        request=MaterialBulkRecordSerializer(many=True),
+        responses={200: BulkResultSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="bulk")
+    def bulk(self, request):
+        records = validate_batch(MaterialBulkRecordSerializer, request.data)
+        reject_duplicate_keys(records, "external_id")
+        result = material_bulk_upsert(tenant=request.tenant, records=records)
+        return Response(BulkResultSerializer(result).data)
+
+
+# --- material views -----------------------------------------------------------------------
+
+
+class MaterialViewFilter(filters.FilterSet):
+    rep = TenantRelatedIdFilter(model=Rep, help_text=_("Rep id."))
+    partner = TenantRelatedIdFilter(
+        model=Partner, field_name="rep__partner", help_text=_("Partner id (of the rep).")
+    )
+    material = TenantRelatedIdFilter(model=Material, help_text=_("Material id."))
+    viewed_after = filters.IsoDateTimeFilter(
+        field_name="viewed_at", lookup_expr="gte", help_text=_("Viewed at or after (ISO 8601).")
+    )
+    viewed_before = filters.IsoDateTimeFilter(
+        field_name="viewed_at", lookup_expr="lt", help_text=_("Viewed before (ISO 8601).")
+    )
+
+    source = filters.CharFilter()
+    event_id = filters.CharFilter()
+
+    class Meta:
+        # Every filter is declared: generating them would query the scoped manager at import.
+        model = MaterialView
+        fields: list[str] = []
+
+
+_VIEW_VALUE_TYPES = (str, int, float, type(None))
+
+
+def _json_view_rows(data) -> list[tuple[int, Mapping]]:
+    """A JSON array of events as (0-based index, event) rows; wrong shapes are bad records."""
+    if not isinstance(data, list):
+        raise exceptions.ParseError(gettext("Expected a JSON array of events."))
+    check_batch_size(len(data))
+    errors = []
+    for index, event in enumerate(data):
+        if not isinstance(event, Mapping):
+            errors.append(
+                RecordError(index=index, field="", message=gettext("Expected an object."))
+            )
+            continue
+        for key, value in event.items():
+            if isinstance(value, bool) or not isinstance(value, _VIEW_VALUE_TYPES):
+                errors.append(
+                    RecordError(
+                        index=index,
+                        field=str(key),
+                        message=gettext("Expected a string or a number."),
+                    )
+                )
+    if errors:
+        raise BatchInvalid(errors)
+    return list(enumerate(data))
+
+
+class MaterialViewViewSet(TenantReadOnlyViewSet):
+    """Material-view logs (資料閲覧ログ): list with filters; integrations post new events."""
+
+    model = MaterialView
+    serializer_class = MaterialViewSerializer
+    read_capability = roles.READ_DATA
+    write_capability = roles.WRITE_DATA
+    parser_classes = [BoundedJSONParser, RawCSVParser]
+    filterset_class = MaterialViewFilter
+    ordering_fields = ["viewed_at", "ingested_at", "id"]
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("rep")
+
+    @extend_schema(
+        summary=str(_("Ingest up to 10,000 material-view events")),
+        description=str(
+            _(
+                "A JSON array of events, or text/csv with the columns of the CSV import "
+                "(event_id, viewed_at, rep_email or rep_external_id, material_external_id or "
+                "material_url, duration_seconds). A replayed event_id counts as a duplicate "
+                "and is not stored twice. Any bad event refuses the whole batch."
+            )
+        ),
+        request={
+            "application/json": MaterialViewEventSerializer(many=True),
+            "text/csv": OpenApiTypes.STR,
+        },
+        responses={200: MaterialViewIngestResultSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        is_csv = isinstance(request.data, bytes | bytearray)
+        if is_csv:
+            try:
+                rows = material_view_rows_from_csv(bytes(request.data))
+            except IngestValidationError as exc:
+                raise _ingest_errors(exc, by_line=True) from None
+            check_batch_size(len(rows))
+        else:
+            rows = _json_view_rows(request.data)
+        try:
+            result = material_views_ingest(tenant=request.tenant, rows=rows, source="api")
+        except IngestValidationError as exc:
+            raise _ingest_errors(exc, by_line=is_csv) from None
+        return Response(
+            MaterialViewIngestResultSerializer(
+                {
+                    "created": result.created,
+                    "duplicates": result.duplicates,
+                    "reps_created": result.reps_created,
+                }
+            ).data
+        )
+
+
+def _ingest_errors(exc, *, by_line: bool) -> BatchInvalid:
+    return BatchInvalid(
+        [
+            RecordError(
+                line=e.row if by_line else None,
+                index=None if by_line else e.row,
+                field=e.field,
+                message=str(e.message),
+            )
+            for e in exc.errors
+        ]
+    )
+
+
+# --- deals --------------------------------------------------------------------------------
+
+
+class DealFilter(filters.FilterSet):
+    partner = TenantRelatedIdFilter(model=Partner, help_text=_("Partner id."))
+    rep = TenantRelatedIdFilter(model=Rep, help_text=_("Rep id."))
+    won = filters.BooleanFilter(field_name="is_won", help_text=_("Won (IsWon)."))
+    closed = filters.BooleanFilter(field_name="is_closed", help_text=_("Closed (IsClosed)."))
+    close_date = filters.DateFromToRangeFilter(
+        help_text=_("close_date_after / close_date_before (YYYY-MM-DD, inclusive).")
+    )
+    modified_since = filters.IsoDateTimeFilter(
+        field_name="system_modstamp",
+        lookup_expr="gte",
+        help_text=_("SystemModstamp at or after (ISO 8601)."),
+    )
+    sf_id = filters.CharFilter(help_text=_("Salesforce Opportunity Id (18 characters)."))
+
+    stage = filters.CharFilter(help_text=_("StageName, exactly."))
+    currency = filters.CharFilter()
+
+    class Meta:
+        # Every filter is declared: generating them would query the scoped manager at import.
+        model = Deal
+        fields: list[str] = []
+
+
+_INCLUDE_DELETED = OpenApiParameter(
+    "include_deleted",
+    OpenApiTypes.BOOL,
+    description=str(_("Also list soft-deleted deals (IsDeleted).")),
+)
+
+
+@extend_schema(parameters=[_INCLUDE_DELETED])
+class DealViewSet(TenantReadOnlyViewSet):
+    """Deals (opportunities) synced from Salesforce. Won is IsWon, never a stage name."""
+
+    model = Deal
+    serializer_class = DealSerializer
+    read_capability = roles.READ_DATA
+    write_capability = roles.WRITE_DATA
+    parser_classes = [BoundedJSONParser, RawCSVParser]
+    filterset_class = DealFilter
+    ordering_fields = ["system_modstamp", "close_date", "amount", "sf_created_at", "id"]
+
+    def scope_queryset(self, queryset):
+        if self.action != "list":
+            return queryset
+        raw = self.request.query_params.get("include_deleted", "false").strip().lower()
+        if raw not in ("true", "false", "1", "0"):
+            raise exceptions.ValidationError(
+                {"include_deleted": [gettext("Expected true or false.")]}
+            )
+        return queryset if raw in ("true", "1") else queryset.filter(is_deleted=False)
+
+    def _settings(self):
+        return sync_settings_get(tenant=self.request.tenant)
+
+    @extend_schema(
+        methods=["GET"],
+        summary=str(_("Where to resume: the sync watermark and the tenant's sync settings")),
+        parameters=[],
+        responses={200: DealSyncStateSerializer},
+        filters=False,
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary=str(_("Upsert up to 10,000 Salesforce opportunities by Id")),
+        description=str(
+            _(
+                "Accepts a Salesforce REST query response as Salesforce returns it, a JSON "
+                "array in the API's own field names, or a Bulk API CSV export (text/csv). "
+                "Versions are ordered by SystemModstamp: an older one is skipped (stale). "
+                "IsDeleted soft-deletes. A partner or rep not known yet is kept as a raw key "
+                "and linked when it arrives. Replaying a batch changes nothing."
+            )
+        ),
+        parameters=[],
+        request={
+            "application/json": PolymorphicProxySerializer(
+                component_name="DealSyncBody",
+                serializers=[
+                    SalesforceQueryResponseSerializer,
+                    DealSyncRecordSerializer(many=True),
+                ],
+                resource_type_field_name=None,
+                many=False,
+            ),
+            "text/csv": OpenApiTypes.STR,
+        },
+        responses={200: DealSyncResultSerializer},
+        examples=[
+            OpenApiExample(
+                "Salesforce query response",
+                request_only=True,
+                media_type="application/json",
+                value={
+                    "totalSize": 1,
+                    "done": True,
+                    "records": [
+                        {
+                            "attributes": {
+                                "type": "Opportunity",
+                                "url": "/services/data/v60.0/sobjects/Opportunity/006000000000001AAA",
+                            },
+                            "Id": "006000000000001AAA",
+                            "Name": "Acme renewal",
+                            "Amount": 1200000,
+                            "StageName": "Closed Won",
+                            "CloseDate": "2026-03-31",
+                            "IsClosed": True,
+                            "IsWon": True,
+                            "IsDeleted": False,
+                            "SystemModstamp": "2026-03-31T09:00:00.000+0000",
+                            "PartnerAccountId": "001000000000001AAA",
+                            "OwnerId": "005000000000001AAA",
+                        }
+                    ],
+                },
+            )
+        ],
+        filters=False,
+    )
+    @action(detail=False, methods=["get", "post"], url_path="sync", pagination_class=None)
+    def sync(self, request):
+        settings = self._settings()
+        if request.method == "GET":
+            return Response(
+                DealSyncStateSerializer(
+                    {
+                        "watermark": deal_sync_watermark(tenant=request.tenant),
+                        "partner_field": settings.partner_field,
+                        "rep_field": settings.rep_field,
+                        "rep_match": settings.rep_match,
+                    }
+                ).data
+            )
+        data = request.data
+        fields = {
+            "partner_field": settings.partner_field,
+            "rep_field": settings.rep_field,
+            "rep_match": settings.rep_match,
+        }
+        try:
+            if isinstance(data, bytes | bytearray):
+                deals = deal_inputs_from_csv(bytes(data), **fields)
+                check_batch_size(len(deals))
+            elif isinstance(data, Mapping):
+                if isinstance(data.get("records"), list):
+                    check_batch_size(len(data["records"]))
+                deals = deal_inputs_from_salesforce(data, **fields)
+            elif isinstance(data, list):
+                check_batch_size(len(data))
+                deals = deal_inputs_from_api_list(data, rep_match=settings.rep_match)
+            else:
+                raise exceptions.ParseError(
+                    gettext("Expected a Salesforce query response or a JSON array of deals.")
+                )
+        except DealInputInvalid as exc:
+            raise BatchInvalid(
+                [
+                    RecordError(
+                        line=e.row if exc.by_line else None,
+                        index=None if exc.by_line else e.row,
+                        field=e.field,
+                        message=e.message,
+                    )
+                    for e in exc.errors
+                ]
+            ) from None
+        result = deal_sync(tenant=request.tenant, deals=deals)
+        return Response(DealSyncResultSerializer(result).data)
