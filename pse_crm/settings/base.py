@@ -3,6 +3,7 @@
 See README.md ("Configuration") for the list of variables.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -172,6 +173,49 @@ SPECTACULAR_SETTINGS = {
 }
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
+
+# --- Security (docs/security.md) ----------------------------------------------------
+# Login lockout: django-axes counts failed logins per account (email, case-insensitive)
+# and client address; after AXES_FAILURE_LIMIT that pair is locked for
+# AXES_COOLOFF_MINUTES (answer 429). The pair, so that nobody can lock a colleague out
+# from elsewhere, and an office behind one address is not locked out by one person.
+INSTALLED_APPS += ["axes", "csp"]
+AUTHENTICATION_BACKENDS = [
+    "pse_crm.security.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE += ["csp.middleware.CSPMiddleware", "axes.middleware.AxesMiddleware"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The login form posts the email as "username" (Django's AuthenticationForm).
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "pse_crm.security.lockout_username"
+AXES_LOCKOUT_CALLABLE = "pse_crm.security.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Content security policy: scripts and styles only from our own origin (static files,
+# Chart.js served locally); no inline script, no eval, no framing, no plugins.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 
 LOGGING = {
     "version": 1,
