@@ -6,8 +6,9 @@ a query that forgets it (``_base_manager``, raw SQL, a join written by hand):
 * Every tenant-owned table has ``ENABLE`` and ``FORCE ROW LEVEL SECURITY`` and the policy
   ``pse_tenant_wall_v1``: a row is visible and writable only when its ``tenant_id``
   equals the setting ``app.tenant_id`` of the current transaction. An empty setting
-  matches no row. ``app.all_tenants = 'on'`` (set only inside ``all_tenants()``, i.e.
-  the superuser's admin, migrations and cross-tenant maintenance) lifts the wall.
+  matches no row. ``app.all_tenants = 'on'`` (set only inside the ``all_tenants``
+  escape hatch, i.e. the superuser's admin, migrations and cross-tenant maintenance)
+  lifts the wall.
 * The membership table also lets a logged-in user read their own memberships
   (``app.user_id``): the tenant of a request is decided from them, before any tenant
   is in scope.
@@ -35,6 +36,7 @@ from contextvars import ContextVar
 
 from django.db import connections
 from django_scopes import get_scope
+from psycopg.pq import TransactionStatus
 
 log = logging.getLogger(__name__)
 
@@ -95,19 +97,17 @@ def _apply(connection, values: tuple[str, str, str], *, local: bool) -> None:
         connection.connection.execute(_SET_SQL, [tenant, local, all_on, local, user, local])
 
 
-def sync(connection) -> None:
+def sync(connection, *, apply: bool = True) -> None:
     """Make the connection's settings match the scope now. The execute wrapper calls it
     before each statement; call it yourself before a raw-driver operation that bypasses
     Django's cursor (e.g. ``cursor.copy()``)."""
-    from psycopg.pq import TransactionStatus
-
     state: _State | None = getattr(connection, "_pse_rls_state", None)
     if state is None or connection.connection is None or connection.needs_rollback:
         return
     want = desired_settings()
     status = connection.connection.info.transaction_status
     if connection.get_autocommit():
-        if state.session != want:
+        if apply and state.session != want:
             _apply(connection, want, local=False)
             state.session = want
         return
@@ -115,6 +115,8 @@ def sync(connection) -> None:
         return  # the statement fails anyway; Django reports it
     if status == TransactionStatus.IDLE:
         state.local = None  # the next statement opens a new transaction
+    if not apply:
+        return
     current = state.session if state.local is None else state.local
     if current != want:
         _apply(connection, want, local=True)
@@ -123,7 +125,8 @@ def sync(connection) -> None:
 
 def _execute_wrapper(execute, sql, params, many, context):
     connection = context["connection"]
-    sync(connection)
+    # SET TRANSACTION must be the transaction's first statement: sync on the next one.
+    sync(connection, apply=not (isinstance(sql, str) and sql.startswith("SET TRANSACTION")))
     try:
         return execute(sql, params, many, context)
     finally:
