@@ -9,6 +9,10 @@ from enablement.models import (
     DealSignalView,
     Notification,
     NotificationPreference,
+    PartnerSegment,
+    RepSegment,
+    SegmentationRun,
+    SegmentationSettings,
     SignalRule,
 )
 from pse_crm.admin import TenantOwnedAdmin
@@ -58,3 +62,84 @@ class NotificationAdmin(TenantOwnedAdmin):
     search_fields = ("user__email",)
     raw_id_fields = ("user", "signal")
     readonly_fields = ("created_at",)
+
+
+# --- segmentation ----------------------------------------------------------------------
+
+
+@admin.register(SegmentationSettings)
+class SegmentationSettingsAdmin(TenantOwnedAdmin):
+    list_display = (
+        "view_window_days",
+        "results_window_days",
+        "results_measure",
+        "views_high_rule",
+        "results_high_rule",
+        "tier_measure",
+        "min_reps_for_tiers",
+        "updated_at",
+    )
+    readonly_fields = ("updated_at", "updated_by")
+
+
+class _ReadOnlyAdmin(TenantOwnedAdmin):
+    """Computed by the segmentation run: readable history, never edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SegmentationRun)
+class SegmentationRunAdmin(_ReadOnlyAdmin):
+    list_display = (
+        "as_of",
+        "trigger",
+        "status",
+        "is_current",
+        "rep_count",
+        "active_rep_count",
+        "duration_ms",
+        "correlation_rho",
+    )
+    list_filter = ("status", "trigger", "is_current")
+    date_hierarchy = "as_of"
+
+
+@admin.register(RepSegment)
+class RepSegmentAdmin(_ReadOnlyAdmin):
+    list_display = (
+        "rep",
+        "partner",
+        "run",
+        "quadrant",
+        "tier",
+        "views",
+        "won_amount",
+        "won_deals",
+        "previous_quadrant",
+    )
+    list_filter = ("quadrant", "tier", "run__is_current")
+    search_fields = ("rep__name", "partner__name")
+    list_select_related = ("rep", "partner", "run")
+    raw_id_fields = ("rep", "partner", "run")
+
+
+@admin.register(PartnerSegment)
+class PartnerSegmentAdmin(_ReadOnlyAdmin):
+    list_display = (
+        "partner",
+        "run",
+        "reps",
+        "active_reps",
+        "activation_rate",
+        "performers",
+        "motivated",
+        "won_amount",
+    )
+    list_filter = ("run__is_current", "is_tiered")
+    search_fields = ("partner__name",)
+    list_select_related = ("partner", "run")
+    raw_id_fields = ("partner", "run")
