@@ -1,0 +1,84 @@
+"""Admin for materials, material views and deals."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from activities.models import Deal, Material, MaterialView
+from partners.admin import SameTenantAdminMixin
+from pse_crm.admin import TenantOwnedAdmin
+
+
+@admin.register(Material)
+class MaterialAdmin(SameTenantAdminMixin, TenantOwnedAdmin):
+    list_display = ("title", "kind", "product", "external_id", "url", "updated_at")
+    list_filter = ("kind", "product")
+    search_fields = ("title", "external_id", "url", "product")
+    readonly_fields = ("created_at", "updated_at")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+
+@admin.register(MaterialView)
+class MaterialViewAdmin(SameTenantAdminMixin, TenantOwnedAdmin):
+    list_display = (
+        "viewed_at",
+        "rep",
+        "rep_partner",
+        "material",
+        "duration_seconds",
+        "source",
+        "event_id",
+    )
+    list_filter = ("source", "material__kind")
+    search_fields = ("event_id", "rep__email", "rep__name", "material__title")
+    list_select_related = ("rep__partner", "material")
+    autocomplete_fields = ("rep", "material")
+    readonly_fields = ("ingested_at",)
+    # Millions of rows: no exact total on every page.
+    show_full_result_count = False
+
+    @admin.display(description=_("partner"), ordering="rep__partner__name")
+    def rep_partner(self, obj: MaterialView):
+        return obj.rep.partner
+
+
+@admin.register(Deal)
+class DealAdmin(SameTenantAdminMixin, TenantOwnedAdmin):
+    list_display = (
+        "sf_id",
+        "name",
+        "partner",
+        "rep",
+        "stage",
+        "amount",
+        "currency",
+        "is_won",
+        "is_closed",
+        "close_date",
+        "system_modstamp",
+    )
+    list_filter = ("is_won", "is_closed", "is_deleted", "stage", "currency")
+    search_fields = ("sf_id", "name", "rep__email", "rep__name", "partner__name")
+    list_select_related = ("partner", "rep")
+    autocomplete_fields = ("partner", "rep")
+    readonly_fields = ("created_at", "updated_at")
+    show_full_result_count = False
+    fieldsets = (
+        (None, {"fields": ("sf_id", "name", "partner", "rep", "stage", "amount", "currency")}),
+        (_("Outcome"), {"fields": ("is_closed", "is_won", "close_date", "is_deleted")}),
+        (
+            _("Salesforce"),
+            {
+                "fields": (
+                    "sf_created_at",
+                    "sf_last_modified_at",
+                    "system_modstamp",
+                    "raw_partner_key",
+                    "raw_rep_key",
+                )
+            },
+        ),
+        (_("Audit"), {"fields": ("created_at", "updated_at")}),
+    )
