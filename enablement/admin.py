@@ -7,13 +7,22 @@ from django.contrib import admin
 from enablement.models import (
     DealSignal,
     DealSignalView,
+    Hearing,
+    KnowHow,
+    KnowHowShare,
+    KnowHowSource,
+    MomentumSnapshot,
     Notification,
     NotificationPreference,
     PartnerSegment,
+    QuickWin,
     RepSegment,
     SegmentationRun,
     SegmentationSettings,
     SignalRule,
+    SupportTask,
+    SupportTaskComment,
+    SupportTaskTransition,
 )
 from pse_crm.admin import TenantOwnedAdmin
 
@@ -143,3 +152,124 @@ class PartnerSegmentAdmin(_ReadOnlyAdmin):
     search_fields = ("partner__name",)
     list_select_related = ("partner", "run")
     raw_id_fields = ("partner", "run")
+
+
+# --- hearings, know-how, support tasks, quick wins, momentum ----------------------------
+# Reps are protected (never deleted while they have history); tasks are cancelled, not
+# deleted, so their status log and quick-win outcome stay.
+
+
+@admin.register(Hearing)
+class HearingAdmin(TenantOwnedAdmin):
+    list_display = ("held_on", "rep", "held_by", "created_at")
+    search_fields = ("rep__name", "finding_customers", "sales_approach", "notes")
+    date_hierarchy = "held_on"
+    list_select_related = ("rep", "held_by")
+    raw_id_fields = ("rep", "held_by")
+    readonly_fields = ("created_at", "updated_at")
+
+
+class KnowHowSourceInline(admin.TabularInline):
+    model = KnowHowSource
+    extra = 0
+    raw_id_fields = ("hearing",)
+    fields = ("hearing",)
+
+
+@admin.register(KnowHow)
+class KnowHowAdmin(TenantOwnedAdmin):
+    list_display = ("title", "created_by", "created_at")
+    search_fields = ("title", "body")
+    raw_id_fields = ("created_by",)
+    readonly_fields = ("created_at", "updated_at")
+    inlines = [KnowHowSourceInline]
+
+    def save_formset(self, request, form, formset, change):
+        for obj in formset.save(commit=False):
+            obj.tenant_id = form.instance.tenant_id
+            obj.save()
+        for obj in formset.deleted_objects:
+            obj.delete()
+
+
+@admin.register(KnowHowShare)
+class KnowHowShareAdmin(TenantOwnedAdmin):
+    list_display = ("shared_on", "know_how", "partner", "rep", "shared_by")
+    date_hierarchy = "shared_on"
+    list_select_related = ("know_how", "partner", "rep", "shared_by")
+    raw_id_fields = ("know_how", "partner", "rep", "shared_by")
+    readonly_fields = ("created_at",)
+
+
+class SupportTaskTransitionInline(admin.TabularInline):
+    model = SupportTaskTransition
+    extra = 0
+    can_delete = False
+    fields = ("changed_at", "from_status", "to_status", "changed_by")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class SupportTaskCommentInline(admin.TabularInline):
+    model = SupportTaskComment
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "author", "body")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SupportTask)
+class SupportTaskAdmin(TenantOwnedAdmin):
+    """Status moves go through the service (API / pages), so status and stamps are read-only
+    here: the admin never writes a move without its log entry."""
+
+    list_display = ("__str__", "rep", "kind", "assignee", "status", "due_on")
+    list_filter = ("status", "kind")
+    search_fields = ("rep__name", "title")
+    list_select_related = ("rep", "assignee")
+    raw_id_fields = ("rep", "deal", "assignee", "assigned_by")
+    readonly_fields = (
+        "status",
+        "created_at",
+        "updated_at",
+        "started_at",
+        "done_at",
+        "cancelled_at",
+    )
+    inlines = [SupportTaskTransitionInline, SupportTaskCommentInline]
+
+    def has_add_permission(self, request):
+        # A task is created through the service, which checks the assignee and records it.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(QuickWin)
+class QuickWinAdmin(_ReadOnlyAdmin):
+    list_display = ("task", "started_on", "outcome", "won_on", "days_to_win", "opened_on")
+    list_filter = ("outcome",)
+    raw_id_fields = ("task", "won_deal", "opened_deal")
+
+
+@admin.register(MomentumSnapshot)
+class MomentumSnapshotAdmin(_ReadOnlyAdmin):
+    list_display = (
+        "week_start",
+        "partner",
+        "reps",
+        "active_reps",
+        "activation_rate",
+        "keyman1",
+        "keyman2",
+        "won_deals",
+        "quick_wins",
+    )
+    list_filter = ("week_start",)
+    list_select_related = ("partner",)

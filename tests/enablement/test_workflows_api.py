@@ -426,3 +426,30 @@ def test_momentum_list_and_indicators(tenant, other_tenant, manager, rep):
     assert all(i["label"] == "steady" for i in indicators)
     with tenant_scope(tenant):
         assert MomentumSnapshot.objects.count() == 4
+
+
+# --- admin ------------------------------------------------------------------------------
+
+
+def test_admin_pages_of_the_workflow_models_show_this_tenant_only(
+    tenant, other_tenant, manager, task, foreign_task
+):
+    from django.test import Client
+
+    manager.is_staff = True
+    manager.save()
+    HearingFactory(rep=task.rep)
+    c = Client()
+    c.force_login(manager)
+    for name in (
+        "hearing",
+        "knowhow",
+        "knowhowshare",
+        "supporttask",
+        "quickwin",
+        "momentumsnapshot",
+    ):
+        assert c.get(f"/admin/enablement/{name}/").status_code == 200, name
+    page = c.get(f"/admin/enablement/supporttask/{task.pk}/change/")
+    assert page.status_code == 200
+    assert c.get(f"/admin/enablement/supporttask/{foreign_task.pk}/change/").status_code == 302
