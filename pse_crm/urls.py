@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from pse_crm import views
+from pse_crm import audit, views
 
 api_v1 = [
     path("", include("partners.api_urls")),
@@ -24,7 +24,15 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tenant/switch/", views.switch_tenant, name="switch-tenant"),
-    path("", views.dashboard, name="dashboard"),
+    path("settings/audit/", audit.audit_log, name="settings-audit"),
+    path("settings/members/", views.settings_members, name="settings-members"),
+    path("settings/members/<int:pk>/", views.settings_member_update, name="settings-member-update"),
+    path("settings/api-keys/", views.settings_api_keys, name="settings-api-keys"),
+    path(
+        "settings/api-keys/<str:prefix>/revoke/",
+        views.settings_api_key_revoke,
+        name="settings-api-key-revoke",
+    ),
     path("", include("partners.urls")),
     path("", include("reps.urls")),
     path("", include("activities.urls")),

@@ -1,24 +1,24 @@
-"""Core pages: dashboard shell, tenant switcher, health."""
+"""Core pages: tenant switcher, health, and the owners' settings for members and API keys.
+
+The product's pages live in their apps (the dashboard in ``enablement``); the core knows
+no app.
+"""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.db import connection, transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from pse_crm import roles
+from pse_crm.forms import APIKeyCreateForm, MemberAddForm, MemberRoleForm
 from pse_crm.middleware import SESSION_KEY
-from pse_crm.models import Membership
+from pse_crm.models import Membership, TenantAPIKey
 from pse_crm.permissions import capability_required
-
-
-@capability_required(roles.READ)
-def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "pse_crm/dashboard.html")
 
 
 @require_POST
@@ -37,8 +37,6 @@ def switch_tenant(request: HttpRequest) -> HttpResponse:
         .first()
     )
     if membership is None:
-        from django.http import Http404
-
         raise Http404
     request.session[SESSION_KEY] = membership.tenant_id
     messages.success(request, _("Switched to %(tenant)s.") % {"tenant": membership.tenant.name})
@@ -53,3 +51,84 @@ def health(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+# --- Settings: members and roles -------------------------------------------------------
+
+
+@capability_required(roles.OWN)
+def settings_members(request: HttpRequest) -> HttpResponse:
+    form = MemberAddForm(request.POST or None, tenant=request.tenant)
+    if request.method == "POST" and form.is_valid():
+        membership = form.save()
+        messages.success(
+            request, _("%(email)s is now a member.") % {"email": membership.user.email}
+        )
+        return redirect("settings-members")
+    members = Membership.objects.select_related("user").order_by("-is_active", "user__email")
+    return render(
+        request,
+        "settings/members.html",
+        {"members": members, "form": form, "roles": roles.Role.choices, "tab": "members"},
+    )
+
+
+@require_POST
+@capability_required(roles.OWN)
+def settings_member_update(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = get_object_or_404(Membership.objects.select_related("user"), pk=pk)
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose a valid role."))
+        return redirect("settings-members")
+    role, active = form.cleaned_data["role"], form.cleaned_data["is_active"]
+    with transaction.atomic():
+        # A tenant always keeps at least one active owner, so it can never lock itself out.
+        owners = Membership.objects.select_for_update().filter(
+            role=roles.Role.OWNER, is_active=True
+        )
+        losing_owner = membership.role == roles.Role.OWNER and membership.is_active
+        if losing_owner and (role != roles.Role.OWNER or not active) and owners.count() <= 1:
+            messages.error(request, _("A tenant needs at least one active owner."))
+            return redirect("settings-members")
+        membership.role, membership.is_active = role, active
+        membership.save(update_fields=["role", "is_active"])
+    messages.success(request, _("Saved %(email)s.") % {"email": membership.user.email})
+    return redirect("settings-members")
+
+
+# --- Settings: API keys -----------------------------------------------------------------
+
+
+def _tenant_keys(request: HttpRequest):
+    # TenantAPIKey is looked up by prefix before a tenant is known, so it is not a scoped
+    # model: every read here filters by the request's tenant explicitly.
+    return TenantAPIKey.objects.filter(tenant=request.tenant)
+
+
+@capability_required(roles.OWN)
+def settings_api_keys(request: HttpRequest) -> HttpResponse:
+    form = APIKeyCreateForm(request.POST or None)
+    new_key = None
+    if request.method == "POST" and form.is_valid():
+        _obj, new_key = TenantAPIKey.objects.create_key(
+            tenant=request.tenant, name=form.cleaned_data["name"]
+        )
+        form = APIKeyCreateForm()
+    keys = _tenant_keys(request).order_by("revoked", "-created")
+    return render(
+        request,
+        "settings/api_keys.html",
+        {"keys": keys, "form": form, "new_key": new_key, "tab": "api-keys"},
+    )
+
+
+@require_POST
+@capability_required(roles.OWN)
+def settings_api_key_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
+    key = get_object_or_404(_tenant_keys(request), prefix=prefix)
+    if not key.revoked:
+        key.revoked = True
+        key.save(update_fields=["revoked"])
+        messages.success(request, _("The key “%(name)s” is revoked.") % {"name": key.name})
+    return redirect("settings-api-keys")

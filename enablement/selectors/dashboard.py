@@ -1,0 +1,255 @@
+"""Reads behind the server-rendered pages that no other selector module provides.
+
+Each function is one or two set-based queries whose count does not grow with the rows:
+the pages' query-count tests rely on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models.functions import TruncWeek
+from django.utils import timezone
+
+from activities.models import Deal, MaterialView
+from partners.models import Partner
+from reps.models import Rep
+
+__all__ = [
+    "RepDealSummary",
+    "partner_rep_counts",
+    "partners_with_rep_counts",
+    "rep_deal_summary",
+    "rep_deals",
+    "rep_materials_viewed",
+    "rep_views_by_week",
+]
+
+
+def partners_with_rep_counts() -> QuerySet[Partner]:
+    """Every partner of the tenant in scope, with its employed reps counted."""
+    return Partner.objects.annotate(
+        rep_count=Count("reps", filter=Q(reps__is_employed=True), distinct=True)
+    ).order_by("name", "pk")
+
+
+def partner_rep_counts(*, partner: Partner) -> dict[str, int]:
+    row = Rep.objects.filter(partner=partner).aggregate(
+        total=Count("pk"), employed=Count("pk", filter=Q(is_employed=True))
+    )
+    return {"total": row["total"] or 0, "employed": row["employed"] or 0}
+
+
+def rep_views_by_week(
+    *, rep: Rep, weeks: int = 26, now: dt.datetime | None = None
+) -> list[tuple[dt.date, int]]:
+    """Material views of ``rep`` per ISO week (tenant time zone) for the last ``weeks`` weeks,
+    oldest first, weeks without views included as zero."""
+    tz = rep.tenant.tzinfo
+    now = (now or timezone.now()).astimezone(tz)
+    this_monday = now.date() - dt.timedelta(days=now.weekday())
+    first_monday = this_monday - dt.timedelta(weeks=weeks - 1)
+    since = dt.datetime.combine(first_monday, dt.time.min, tzinfo=tz)
+    rows = (
+        MaterialView.objects.filter(rep=rep, viewed_at__gte=since)
+        .annotate(week=TruncWeek("viewed_at", tzinfo=tz))
+        .values("week")
+        .annotate(n=Count("pk"))
+        .order_by("week")
+    )
+    counts = {}
+    for row in rows:
+        week = row["week"]
+        day = week.astimezone(tz).date() if isinstance(week, dt.datetime) else week
+        counts[day] = row["n"]
+    return [
+        (first_monday + dt.timedelta(weeks=i), counts.get(first_monday + dt.timedelta(weeks=i), 0))
+        for i in range(weeks)
+    ]
+
+
+def rep_materials_viewed(*, rep: Rep, limit: int = 15) -> list[dict]:
+    """The materials ``rep`` opened most, with how often and when last."""
+    return list(
+        MaterialView.objects.filter(rep=rep)
+        .values("material_id", "material__title", "material__kind")
+        .annotate(views=Count("pk"), last_viewed=Max("viewed_at"), seconds=Sum("duration_seconds"))
+        .order_by("-views", "-last_viewed")[:limit]
+    )
+
+
+def rep_deals(*, rep: Rep, limit: int = 25) -> QuerySet[Deal]:
+    return Deal.objects.filter(rep=rep, is_deleted=False).order_by(
+        "-close_date", "-system_modstamp"
+    )[:limit]
+
+
+@dataclass(frozen=True)
+class RepDealSummary:
+    open: int
+    won: int
+    won_amount: int
+    lost: int
+
+
+def rep_deal_summary(*, rep: Rep) -> RepDealSummary:
+    row = Deal.objects.filter(rep=rep, is_deleted=False).aggregate(
+        open=Count("pk", filter=Q(is_closed=False)),
+        won=Count("pk", filter=Q(is_won=True)),
+        won_amount=Sum("amount", filter=Q(is_won=True)),
+        lost=Count("pk", filter=Q(is_closed=True, is_won=False)),
+    )
+    return RepDealSummary(
+        open=row["open"] or 0,
+        won=row["won"] or 0,
+        won_amount=int(row["won_amount"] or 0),
+        lost=row["lost"] or 0,
+    )
+
+
+# --- Over the segmentation (enablement.selectors.segmentation) and workflows -------------
+
+# Beyond this many reps the scatter draws an even sample: the chart stays readable and the
+# JSON light at 50,000 reps. The counts and statistics always cover every rep.
+SCATTER_MAX_POINTS = 6000
+
+
+def rep_segment_history_rows(*, rep: Rep) -> list[dict]:
+    """The rep's quadrant and tier in each kept run, newest first, ready to display."""
+    from enablement.models import Quadrant, Tier
+    from enablement.selectors.segmentation import rep_segment_history
+
+    quadrants, tiers = dict(Quadrant.choices), dict(Tier.choices)
+    rows = []
+    for seg in rep_segment_history(tenant=rep.tenant, rep_id=rep.pk)[:24]:
+        measure = seg.run.settings_used.get("results_measure", "won_amount")
+        rows.append(
+            {
+                "computed_at": seg.run.as_of,
+                "quadrant": seg.quadrant,
+                "quadrant_label": quadrants.get(seg.quadrant, seg.quadrant),
+                "tier": seg.tier or "none",
+                "tier_label": tiers.get(seg.tier, "—") if seg.tier else "—",
+                "views": seg.views,
+                "results": seg.won_deals if measure == "won_deals" else seg.won_amount,
+            }
+        )
+    return rows
+
+
+def scatter_payload(*, tenant, partner: Partner | None = None) -> dict:
+    """The views × results chart: one dataset per quadrant, the two cut-off lines, axes."""
+    from django.utils.translation import gettext as _
+
+    from enablement.models import Quadrant
+    from enablement.selectors.segmentation import (
+        segment_scatter_points,
+        segmentation_current_run,
+    )
+
+    run = segmentation_current_run(tenant=tenant)
+    points = segment_scatter_points(
+        tenant=tenant, partner_id=partner.pk if partner is not None else None
+    )
+    total = len(points)
+    if total > SCATTER_MAX_POINTS:
+        step = total / SCATTER_MAX_POINTS
+        points = [points[int(i * step)] for i in range(SCATTER_MAX_POINTS)]
+    by_quadrant: dict[str, list[dict]] = {q: [] for q in Quadrant.values}
+    for views, results, quadrant in points:
+        by_quadrant.setdefault(quadrant, []).append({"x": views, "y": results})
+    measure = (run.settings_used if run else {}).get("results_measure", "won_amount")
+    return {
+        "datasets": [
+            {"key": q, "label": str(label), "data": by_quadrant.get(q, [])}
+            for q, label in Quadrant.choices
+        ],
+        "thresholds": {
+            "x": float(run.views_cutoff) if run and run.views_cutoff is not None else None,
+            "y": float(run.results_cutoff) if run and run.results_cutoff is not None else None,
+            "x_label": _("views cut-off"),
+            "y_label": _("results cut-off"),
+        },
+        "axes": {
+            "x": _("Material views"),
+            "y": _("Won deals") if measure == "won_deals" else _("Won amount"),
+        },
+        "total": total,
+        "shown": len(points),
+        "point_radius": 2 if len(points) > 1000 else 4,
+    }
+
+
+def tier_bars(*, tenant, limit: int = 12) -> list[dict]:
+    """2:6:2 per partner in the current run for the partners with the most reps: one query."""
+    from enablement.models import RepSegment, Tier
+
+    rows = (
+        RepSegment.objects.filter(tenant=tenant, run__is_current=True, tier__isnull=False)
+        .values("partner_id", "partner__name")
+        .annotate(
+            top=Count("pk", filter=Q(tier=Tier.TOP)),
+            middle=Count("pk", filter=Q(tier=Tier.MIDDLE)),
+            bottom=Count("pk", filter=Q(tier=Tier.BOTTOM)),
+            total=Count("pk"),
+        )
+        .order_by("-total", "partner__name")[:limit]
+    )
+    out = []
+    for row in rows:
+        total = row["total"] or 1
+        out.append(
+            {
+                **row,
+                "top_pct": round(100 * row["top"] / total, 1),
+                "middle_pct": round(100 * row["middle"] / total, 1),
+                "bottom_pct": round(100 * row["bottom"] / total, 1),
+                "middle_end": round(100 * (row["top"] + row["middle"]) / total, 1),
+            }
+        )
+    return out
+
+
+def partner_tier_counts(*, tenant, partner: Partner) -> dict[str, int]:
+    from enablement.models import RepSegment
+
+    rows = (
+        RepSegment.objects.filter(tenant=tenant, run__is_current=True, partner=partner)
+        .values("tier")
+        .annotate(n=Count("pk"))
+    )
+    return {(row["tier"] or "none"): row["n"] for row in rows}
+
+
+def partners_with_current_segments() -> QuerySet[Partner]:
+    """Every partner with its rep count and its current-run figures (null before a run):
+    one query, orderable by any of them."""
+    from django.db.models import OuterRef, Subquery
+
+    from enablement.models import PartnerSegment
+
+    current = PartnerSegment.objects.filter(partner=OuterRef("pk"), run__is_current=True)
+    return partners_with_rep_counts().annotate(
+        active_reps=Subquery(current.values("active_reps")[:1]),
+        activation_rate=Subquery(current.values("activation_rate")[:1]),
+        performers=Subquery(current.values("performers")[:1]),
+        motivated=Subquery(current.values("motivated")[:1]),
+    )
+
+
+def partner_segment_current(*, partner: Partner):
+    from enablement.models import PartnerSegment
+
+    return PartnerSegment.objects.filter(partner=partner, run__is_current=True).first()
+
+
+def partner_know_how_shares(*, partner: Partner, limit: int = 20) -> list:
+    from enablement.models import KnowHowShare
+
+    return list(
+        KnowHowShare.objects.filter(partner=partner)
+        .select_related("know_how", "rep", "shared_by")
+        .order_by("-shared_on", "-pk")[:limit]
+    )

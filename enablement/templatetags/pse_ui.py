@@ -1,0 +1,58 @@
+"""Template helpers of the pages: role checks, and numbers formatted for the locale."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import template
+from django.utils.formats import number_format
+
+from pse_crm import roles
+
+register = template.Library()
+
+_CAPABILITIES = {
+    "read": roles.READ,
+    "write": roles.WRITE_ENABLEMENT,
+    "manage": roles.MANAGE,
+    "own": roles.OWN,
+}
+
+_CURRENCY_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}
+_CURRENCY_DIGITS = {"JPY": 0}
+
+
+@register.filter
+def can(request, capability: str) -> bool:
+    """``{% if request|can:"manage" %}``: whether the member may do it (the server checks too)."""
+    membership = getattr(request, "membership", None)
+    role = membership.role if membership is not None else None
+    return roles.role_allows(role, _CAPABILITIES[capability])
+
+
+@register.filter
+def pct(value, digits: int = 1) -> str:
+    """A ratio 0..1 as a percentage in the active locale; an em dash when unknown."""
+    if value is None or value == "":
+        return "—"
+    return number_format(Decimal(str(value)) * 100, decimal_pos=int(digits), use_l10n=True) + "%"
+
+
+@register.filter
+def num(value, digits: int = 0) -> str:
+    """A number with the locale's grouping; an em dash when unknown."""
+    if value is None or value == "":
+        return "—"
+    return number_format(value, decimal_pos=int(digits), use_l10n=True, force_grouping=True)
+
+
+@register.filter
+def money(value, currency: str = "JPY") -> str:
+    """An amount with its currency symbol and the locale's grouping."""
+    if value is None or value == "":
+        return "—"
+    currency = (currency or "JPY").upper()
+    digits = _CURRENCY_DIGITS.get(currency, 2)
+    amount = number_format(value, decimal_pos=digits, use_l10n=True, force_grouping=True)
+    symbol = _CURRENCY_SYMBOLS.get(currency)
+    return f"{symbol}{amount}" if symbol else f"{amount} {currency}"

@@ -1,0 +1,61 @@
+"""Forms of the core settings pages: members and roles, API keys."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from pse_crm.models import Membership, User
+from pse_crm.roles import Role
+
+
+class MemberAddForm(forms.Form):
+    """Add a person to the active tenant by email, with a role."""
+
+    email = forms.EmailField(label=_("Email"))
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.STAFF)
+    password = forms.CharField(
+        label=_("Initial password"),
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_("Only for a new account. An existing account keeps its password."),
+    )
+
+    def __init__(self, *args, tenant, **kwargs):
+        self.tenant = tenant
+        super().__init__(*args, **kwargs)
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if Membership.objects.filter(user__email=email).exists():
+            raise forms.ValidationError(_("This person is already a member."))
+        return email
+
+    def clean(self):
+        data = super().clean()
+        email = data.get("email")
+        if email and not User.objects.filter(email=email).exists() and not data.get("password"):
+            self.add_error("password", _("A new account needs an initial password."))
+        return data
+
+    def save(self) -> Membership:
+        email = self.cleaned_data["email"]
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = User.objects.create_user(email=email, password=self.cleaned_data["password"])
+        return Membership.objects.create(
+            tenant=self.tenant, user=user, role=self.cleaned_data["role"]
+        )
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    is_active = forms.BooleanField(label=_("Active"), required=False)
+
+
+class APIKeyCreateForm(forms.Form):
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=50,
+        help_text=_("Say which integration uses it, e.g. “Salesforce sync”."),
+    )
