@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -31,6 +32,7 @@ from reps.models import Rep
 User = get_user_model()
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class TenantMemberField(serializers.PrimaryKeyRelatedField):
     """A user id that must be an active member of the request's tenant."""
 

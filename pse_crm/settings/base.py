@@ -240,3 +240,10 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "MaterialKindEnum": "activities.models.Material.Kind",
     "PartnerStatusEnum": "partners.models.Partner.Status",
 }
+
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "SupportTaskKindEnum": "enablement.models.workflows.SupportTask.Kind",
+    "SupportTaskStatusEnum": "enablement.models.workflows.SupportTask.Status",
+    "QuickWinOutcomeEnum": "enablement.models.workflows.QuickWin.Outcome",
+}
