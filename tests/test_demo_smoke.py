@@ -23,3 +23,23 @@ def test_demo_setup_then_log_in_and_see_the_dashboard():
     page = client.get(reverse("dashboard"))
     assert page.status_code == 200
     assert "Demo Vendor KK" in page.content.decode()
+
+
+def test_demo_data_seeds_once_and_the_admin_shows_it(capsys):
+    """`make demo-data` seeds the demo tenant; running it again changes nothing."""
+    call_command("create_tenant", slug="demo", name="Demo Vendor KK")
+    call_command(
+        "create_user",
+        tenant="demo",
+        email="owner@demo.example",
+        role="owner",
+        password="pw",
+        staff=True,
+    )
+    call_command("seed_demo", tenant="demo", partners=5, reps=200, views=5000, verbosity=0)
+    call_command("seed_demo", tenant="demo", partners=5, reps=200, views=5000)
+    assert "already has data (5 partners, 200 reps" in capsys.readouterr().out
+    client = Client()
+    client.post(reverse("login"), {"username": "owner@demo.example", "password": "pw"})
+    for name in ("partners_partner", "reps_rep", "activities_materialview", "activities_deal"):
+        assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200
