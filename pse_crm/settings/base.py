@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "pse_crm.rls.RLSUserMiddleware",
+    "pse_crm.audit.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "pse_crm.middleware.TenantMiddleware",
@@ -216,6 +217,18 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# The audit trail (pse_crm/audit.py): every save and delete of these models is recorded
+# with who made it; owners read it at /settings/audit/.
+AUDITED_MODELS = [
+    "activities.Deal",
+    "activities.SyncSettings",
+    "enablement.Hearing",
+    "enablement.SegmentationSettings",
+    "enablement.SignalRule",
+    "enablement.SupportTask",
+    "pse_crm.Membership",
+    "pse_crm.Tenant",
+]
 
 LOGGING = {
     "version": 1,
