@@ -11,9 +11,11 @@ class PseCrmConfig(AppConfig):
         from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate, pre_migrate
 
-        from pse_crm import rls
+        from pse_crm import audit, rls
 
         # The second wall (PostgreSQL row-level security): see pse_crm/rls.py.
         connection_created.connect(rls.install, dispatch_uid="pse_crm.rls.install")
         pre_migrate.connect(rls.pre_migrate, sender=self, dispatch_uid="pse_crm.rls.pre")
         post_migrate.connect(rls.post_migrate, sender=self, dispatch_uid="pse_crm.rls.post")
+        # The audit trail of the models named in settings.AUDITED_MODELS.
+        audit.connect()

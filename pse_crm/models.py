@@ -159,3 +159,42 @@ class TenantAPIKey(AbstractAPIKey):
         verbose_name = _("API key")
         verbose_name_plural = _("API keys")
         indexes = [models.Index(fields=["tenant", "revoked"])]
+
+
+class AuditEvent(TenantOwned):
+    """Who changed what, when: one row per create, change or deletion of an audited
+    model (settings.AUDITED_MODELS). Written in the same transaction as the change."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", _("Created")
+        UPDATE = "update", _("Changed")
+        DELETE = "delete", _("Deleted")
+
+    at = models.DateTimeField(_("when"), auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("who"),
+    )
+    # Kept when the user is deleted; an API key or "system" (tasks, commands) otherwise.
+    actor_label = models.CharField(_("who"), max_length=254)
+    action = models.CharField(_("action"), max_length=8, choices=Action.choices)
+    model_label = models.CharField(_("record type"), max_length=100)
+    object_id = models.CharField(_("record id"), max_length=64)
+    object_repr = models.CharField(_("record"), max_length=200)
+    changes = models.JSONField(_("changes"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-at", "-pk"]
+        indexes = [
+            models.Index(fields=["tenant", "-at"]),
+            models.Index(fields=["tenant", "model_label", "object_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_label} {self.action} {self.model_label} {self.object_id}"
