@@ -9,7 +9,8 @@ from __future__ import annotations
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -93,6 +94,18 @@ class DealSignalViewSet(TenantModelViewSet):
         return super().update(request, *args, **kwargs)
 
 
+_KIND = OpenApiParameter(
+    "kind",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    enum=SignalKind.values,
+    description="Rule kind.",
+)
+
+
+@extend_schema_view(
+    retrieve=extend_schema(parameters=[_KIND]), partial_update=extend_schema(parameters=[_KIND])
+)
 class SignalRuleViewSet(TenantModelViewSet):
     """The tenant's deal-signal rules (one per kind), each with its outcomes so far."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from activities.models import Material
@@ -51,6 +53,7 @@ class DealSignalSerializer(serializers.ModelSerializer):
         return sorted(v.pk for v in obj.views.all())
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class _MemberField(serializers.PrimaryKeyRelatedField):
     """A user id resolved among the members of the tenant in scope only."""
 
