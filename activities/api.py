@@ -53,6 +53,7 @@ from pse_crm.api import (
     BulkResultSerializer,
     RawCSVParser,
     RecordError,
+    StrictBooleanFilter,
     TenantModelViewSet,
     TenantReadOnlyViewSet,
     TenantRelatedIdFilter,
@@ -234,8 +235,8 @@ def _ingest_errors(exc, *, by_line: bool) -> BatchInvalid:
 class DealFilter(filters.FilterSet):
     partner = TenantRelatedIdFilter(model=Partner, help_text=_("Partner id."))
     rep = TenantRelatedIdFilter(model=Rep, help_text=_("Rep id."))
-    won = filters.BooleanFilter(field_name="is_won", help_text=_("Won (IsWon)."))
-    closed = filters.BooleanFilter(field_name="is_closed", help_text=_("Closed (IsClosed)."))
+    won = StrictBooleanFilter(field_name="is_won", help_text=_("Won (IsWon)."))
+    closed = StrictBooleanFilter(field_name="is_closed", help_text=_("Closed (IsClosed)."))
     close_date = filters.DateFromToRangeFilter(
         help_text=_("close_date_after / close_date_before (YYYY-MM-DD, inclusive).")
     )

@@ -160,7 +160,8 @@ class TenantAPIKeyAdmin(admin.ModelAdmin):
         obj.save()
         self.message_user(
             request,
-            _("The API key for %(name)s is %(key)s. Copy it now: it will not be shown again.")
+            # The key last, alone after the colon: nothing glued to it when it is copied.
+            _("API key for %(name)s (copy it now: it will not be shown again): %(key)s")
             % {"name": obj.name, "key": key},
         )
 

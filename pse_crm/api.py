@@ -190,19 +190,38 @@ class SalesforceIdField(serializers.CharField):
             ) from None
 
 
+class _StrictBooleanField(forms.Field):
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        lowered = str(value).strip().lower()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0"):
+            return False
+        raise forms.ValidationError(gettext("Expected true or false."), code="invalid")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    """``true``/``false`` (or 1/0); anything else is a 400, never silently ignored."""
+
+    field_class = _StrictBooleanField
+
+
 class TenantRelatedIdFilter(django_filters.NumberFilter):
     """A filter on a related id: an id unknown in the tenant (or another tenant's) is a 404."""
 
     field_class = forms.IntegerField
 
     def __init__(self, *args, model=None, **kwargs):
-        self.model = model
+        # Not ``self.model``: django-filter sets that to the filtered model.
+        self.related_model = model
         super().__init__(*args, **kwargs)
 
     def filter(self, qs, value):
         if value is None:
             return qs
-        if not self.model.objects.filter(pk=value).exists():
+        if not self.related_model.objects.filter(pk=value).exists():
             raise exceptions.NotFound(
                 gettext("%(field)s %(id)s was not found.") % {"field": self.field_name, "id": value}
             )
@@ -238,9 +257,12 @@ def validate_batch(serializer_class, records, *, context=None) -> list[dict]:
     serializer = serializer_class(data=records, many=True, context=context or {})
     if serializer.is_valid():
         return list(serializer.validated_data)
+    # DRF lists one entry per record, or (3.16+) maps the index of each bad record.
+    by_index = serializer.errors
+    items = by_index.items() if isinstance(by_index, dict) else enumerate(by_index)
     errors = [
-        RecordError(index=index, field=field, message=message)
-        for index, record_errors in enumerate(serializer.errors)
+        RecordError(index=int(index), field=field, message=message)
+        for index, record_errors in sorted(items, key=lambda item: int(item[0]))
         for field, message in _flatten_errors(record_errors)
     ]
     raise BatchInvalid(errors)

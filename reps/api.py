@@ -18,6 +18,7 @@ from pse_crm.api import (
     BoundedJSONParser,
     BulkResultSerializer,
     RecordError,
+    StrictBooleanFilter,
     TenantModelViewSet,
     TenantRelatedIdFilter,
     reject_duplicate_keys,
@@ -36,7 +37,7 @@ class RepFilter(filters.FilterSet):
         field_name="updated_at", lookup_expr="gte", help_text=_("Changed at or after (ISO 8601).")
     )
 
-    is_employed = filters.BooleanFilter()
+    is_employed = StrictBooleanFilter()
     hire_type = filters.ChoiceFilter(choices=Rep.HireType.choices)
     influence = filters.ChoiceFilter(choices=Rep.Influence.choices)
     external_id = filters.CharFilter(help_text=_("Content platform user id."))
