@@ -259,4 +259,5 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "SupportTaskKindEnum": "enablement.models.workflows.SupportTask.Kind",
     "SupportTaskStatusEnum": "enablement.models.workflows.SupportTask.Status",
     "QuickWinOutcomeEnum": "enablement.models.workflows.QuickWin.Outcome",
+    "QuadrantEnum": "enablement.models.segmentation.Quadrant",
 }
