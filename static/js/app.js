@@ -140,7 +140,7 @@
         borderColor: color,
         backgroundColor: type === "bar" ? color + "cc" : color + "22",
         fill: type !== "bar" && i === 0,
-        tension: 0.25,
+        cubicInterpolationMode: "monotone",
         yAxisID: ds.yAxisID || "y",
         pointRadius: 2,
       };

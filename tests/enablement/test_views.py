@@ -426,3 +426,10 @@ def test_momentum_chart_has_active_reps_and_wins(manager_client, tenant, manager
         reverse("chart-partner-momentum", args=[world["partners"][0].pk])
     ).json()
     assert data["datasets"][0]["label"] == "Active reps"
+
+
+def test_japanese_labels_and_locale_numbers(manager_client, tenant, manager):
+    _world(tenant, manager, reps=1)
+    html = manager_client.get(reverse("dashboard"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert '<html lang="ja">' in html
+    assert "ダッシュボード" in html and "相関は因果ではありません" in html

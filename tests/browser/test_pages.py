@@ -1,0 +1,143 @@
+"""The main journeys in a real headless Chromium: log in, read the dashboard's scatter,
+filter keymen, assign a task from a suggestion, log a hearing, switch to Japanese."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from enablement.models import Hearing, SupportTask
+from pse_crm.roles import Role
+from pse_crm.tenancy import tenant_scope
+from tests.browser.conftest import PASSWORD, log_in
+from tests.enablement.test_views import build
+from tests.factories import MembershipFactory, TenantFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def world():
+    tenant = TenantFactory(slug="acme", name="Acme Software")
+    manager = MembershipFactory(
+        tenant=tenant,
+        role=Role.MANAGER,
+        user__email="manager@acme.example",
+        user__password=PASSWORD,
+    ).user
+    rival = TenantFactory(slug="rival", name="Rival Systems")
+    rival_manager = MembershipFactory(tenant=rival, role=Role.MANAGER).user
+    build(rival, prefix="Rival", reps=3, assignee=rival_manager)
+    data = build(tenant, prefix="Acme", reps=6, assignee=manager)
+    with tenant_scope(tenant):
+        # Free the motivated reps again, so that they are suggested.
+        SupportTask.objects.all().update(status=SupportTask.Status.CANCELLED)
+    data.update(tenant=tenant, manager=manager)
+    return data
+
+
+def test_dashboard_scatter_draws_one_point_per_rep(page, world):
+    log_in(page, "manager@acme.example")
+    canvas = page.locator("canvas#scatter")
+    page.locator("canvas#scatter[data-rendered='1']").wait_for()
+    assert canvas.get_attribute("data-points") == str(len(world["reps"]))
+    drawn = page.evaluate(
+        "Chart.getChart(document.querySelector('canvas#scatter'))"
+        ".getSortedVisibleDatasetMetas().reduce((n, m) => n + m.data.length, 0)"
+    )
+    assert drawn == len(world["reps"])
+    assert "Correlation, not causation." in page.inner_text("[data-testid=correlation]")
+    assert "Rival" not in page.content()
+
+
+def test_filter_the_keymen_table(page, world):
+    log_in(page, "manager@acme.example")
+    page.goto(reverse("keymen"))
+    page.select_option("#id_quadrant", "motivated")
+    page.click("[data-testid=keymen-filters] button[type=submit]")
+    page.wait_for_url("**quadrant=motivated**")
+    quadrants = page.locator("table tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.quadrant)"
+    )
+    with tenant_scope(world["tenant"]):
+        expected = world["run"].rep_segments.filter(quadrant="motivated").count()
+    assert quadrants and set(quadrants) == {"motivated"} and len(quadrants) == expected
+
+
+def test_assign_a_task_from_a_suggestion(page, world):
+    log_in(page, "manager@acme.example")
+    page.goto(reverse("task-suggestions"))
+    first = page.locator("input[name=reps]").first
+    rep_id = int(first.get_attribute("value"))
+    first.check()
+    page.select_option("#id_kind", "deal_strategy")
+    page.click("[data-testid=suggestions-form] button[type=submit]")
+    page.wait_for_url("**/tasks/board/")
+    assert "1 task assigned" in page.inner_text(".messages")
+    with tenant_scope(world["tenant"]):
+        task = SupportTask.objects.get(rep_id=rep_id, status="open")
+    assert task.kind == "deal_strategy" and task.assignee == world["manager"]
+    assert page.locator(f"[data-status=open] a[href='/tasks/{task.pk}/']").count() == 1
+
+
+def test_log_a_hearing(page, world):
+    log_in(page, "manager@acme.example")
+    rep = world["reps"][0]
+    page.goto(reverse("rep-detail", args=[rep.pk]))
+    page.click("text=Log a hearing")
+    page.fill("#id_sales_approach", "Brings the renewal calendar to every meeting.")
+    page.fill("#id_tags", "renewal, 更新")
+    page.click("[data-testid=hearing-form] button[type=submit]")
+    page.wait_for_url("**/hearings/*/")
+    assert "Brings the renewal calendar" in page.content()
+    with tenant_scope(world["tenant"]):
+        hearing = Hearing.objects.get(sales_approach__startswith="Brings the renewal")
+    assert hearing.rep == rep and hearing.tags == ["renewal", "更新"]
+
+
+def test_switch_to_japanese(page, world):
+    log_in(page, "manager@acme.example")
+    page.click("[data-testid=lang-ja]")
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "ja"
+    nav = page.inner_text("nav.sidenav")
+    assert "ダッシュボード" in nav and "キーマン" in nav
+    page.click("[data-testid=lang-en]")
+    page.wait_for_load_state()
+    assert "Dashboard" in page.inner_text("nav.sidenav")
+
+
+def test_screenshots_of_the_main_pages(page, world, tmp_path):
+    """Saved to docs/screenshots/ with PSE_SCREENSHOTS=1 (the README shows them)."""
+    out = SCREENSHOTS if os.environ.get("PSE_SCREENSHOTS") == "1" else tmp_path
+    out.mkdir(parents=True, exist_ok=True)
+    log_in(page, "manager@acme.example")
+    partner, rep = world["partners"][0], world["reps"][0]
+    shots = {
+        "dashboard": reverse("dashboard"),
+        "keymen": reverse("keymen"),
+        "partners": reverse("partner-list"),
+        "partner": reverse("partner-detail", args=[partner.pk]),
+        "rep": reverse("rep-detail", args=[rep.pk]),
+        "task-board": reverse("task-board"),
+        "suggestions": reverse("task-suggestions"),
+        "hearings": reverse("hearing-list"),
+        "know-how": reverse("knowhow-detail", args=[world["know_how"].pk]),
+        "quick-wins": reverse("quickwins"),
+        "segmentation-runs": reverse("run-list"),
+    }
+    for name, url in shots.items():
+        page.goto(url)
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+        assert (out / f"{name}.png").stat().st_size > 10_000
+    page.click("[data-testid=lang-ja]")
+    page.wait_for_load_state("networkidle")
+    page.goto(reverse("dashboard"))
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(out / "dashboard-ja.png"), full_page=True)
