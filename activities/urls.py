@@ -1,3 +1,9 @@
 """Pages of this app (server-rendered). Included at the site root by pse_crm/urls.py."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from activities import views
+
+urlpatterns = [
+    path("settings/salesforce/", views.settings_salesforce, name="settings-salesforce"),
+]
