@@ -1,7 +1,8 @@
 """Momentum reads: weekly snapshots and a plain momentum label per partner.
 
-The label, from the last 8 weekly snapshots (the current week included), split into the
-earlier half and the later half (4 and 4 weeks):
+The label, from the last 8 complete weekly snapshots (the current, partial week is left
+out so a Monday never reads as a stall), split into the earlier and the later half (4 and
+4 weeks):
 
     A = (mean active reps, later half − mean active reps, earlier half)
         / max(mean active reps, earlier half, 1)
@@ -93,9 +94,12 @@ def momentum_snapshots(
 
 def momentum_indicators(*, until: dt.date | None = None) -> dict[int | None, Momentum]:
     """The momentum label of every partner (and of the tenant, key ``None``) from the 8
-    weekly snapshots up to ``until``'s week (default: this week). One query."""
+    weekly snapshots up to ``until``'s week (default: last week, the latest complete one).
+    One query."""
     tenant = current_tenant()
-    last = week_start(until or tenant_today(tenant))
+    if until is None:
+        until = tenant_today(tenant) - dt.timedelta(days=7)
+    last = week_start(until)
     first = last - dt.timedelta(weeks=WINDOW_WEEKS - 1)
     series: dict[int | None, list[tuple[int, int]]] = defaultdict(list)
     rows = (
