@@ -18,6 +18,12 @@ if ! pg_up; then
   wait_for pg_up || { echo "ERROR: PostgreSQL does not answer on 127.0.0.1:5432 and could not be started. Install PostgreSQL 15 (user postgres, trust auth on localhost) or set DATABASE_URL." >&2; exit 1; }
 fi
 echo "PostgreSQL answers on 127.0.0.1:5432."
+# The suite's database (pytest creates test_<name> beside it; makemigrations --check reads it).
+db="${TEST_DB_NAME:-pse_crm}"
+if command -v psql >/dev/null 2>&1 && \
+   [ "$(psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$db'" 2>/dev/null)" != "1" ]; then
+  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE \"$db\"" >/dev/null && echo "Created database $db."
+fi
 
 if ! redis_up; then
   if command -v redis-server >/dev/null 2>&1; then
