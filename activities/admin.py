@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from activities.models import Deal, Material, MaterialView
+from activities.models import Deal, Material, MaterialView, SyncSettings
 from partners.admin import SameTenantAdminMixin
 from pse_crm.admin import TenantOwnedAdmin
 
@@ -82,3 +82,19 @@ class DealAdmin(SameTenantAdminMixin, TenantOwnedAdmin):
         ),
         (_("Audit"), {"fields": ("created_at", "updated_at")}),
     )
+
+
+@admin.register(SyncSettings)
+class SyncSettingsAdmin(TenantOwnedAdmin):
+    list_display = ("partner_field", "rep_field", "rep_match", "updated_at")
+    list_filter = ("rep_match",)
+    search_fields = ("partner_field", "rep_field")
+    readonly_fields = ("updated_at",)
+
+    def has_add_permission(self, request):
+        # One row a tenant: once it exists, it is changed, not added again.
+        if not super().has_add_permission(request):
+            return False
+        if request.user.is_superuser:
+            return True
+        return not SyncSettings.objects.exists()

@@ -211,9 +211,9 @@ def material_view_rows_from_csv(data: bytes) -> list[tuple[int, dict[str, str]]]
 
 def _text(row: Mapping[str, Any], key: str) -> str:
     value = row.get(key)
-    if value is None:
-        return ""
-    return str(value).strip()
+    if value.__class__ is str:
+        return value.strip()
+    return "" if value is None else str(value).strip()
 
 
 def _parse_viewed_at(value: Any, tz: dt.tzinfo) -> dt.datetime | str:
@@ -281,10 +281,17 @@ class _Lookups:
         reps = Rep.objects.filter(tenant_id=tenant.pk)
         materials = Material.objects.filter(tenant_id=tenant.pk)
         if rows is not None:
-            emails = {_text(r, "rep_email").lower() for _i, r in rows} - {""}
-            rep_ext = {_text(r, "rep_external_id") for _i, r in rows} - {""}
-            mat_ext = {_text(r, "material_external_id") for _i, r in rows} - {""}
-            urls = {_text(r, "material_url") for _i, r in rows} - {""}
+            emails: set[str] = set()
+            rep_ext: set[str] = set()
+            mat_ext: set[str] = set()
+            urls: set[str] = set()
+            for _i, r in rows:
+                emails.add(_text(r, "rep_email").lower())
+                rep_ext.add(_text(r, "rep_external_id"))
+                mat_ext.add(_text(r, "material_external_id"))
+                urls.add(_text(r, "material_url"))
+            for keys in (emails, rep_ext, mat_ext, urls):
+                keys.discard("")
             if len(emails) + len(rep_ext) <= _LOAD_ALL_ABOVE:
                 reps = reps.filter(_or_in("email", emails, "external_id", rep_ext))
             if len(mat_ext) + len(urls) <= _LOAD_ALL_ABOVE:

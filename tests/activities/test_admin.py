@@ -91,3 +91,21 @@ def test_admin_index_lists_the_data_models_for_tenant_staff(staff_admin, rows):
     for path in ("partners/partner/", "reps/rep/", "activities/material/",
                  "activities/materialview/", "activities/deal/"):  # fmt: skip
         assert path in body
+
+
+def test_sync_settings_one_row_per_tenant(staff_admin, tenant, other_tenant):
+    from activities.models import SyncSettings
+    from pse_crm.tenancy import tenant_scope
+
+    with tenant_scope(other_tenant):
+        SyncSettings.objects.create(tenant=other_tenant, rep_field="Rival__c")
+    url = reverse("admin:activities_syncsettings_changelist")
+    assert "Rival__c" not in staff_admin.get(url).content.decode()
+    response = staff_admin.post(
+        reverse("admin:activities_syncsettings_add"),
+        {"partner_field": "Partner__c", "rep_field": "Owner.Email", "rep_match": "email"},
+    )
+    assert response.status_code == 302
+    with tenant_scope(tenant):
+        assert SyncSettings.objects.get().rep_field == "Owner.Email"
+    assert staff_admin.get(reverse("admin:activities_syncsettings_add")).status_code == 403
