@@ -156,7 +156,28 @@ def _tenant(*, reps: int, history_views: int):
         _build(tenant, reps=reps, history_views=history_views)
     elif have != reps:
         print(f"note: the bench tenant already holds {have:,} reps; reusing them")
+    _owners(tenant)
     return tenant
+
+
+def _owners(tenant, count: int = 20) -> None:
+    """Partner-success staff owning the partners, reading a daily digest (no mail storm)."""
+    from enablement.models import NotificationPreference
+    from partners.models import Partner
+    from pse_crm.models import Membership, User
+    from pse_crm.tenancy import tenant_scope
+
+    with tenant_scope(tenant):
+        users = []
+        for i in range(count):
+            user, _ = User.objects.get_or_create(email=f"owner{i}@bench.example")
+            Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": "staff"})
+            NotificationPreference.objects.update_or_create(
+                tenant=tenant, user=user, defaults={"email": "digest"}
+            )
+            users.append(user)
+        for i, pk in enumerate(Partner.objects.order_by("pk").values_list("pk", flat=True)):
+            Partner.objects.filter(pk=pk, owner__isnull=True).update(owner=users[i % count])
 
 
 def _reset(tenant) -> None:
@@ -228,7 +249,7 @@ def _wait_http(url: str, timeout: float = 60) -> None:
 def _measure(tenant, key: str, *, views: int, run: int) -> dict:
     from django.db.models import Count, Max
 
-    from enablement.models import DealSignal
+    from enablement.models import DealSignal, Notification
     from pse_crm.celery import app
     from pse_crm.tenancy import tenant_scope
 
@@ -247,7 +268,7 @@ def _measure(tenant, key: str, *, views: int, run: int) -> dict:
         result = json.loads(response.read())
     answered = time.perf_counter() - t0
     # Done when the ingest queue is empty and the count has not moved for a second.
-    last, stable_since = -1, time.monotonic()
+    last, stable_since, visible_s = -1, time.monotonic(), 0.0
     while True:
         with tenant_scope(tenant):
             count = DealSignal.objects.filter(created_at__gte=started).count()
@@ -255,6 +276,7 @@ def _measure(tenant, key: str, *, views: int, run: int) -> dict:
             queued = conn.default_channel.client.llen("ingest")
         if count != last:
             last, stable_since = count, time.monotonic()
+            visible_s = time.perf_counter() - t0  # committed and readable from here on
         elif count > 0 and queued == 0 and time.monotonic() - stable_since > 1.0:
             break
         if time.perf_counter() - t0 > 300:
@@ -264,13 +286,16 @@ def _measure(tenant, key: str, *, views: int, run: int) -> dict:
         qs = DealSignal.objects.filter(created_at__gte=started)
         newest = qs.aggregate(m=Max("created_at"))["m"]
         by_kind = dict(qs.values_list("kind").annotate(n=Count("pk")).order_by("kind"))
+        notes = Notification.objects.filter(created_at__gte=started).count()
     return {
         "created": result["created"],
         "reps": rep_count,
         "answered_s": answered,
-        "signals_s": (newest - started).total_seconds(),
+        "created_s": (newest - started).total_seconds(),
+        "signals_s": visible_s,
         "signals": count,
         "by_kind": by_kind,
+        "notifications": notes,
     }
 
 
@@ -348,7 +373,9 @@ def main() -> None:
         print(
             f"run {i + 1}: {r['created']:,} views for {r['reps']:,} reps; API answered in "
             f"{r['answered_s']:.2f} s; {r['signals']:,} signals exist "
-            f"{r['signals_s']:.2f} s after the request {r['by_kind']}"
+            f"(committed, visible) {r['signals_s']:.2f} s after the request "
+            f"(last created at {r['created_s']:.2f} s) {r['by_kind']}, "
+            f"{r['notifications']:,} notifications"
         )
     print(
         f"median request → signals: {statistics.median(r['signals_s'] for r in runs):.2f} s "

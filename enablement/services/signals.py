@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -326,12 +326,22 @@ def _store_hits(
         for h in hits
     ]
     DealSignal.objects.bulk_create(signals, batch_size=1000)
-    links = [
-        DealSignalView(tenant=tenant, signal_id=s.pk, view_id=v.pk, kind=s.kind)
-        for s, h in zip(signals, hits, strict=True)
-        for v in h.views
-    ]
-    DealSignalView.objects.bulk_create(links, batch_size=2000)
+    links = [(s.pk, v.pk, s.kind) for s, h in zip(signals, hits, strict=True) for v in h.views]
+    if connection.vendor == "postgresql":
+        # One statement for any number of links; the tenant is set explicitly (raw SQL is
+        # not scoped by the manager).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {DealSignalView._meta.db_table} (tenant_id, signal_id, view_id, kind)"
+                " SELECT %s, s, v, k FROM unnest(%s::bigint[], %s::bigint[], %s::text[])"
+                " AS t(s, v, k)",
+                [tenant.pk, *map(list, zip(*links, strict=True))],
+            )
+    else:
+        DealSignalView.objects.bulk_create(
+            [DealSignalView(tenant=tenant, signal_id=s, view_id=v, kind=k) for s, v, k in links],
+            batch_size=500,
+        )
     return signals
 
 
