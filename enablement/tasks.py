@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import smtplib
 
 from celery import shared_task
 from django.utils import timezone
@@ -26,7 +27,14 @@ def deal_signals_evaluate(tenant_id: int, rep_ids: list[int]) -> int:
     return len(evaluate(tenant=current_tenant(), rep_ids=rep_ids))
 
 
-@shared_task(base=TenantTask, name="enablement.tasks.deal_signal_emails_send", queue=Queues.NOTIFY)
+@shared_task(
+    base=TenantTask,
+    name="enablement.tasks.deal_signal_emails_send",
+    queue=Queues.NOTIFY,
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=True,
+    max_retries=5,
+)
 def deal_signal_emails_send(tenant_id: int, notification_ids: list[int]) -> int:
     """Send the one-per-signal emails of these notifications (each at most once)."""
     from enablement.services.notifications import deal_signal_emails_send as send
@@ -34,33 +42,44 @@ def deal_signal_emails_send(tenant_id: int, notification_ids: list[int]) -> int:
     return send(notification_ids=notification_ids)
 
 
+@shared_task(base=TenantTask, name="enablement.tasks.deal_signals_expire", queue=Queues.NOTIFY)
+def deal_signals_expire(tenant_id: int) -> int:
+    """Mark the tenant's open signals past their expiry as expired."""
+    from enablement.services.signals import deal_signals_expire as expire
+    from pse_crm.tenancy import current_tenant
+
+    return expire(tenant=current_tenant())
+
+
 @shared_task(base=TenantTask, name="enablement.tasks.deal_signal_digest", queue=Queues.NOTIFY)
 def deal_signal_digest(tenant_id: int, until: str | None = None) -> int:
     """Expire stale signals, then send the tenant's daily digests up to ``until`` (ISO)."""
     from enablement.services.notifications import deal_signal_digest_send
-    from enablement.services.signals import deal_signals_expire
+    from enablement.services.signals import deal_signals_expire as expire
     from pse_crm.tenancy import current_tenant
 
     tenant = current_tenant()
     cutoff = dt.datetime.fromisoformat(until) if until else None
-    deal_signals_expire(tenant=tenant)
+    expire(tenant=tenant)
     return deal_signal_digest_send(tenant=tenant, until=cutoff)
 
 
 @shared_task(name="enablement.tasks.deal_signals_hourly", queue=Queues.NOTIFY)
 def deal_signals_hourly() -> int:
-    """Fan out: the digest task for each active tenant whose local time is the digest hour.
+    """Fan out, one task per active tenant: expire stale signals every hour, and send the
+    daily digest where the tenant's local time is the digest hour.
 
     Reads only the (unscoped) tenant table. Each queued task expires within the hour, so
-    a backlog never sends yesterday's digest late. Returns how many tenants were queued.
+    a backlog never sends yesterday's digest late. Returns how many digests were queued.
     """
     now = timezone.now()
     queued = 0
     for tenant in Tenant.objects.filter(is_active=True).only("pk", "timezone"):
-        if now.astimezone(tenant.tzinfo).hour != DEAL_SIGNAL_DIGEST_HOUR:
-            continue
-        deal_signal_digest.apply_async(args=[tenant.pk, now.isoformat()], expires=55 * 60)
-        queued += 1
+        if now.astimezone(tenant.tzinfo).hour == DEAL_SIGNAL_DIGEST_HOUR:
+            deal_signal_digest.apply_async(args=[tenant.pk, now.isoformat()], expires=55 * 60)
+            queued += 1
+        else:
+            deal_signals_expire.apply_async(args=[tenant.pk], expires=55 * 60)
     return queued
 
 

@@ -106,38 +106,50 @@ def _signal_lines(signals: Sequence[DealSignal]) -> list[dict]:
 def deal_signal_emails_send(*, notification_ids: Sequence[int]) -> int:
     """Email each notification's user about its signal, once. Returns emails sent.
 
-    A notification already emailed or digested, or whose user chose a digest or no email is
-    skipped. The row is locked while its email goes out, so two workers never both send
-    it; a failed send leaves it unmarked for the retry.
+    A notification already emailed or digested, or whose user chose a digest or no email,
+    is skipped. Notifications, users, signals and preferences are read in two queries;
+    each email is then claimed with one conditional UPDATE before it is sent, so two
+    workers never both send it, and a failed send releases the claim for the retry.
     """
+    notes = list(
+        Notification.objects.filter(
+            pk__in=notification_ids, emailed_at__isnull=True, digested_at__isnull=True
+        )
+        .select_related("user", "signal__rep", "signal__partner")
+        .order_by("pk")
+    )
+    modes = dict(
+        NotificationPreference.objects.filter(user_id__in={n.user_id for n in notes}).values_list(
+            "user_id", "email"
+        )
+    )
     sent = 0
-    for pk in notification_ids:
-        with transaction.atomic():
-            note = (
-                Notification.objects.select_for_update()
-                .filter(pk=pk, emailed_at__isnull=True, digested_at__isnull=True)
-                .first()
+    for note in notes:
+        mode = modes.get(note.user_id, NotificationPreference.Email.IMMEDIATE)
+        if mode != NotificationPreference.Email.IMMEDIATE or not note.user.email:
+            continue
+        claimed = Notification.objects.filter(
+            pk=note.pk, emailed_at__isnull=True, digested_at__isnull=True
+        ).update(emailed_at=timezone.now())
+        if not claimed:
+            continue
+        signal = note.signal
+        with translation.override(settings.LANGUAGE_CODE):
+            subject = _("Deal signal: %(rep)s (%(partner)s), %(kind)s") % {
+                "rep": signal.rep.name,
+                "partner": signal.partner.name,
+                "kind": signal.get_kind_display(),
+            }
+            body = render_to_string(
+                "enablement/signals/email_signal.txt",
+                {"lines": _signal_lines([signal]), "user": note.user},
             )
-            if note is None:
-                continue
-            pref = notification_preference_get(user=note.user)
-            if pref.email != NotificationPreference.Email.IMMEDIATE or not note.user.email:
-                continue
-            signal = (
-                DealSignal.objects.select_related("rep", "partner").filter(pk=note.signal_id).get()
-            )
-            context = {"lines": _signal_lines([signal]), "user": note.user}
-            with translation.override(settings.LANGUAGE_CODE):
-                subject = _("Deal signal: %(rep)s (%(partner)s), %(kind)s") % {
-                    "rep": signal.rep.name,
-                    "partner": signal.partner.name,
-                    "kind": signal.get_kind_display(),
-                }
-                body = render_to_string("enablement/signals/email_signal.txt", context)
+        try:
             send_mail(subject, body, None, [note.user.email])
-            note.emailed_at = timezone.now()
-            note.save(update_fields=["emailed_at"])
-            sent += 1
+        except Exception:
+            Notification.objects.filter(pk=note.pk).update(emailed_at=None)
+            raise
+        sent += 1
     return sent
 
 

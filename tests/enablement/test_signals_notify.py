@@ -179,3 +179,48 @@ def test_preference_rejects_an_unknown_email_option(tenant, staff):
         notification_preference_set(tenant=tenant, user=staff, email="pigeon", on_duty=False)
     with tenant_scope(tenant):
         assert not NotificationPreference.objects.exists()
+
+
+def test_a_failed_send_is_released_and_the_retry_sends_it_once(tenant, monkeypatch):
+    import smtplib
+
+    from enablement.services import notifications
+
+    _burst_only(tenant)
+    owner = _member(tenant)
+    _evaluate(tenant, [_bursting_rep(tenant, owner=owner)])  # no commit hook: nothing sent
+    with tenant_scope(tenant):
+        [note] = Notification.objects.all()
+
+    def down(*args, **kwargs):
+        raise smtplib.SMTPServerDisconnected("mail server down")
+
+    monkeypatch.setattr(notifications, "send_mail", down)
+    with tenant_scope(tenant), pytest.raises(smtplib.SMTPException):
+        deal_signal_emails_send(notification_ids=[note.pk])
+    note.refresh_from_db()
+    assert note.emailed_at is None
+    monkeypatch.undo()
+    with tenant_scope(tenant):
+        assert deal_signal_emails_send(notification_ids=[note.pk]) == 1
+        assert deal_signal_emails_send(notification_ids=[note.pk]) == 0
+    assert len(mail.outbox) == 1
+
+
+def test_the_hourly_fan_out_expires_stale_signals_outside_the_digest_hour(
+    tenant, other_tenant, monkeypatch
+):
+    from enablement import tasks
+    from tests.enablement.factories import DealSignalFactory
+
+    past = timezone.now() - dt.timedelta(minutes=1)
+    ours = DealSignalFactory(rep=RepFactory(partner__tenant=tenant), expires_at=past)
+    theirs = DealSignalFactory(rep=RepFactory(partner__tenant=other_tenant), expires_at=past)
+    off_hour = timezone.now() + dt.timedelta(hours=1)
+    if off_hour.astimezone(tenant.tzinfo).hour == tasks.DEAL_SIGNAL_DIGEST_HOUR:
+        off_hour += dt.timedelta(hours=1)
+    monkeypatch.setattr(tasks.timezone, "now", lambda: off_hour)
+    assert deal_signals_hourly.apply().get() == 0
+    for signal in (ours, theirs):
+        signal.refresh_from_db()
+        assert signal.status == DealSignal.Status.EXPIRED
