@@ -152,3 +152,20 @@ def test_reach_counts_reps_once_and_activity_within_n_days(tenant, other_tenant)
     assert reach[kh.pk] == {"shares": 3, "reached": 4, "became_active": 2, "won": 1}
     assert reach[idle.pk] == {"shares": 0, "reached": 0, "became_active": 0, "won": 0}
     assert len(reach) == 2
+
+
+def test_reach_is_a_fixed_number_of_queries(tenant, django_assert_max_num_queries):
+    partner = PartnerFactory(tenant=tenant)
+    reps = [RepFactory(partner=partner) for _ in range(10)]
+    for i in range(5):
+        kh = KnowHowFactory(tenant=tenant)
+        KnowHowShareFactory(know_how=kh, partner=partner, shared_on=dt.date(2026, 4, 1))
+        KnowHowShareFactory(
+            know_how=kh, partner=partner, rep=reps[i], shared_on=dt.date(2026, 4, 2)
+        )
+        MaterialViewFactory(rep=reps[i], viewed_at=dt.datetime(2026, 4, 3, 9, tzinfo=TOKYO))
+    with tenant_scope(tenant), django_assert_max_num_queries(7):
+        reach = know_how_reach(days=30)
+    assert all(
+        r == {"shares": 2, "reached": 10, "became_active": 5, "won": 0} for r in reach.values()
+    )

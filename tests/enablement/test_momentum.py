@@ -280,3 +280,20 @@ def test_demo_seed_then_backfill(tenant, manager, staff, capsys):
         assert sum(s.views for s in whole) > 0
         # Every past week has its own segmentation run, so keyman counts have a history.
         assert sum(s.keyman2 for s in whole) > 0
+
+
+# --- set-based reads --------------------------------------------------------------------
+
+
+def test_build_queries_do_not_grow_with_weeks_or_partners(
+    tenant, world, django_assert_max_num_queries
+):
+    with tenant_scope(tenant):
+        with django_assert_max_num_queries(20):
+            momentum_build(mondays=[WEEK_A], now=NOW)
+        for _ in range(5):
+            PartnerFactory(tenant=tenant)
+        weeks = [WEEK_B - dt.timedelta(weeks=i) for i in range(12)]
+        with django_assert_max_num_queries(20):
+            momentum_build(mondays=weeks, now=NOW)
+        assert MomentumSnapshot.objects.filter(week_start__in=weeks).count() == 12 * 8

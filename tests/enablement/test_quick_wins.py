@@ -179,3 +179,15 @@ def test_rates_by_kind_assignee_partner_and_month(tenant, other_tenant):
         assert by_partner == {rep_a.partner_id: 1, rep_b.partner_id: 1}
         by_month = [(r["key"], r["started"]) for r in quick_win_rates(group_by="month")]
         assert by_month == [(dt.date(2026, 3, 1), 2), (dt.date(2026, 4, 1), 1)]
+
+
+def test_compute_is_a_fixed_number_of_queries(tenant, django_assert_max_num_queries):
+    for _ in range(15):
+        task = SupportTaskFactory(
+            rep=RepFactory(partner__tenant=tenant),
+            status=SupportTask.Status.IN_PROGRESS,
+            started_at=STARTED,
+        )
+        _won(task.rep, DAY0 + dt.timedelta(days=3))
+    with tenant_scope(tenant), django_assert_max_num_queries(8):
+        assert quick_wins_compute(now=STARTED + dt.timedelta(days=5)) == 15
