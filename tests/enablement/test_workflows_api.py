@@ -453,3 +453,100 @@ def test_admin_pages_of_the_workflow_models_show_this_tenant_only(
     page = c.get(f"/admin/enablement/supporttask/{task.pk}/change/")
     assert page.status_code == 200
     assert c.get(f"/admin/enablement/supporttask/{foreign_task.pk}/change/").status_code == 302
+
+
+# --- one matrix: every action, every role ----------------------------------------------
+
+WRITERS = {"owner", "manager", "staff"}
+MANAGERS = {"owner", "manager"}
+EVERYONE = {"owner", "manager", "staff", "viewer"}
+
+
+def _actions(rep, task, hearing, know_how, staff):
+    """(method, url, payload, roles allowed). The task is assigned to ``staff``."""
+    day = timezone.localdate().isoformat()
+    t = f"{TASKS}{task.pk}/"
+    return [
+        ("get", TASKS, None, EVERYONE),
+        ("get", t, None, EVERYONE),
+        ("get", f"{t}history/", None, EVERYONE),
+        ("get", f"{t}comments/", None, EVERYONE),
+        ("get", f"{TASKS}suggestions/", None, EVERYONE),
+        ("post", TASKS, _payload(rep, staff), MANAGERS),
+        (
+            "post",
+            f"{TASKS}bulk/",
+            {"reps": [rep.pk], "kind": "other", "assignee": staff.pk, "due_on": day},
+            MANAGERS,
+        ),
+        ("patch", t, {"outcome_notes": "n"}, WRITERS),
+        ("post", f"{t}comments/", {"body": "b"}, WRITERS),
+        ("post", f"{t}transition/", {"status": "in_progress"}, WRITERS),
+        ("get", "/api/v1/hearings/", None, EVERYONE),
+        ("get", f"/api/v1/hearings/{hearing.pk}/", None, EVERYONE),
+        ("post", "/api/v1/hearings/", {"rep": rep.pk, "held_on": day}, WRITERS),
+        ("patch", f"/api/v1/hearings/{hearing.pk}/", {"notes": "n"}, WRITERS),
+        ("get", "/api/v1/know-how/", None, EVERYONE),
+        ("get", "/api/v1/know-how/reach/", None, EVERYONE),
+        ("post", "/api/v1/know-how/", {"title": "t", "body": "b"}, WRITERS),
+        ("patch", f"/api/v1/know-how/{know_how.pk}/", {"title": "t2"}, WRITERS),
+        ("get", "/api/v1/know-how-shares/", None, EVERYONE),
+        ("post", "/api/v1/know-how-shares/", {"know_how": know_how.pk, "rep": rep.pk}, WRITERS),
+        ("get", "/api/v1/quick-wins/", None, EVERYONE),
+        ("get", "/api/v1/quick-wins/rates/?group_by=month", None, EVERYONE),
+        ("post", "/api/v1/quick-wins/recompute/", None, MANAGERS),
+        ("get", "/api/v1/momentum/", None, EVERYONE),
+        ("get", "/api/v1/momentum/indicators/", None, EVERYONE),
+    ]
+
+
+@pytest.mark.parametrize("role", ["owner", "manager", "staff", "viewer"])
+def test_role_matrix(tenant, role, rep, staff, manager, request):
+    user = request.getfixturevalue(role)
+    for method, url, payload, allowed in _actions(
+        rep,
+        SupportTaskFactory(rep=rep, assignee=staff, assigned_by=manager),
+        HearingFactory(rep=rep),
+        KnowHowFactory(tenant=tenant),
+        staff,
+    ):
+        response = getattr(as_user(user), method)(url, payload, format="json")
+        if role in allowed:
+            assert response.status_code in (200, 201, 202), (role, method, url, response.content)
+        else:
+            assert response.status_code == 403, (role, method, url)
+
+
+def test_anonymous_and_keys_are_refused_everywhere(tenant, rep, staff, manager, api_client):
+    actions = _actions(
+        rep,
+        SupportTaskFactory(rep=rep, assignee=staff, assigned_by=manager),
+        HearingFactory(rep=rep),
+        KnowHowFactory(tenant=tenant),
+        staff,
+    )
+    for method, url, payload, _allowed in actions:
+        assert getattr(APIClient(), method)(url, payload, format="json").status_code == 401, url
+        assert getattr(api_client, method)(url, payload, format="json").status_code == 403, url
+
+
+def test_another_tenants_member_gets_404_on_every_object(tenant, other_client, rep, staff, manager):
+    task = SupportTaskFactory(rep=rep, assignee=staff, assigned_by=manager)
+    hearing = HearingFactory(rep=rep)
+    know_how = KnowHowFactory(tenant=tenant)
+    c = other_client
+    for method, url in [
+        ("get", f"{TASKS}{task.pk}/"),
+        ("patch", f"{TASKS}{task.pk}/"),
+        ("get", f"{TASKS}{task.pk}/history/"),
+        ("get", f"{TASKS}{task.pk}/comments/"),
+        ("post", f"{TASKS}{task.pk}/comments/"),
+        ("get", f"/api/v1/hearings/{hearing.pk}/"),
+        ("patch", f"/api/v1/hearings/{hearing.pk}/"),
+        ("get", f"/api/v1/know-how/{know_how.pk}/"),
+        ("patch", f"/api/v1/know-how/{know_how.pk}/"),
+    ]:
+        response = getattr(c, method)(url, {"body": "x"}, content_type="application/json")
+        assert response.status_code == 404, (method, url)
+    for url in (TASKS, "/api/v1/hearings/", "/api/v1/know-how/", "/api/v1/know-how-shares/"):
+        assert c.get(url).json()["results"] == [], url
