@@ -183,3 +183,21 @@ def test_the_navigation_counts_open_signals_of_this_tenant_only(
     _signal(other_tenant)
     page = manager_client.get(reverse("deal-signals")).content.decode()
     assert '<span class="nav-count">2</span>' in page
+
+
+def test_the_inbox_costs_the_same_queries_for_3_or_12_signals(tenant, manager_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert manager_client.get(reverse("deal-signals")).status_code == 200
+        return len(ctx.captured_queries)
+
+    for _ in range(3):
+        _signal(tenant)
+    queries()  # warm up (session, caches)
+    few = queries()
+    for _ in range(9):
+        _signal(tenant)
+    assert queries() == few
