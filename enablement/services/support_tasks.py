@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from activities.models import Deal
 from enablement.calendar import tenant_today
 from enablement.models import SupportTask, SupportTaskComment, SupportTaskTransition
+from enablement.services.quick_wins import quick_wins_compute
 from pse_crm import roles
 from pse_crm.models import Membership
 from pse_crm.tenancy import current_tenant
@@ -72,6 +73,10 @@ def _check_due(due_on: dt.date | None, today: dt.date, errors: dict[str, list[st
 def _check_kind(kind: str, errors: dict[str, list[str]]) -> None:
     if kind not in SupportTask.Kind.values:
         errors.setdefault("kind", []).append(_("Unknown task kind."))
+
+
+def _status_label(value: str) -> str:
+    return str(Status(value).label) if value in Status.values else value
 
 
 def _record(task: SupportTask, *, from_status: str, by, at: dt.datetime) -> None:
@@ -235,7 +240,7 @@ def support_task_transition(
                 {
                     "status": [
                         _("A task cannot move from %(from)s to %(to)s.")
-                        % {"from": locked.status, "to": to_status}
+                        % {"from": Status(locked.status).label, "to": _status_label(to_status)}
                     ]
                 }
             )
@@ -255,8 +260,6 @@ def support_task_transition(
         locked.save(update_fields=fields)
         _record(locked, from_status=from_status, by=by, at=now)
     if to_status == Status.IN_PROGRESS:
-        from enablement.services.quick_wins import quick_wins_compute
-
         # The task's window starts now; record its pending outcome at once.
         quick_wins_compute(task_ids=[locked.pk], now=now)
     for field in fields:
