@@ -110,6 +110,9 @@ def knowhow_list(request: HttpRequest) -> HttpResponse:
 def _knowhow_save(request: HttpRequest, know_how: KnowHow | None) -> HttpResponse:
     form_class = KnowHowEditForm if know_how else KnowHowForm
     kwargs = {"instance": know_how} if know_how else {}
+    if know_how is None and request.GET.get("hearing", "").isdigit():
+        # "Write know-how from it" on a hearing page: that hearing is the first source.
+        kwargs["initial"] = {"hearings": [int(request.GET["hearing"])]}
     form = form_class(request.POST or None, **kwargs)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -141,3 +141,9 @@ def test_screenshots_of_the_main_pages(page, world, tmp_path):
     page.goto(reverse("dashboard"))
     page.wait_for_load_state("networkidle")
     page.screenshot(path=str(out / "dashboard-ja.png"), full_page=True)
+    # A tablet in portrait: the navigation becomes a strip, the grids one column.
+    page.set_viewport_size({"width": 820, "height": 1180})
+    page.goto(reverse("keymen"))
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 820
+    page.screenshot(path=str(out / "keymen-tablet-ja.png"), full_page=True)
