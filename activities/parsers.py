@@ -256,17 +256,22 @@ def _read_record(
     values: dict[str, Any] = {}
     before = len(errors)
     for source, (attr, reader) in fields.items():
-        found, raw = _lookup(record, source)
-        if not found:
-            continue
+        if source in record:
+            raw = record[source]
+        else:
+            found, raw = _lookup(record, source)
+            if not found:
+                continue
         try:
             values[attr] = reader(raw, text)
         except _Bad as exc:
             errors.append(DealRecordError(row, source, str(exc)))
     if len(errors) > before:
         return None
-    names = {attr: source for source, (attr, _r) in fields.items()}
-    return _build(row, values, errors, names)
+    if values.get("sf_id") is None or values.get("system_modstamp") is None:
+        names = {attr: source for source, (attr, _r) in fields.items()}
+        return _build(row, values, errors, names)
+    return DealInput(row=row, **values)
 
 
 def _salesforce_fields(partner_field: str, rep_field: str, rep_match: str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -73,14 +74,35 @@ def _param_chunk(per_row: int = 1) -> int:
     return max(1, (limit - 10) // per_row)
 
 
-def _lookup(model, tenant: Tenant, field: str, keys: set[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
+def _keys_to_ids(model, tenant: Tenant, field: str, keys: set[str], columns: tuple[str, ...]):
+    """Rows ``columns`` of the tenant's ``model`` whose ``field`` is among ``keys``.
+
+    On PostgreSQL the keys travel as one array parameter (``= ANY(%s)``): thousands of
+    separate placeholders cost far more to bind than the query costs to run.
+    """
+    if not keys:
+        return []
     ordered = sorted(keys)
+    if connection.vendor == "postgresql":
+        qn = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            # Raw SQL is not scoped by the manager: the tenant is filtered explicitly.
+            cursor.execute(
+                f"SELECT {', '.join(qn(c) for c in columns)} FROM {qn(model._meta.db_table)} "
+                f"WHERE {qn('tenant_id')} = %s AND {qn(field)} = ANY(%s)",
+                [tenant.pk, ordered],
+            )
+            return cursor.fetchall()
+    found = []
     for chunk in _chunks(ordered, _param_chunk()):
-        found.update(
-            model.objects.filter(tenant=tenant, **{f"{field}__in": chunk}).values_list(field, "pk")
+        found.extend(
+            model.objects.filter(tenant=tenant, **{f"{field}__in": chunk}).values_list(*columns)
         )
     return found
+
+
+def _lookup(model, tenant: Tenant, field: str, keys: set[str]) -> dict[str, int]:
+    return dict(_keys_to_ids(model, tenant, field, keys, (field, "id")))
 
 
 def _newest_versions(deals: Sequence[DealInput]) -> tuple[dict[str, DealInput], int, int]:
@@ -113,33 +135,68 @@ def _adapt_row(row: list, fields: list) -> list:
     return [f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)]
 
 
-def _upsert(rows: list[list]) -> None:
-    """INSERT … ON CONFLICT (tenant_id, sf_id) DO UPDATE, guarded by SystemModstamp.
-
-    The guard keeps a newer stored version even if a concurrent writer slipped in.
-    Same SQL on PostgreSQL and SQLite (3.24+); values are parameters.
-    """
-    if not rows:
-        return
+def _upsert_sql(source: str) -> str:
     qn = connection.ops.quote_name
     table = qn(Deal._meta.db_table)
     columns = ", ".join(qn(c) for c in _COLUMNS)
     updates = ", ".join(f"{qn(c)} = EXCLUDED.{qn(c)}" for c in _UPDATED)
-    row_sql = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     modstamp = qn("system_modstamp")
-    if connection.vendor != "postgresql":
-        by_column = {f.column: f for f in Deal._meta.concrete_fields}
-        fields = [by_column[c] for c in _COLUMNS]
-        rows = [_adapt_row(r, fields) for r in rows]
+    return (
+        f"INSERT INTO {table} ({columns}) {source} "
+        f"ON CONFLICT ({qn('tenant_id')}, {qn('sf_id')}) DO UPDATE SET {updates} "
+        f"WHERE {table}.{modstamp} < EXCLUDED.{modstamp}"
+    )
+
+
+def _upsert_postgresql(rows: list[list]) -> None:
+    """COPY the rows into a temporary table, then one INSERT … SELECT … ON CONFLICT."""
+    stage = f"deal_stage_{uuid.uuid4().hex[:16]}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {stage} (tenant_id bigint, sf_id varchar(18), "
+            "name varchar(255), partner_id bigint, rep_id bigint, amount numeric(18, 2), "
+            "currency varchar(3), stage varchar(80), is_closed boolean, is_won boolean, "
+            "close_date date, sf_created_at timestamptz, sf_last_modified_at timestamptz, "
+            "system_modstamp timestamptz, is_deleted boolean, raw_partner_key varchar(255), "
+            "raw_rep_key varchar(255), created_at timestamptz, updated_at timestamptz) "
+            "ON COMMIT DROP"
+        )
+        with cursor.cursor.copy(f"COPY {stage} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+            write_row = copy.write_row
+            for row in rows:
+                write_row(row)
+        # Every staged row carries the tenant's id (set by deal_sync, never by a client).
+        cursor.execute(_upsert_sql(f"SELECT {', '.join(_COLUMNS)} FROM {stage}"))
+        cursor.execute(f"DROP TABLE {stage}")
+
+
+def _upsert_generic(rows: list[list]) -> None:
+    """Multi-row INSERT … VALUES … ON CONFLICT in chunks (SQLite 3.24+, the demo)."""
+    by_column = {f.column: f for f in Deal._meta.concrete_fields}
+    fields = [by_column[c] for c in _COLUMNS]
+    rows = [_adapt_row(r, fields) for r in rows]
+    row_sql = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     per_statement = min(1000, _param_chunk(len(_COLUMNS)))
     with connection.cursor() as cursor:
         for chunk in _chunks(rows, per_statement):
-            sql = (
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_sql] * len(chunk))} "
-                f'ON CONFLICT ("tenant_id", "sf_id") DO UPDATE SET {updates} '
-                f"WHERE {table}.{modstamp} < EXCLUDED.{modstamp}"
+            cursor.execute(
+                _upsert_sql(f"VALUES {', '.join([row_sql] * len(chunk))}"),
+                [value for row in chunk for value in row],
             )
-            cursor.execute(sql, [value for row in chunk for value in row])
+
+
+def _upsert(rows: list[list]) -> None:
+    """Write the rows; a stored row is replaced only by a newer ``system_modstamp``.
+
+    The guard in the SQL keeps a newer stored version even if a concurrent writer slipped
+    in. Values are parameters or COPY data, never SQL text.
+    """
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        _upsert_postgresql(rows)
+    else:
+        _upsert_generic(rows)
 
 
 def deal_sync(*, tenant: Tenant, deals: Sequence[DealInput]) -> DealSyncResult:
@@ -164,13 +221,12 @@ def deal_sync(*, tenant: Tenant, deals: Sequence[DealInput]) -> DealSyncResult:
                 cursor.execute(
                     "SELECT pg_advisory_xact_lock(%s, %s)", [_SYNC_LOCK_CLASS, tenant.pk]
                 )
-        stored: dict[str, tuple[dt.datetime, bool]] = {}
-        ids = list(newest)
-        for chunk in _chunks(ids, _param_chunk()):
-            for sf_id, modstamp, is_deleted in Deal.objects.filter(
-                tenant=tenant, sf_id__in=chunk
-            ).values_list("sf_id", "system_modstamp", "is_deleted"):
-                stored[sf_id] = (modstamp, is_deleted)
+        stored: dict[str, tuple[dt.datetime, bool]] = {
+            sf_id: (modstamp, is_deleted)
+            for sf_id, modstamp, is_deleted in _keys_to_ids(
+                Deal, tenant, "sf_id", set(newest), ("sf_id", "system_modstamp", "is_deleted")
+            )
+        }
 
         to_write: list[DealInput] = []
         for deal in newest.values():
