@@ -191,3 +191,32 @@ def test_compute_is_a_fixed_number_of_queries(tenant, django_assert_max_num_quer
         _won(task.rep, DAY0 + dt.timedelta(days=3))
     with tenant_scope(tenant), django_assert_max_num_queries(8):
         assert quick_wins_compute(now=STARTED + dt.timedelta(days=5)) == 15
+
+
+@pytest.mark.celery_worker
+def test_real_worker_recomputes_quick_wins_and_momentum(celery_worker):
+    from enablement.models import MomentumSnapshot
+    from enablement.tasks import quick_wins_recompute
+    from tests.factories import TenantFactory
+
+    acme = TenantFactory(slug="acme", timezone="Asia/Tokyo")
+    rival = TenantFactory(slug="rival")
+    task = SupportTaskFactory(
+        rep=RepFactory(partner__tenant=acme),
+        status=SupportTask.Status.IN_PROGRESS,
+        started_at=dt.datetime.now(tz=TOKYO) - dt.timedelta(days=3),
+    )
+    _won(task.rep, dt.datetime.now(tz=TOKYO).date() - dt.timedelta(days=1))
+    SupportTaskFactory(
+        rep=RepFactory(partner__tenant=rival),
+        status=SupportTask.Status.IN_PROGRESS,
+        started_at=dt.datetime.now(tz=TOKYO),
+    )
+
+    assert quick_wins_recompute.delay(acme.pk).get(timeout=60) == 1
+
+    with tenant_scope(acme):
+        assert QuickWin.objects.get(task=task).days_to_win == 2
+        assert MomentumSnapshot.objects.filter(partner__isnull=True).count() == 2
+    with tenant_scope(rival):
+        assert not QuickWin.objects.exists() and not MomentumSnapshot.objects.exists()
