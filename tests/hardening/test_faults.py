@@ -1,0 +1,264 @@
+"""Faults: a database connection dropped mid-batch, a Celery worker killed mid-run.
+
+Each test breaks one real thing (a PostgreSQL backend, a worker process) and checks what
+a user would notice: an error instead of half a batch, the previous results kept, the
+work finished once when the system is back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import psycopg
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from activities.models import Deal, MaterialView
+from enablement.models import SegmentationRun
+from pse_crm.celery import app as celery_app
+from pse_crm.roles import Role
+from pse_crm.sfid import to_18
+from pse_crm.tenancy import tenant_scope
+from tests.activities.factories import DealFactory, MaterialFactory, MaterialViewFactory
+from tests.enablement.factories import SegmentationRunFactory
+from tests.factories import MembershipFactory, make_api_key
+from tests.partners.factories import PartnerFactory
+from tests.reps.factories import RepFactory
+
+
+def _require_postgresql():
+    if connection.vendor != "postgresql":
+        pytest.skip("these faults are PostgreSQL's and a real worker's")
+
+
+def _dsn() -> str:
+    s = connection.settings_dict
+    return (
+        f"host={s['HOST'] or '127.0.0.1'} port={s['PORT'] or 5432} "
+        f"user={s['USER'] or 'postgres'} dbname={s['NAME']}"
+    )
+
+
+class _DropConnection:
+    """An execute wrapper that kills this connection's server backend at the ``nth``
+    statement matching ``needle``, as a network cut or a database restart would."""
+
+    def __init__(self, needle: str, nth: int = 1):
+        self.needle, self.nth, self.seen, self.fired = needle, nth, 0, False
+
+    def __call__(self, execute, sql, params, many, context):
+        if not self.fired and self.needle in sql:
+            self.seen += 1
+            if self.seen == self.nth:
+                self.fired = True
+                pid = context["connection"].connection.info.backend_pid
+                with psycopg.connect(_dsn(), autocommit=True) as admin:
+                    admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        return execute(sql, params, many, context)
+
+
+def _api(tenant):
+    from rest_framework.test import APIClient
+
+    c = APIClient()
+    c.credentials(HTTP_AUTHORIZATION=f"Bearer {make_api_key(tenant)[1]}")
+    return c
+
+
+def _fresh_count(model, tenant) -> int:
+    connection.close()  # the dropped connection: reconnect, as the next request would
+    with tenant_scope(tenant):
+        return model.objects.count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_connection_dropped_during_a_large_deal_sync(tenant):
+    _require_postgresql()
+    client = _api(tenant)
+    t0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    batch = [
+        {
+            "sf_id": to_18(f"006{n:012d}"),
+            "system_modstamp": (t0 + dt.timedelta(seconds=n)).isoformat(),
+            "name": f"Deal {n}",
+            "amount": "1000.00",
+        }
+        for n in range(5000)
+    ]
+    # After the batch is staged (COPY), at the upsert: the middle of its transaction.
+    fault = _DropConnection("INSERT INTO")
+    with connection.execute_wrapper(fault):
+        response = client.post("/api/v1/deals/sync/", batch, format="json")
+    assert fault.fired
+    assert response.status_code == 503, response.content
+    assert "try again" in response.json()["detail"]
+    assert _fresh_count(Deal, tenant) == 0  # nothing of the batch
+
+    replay = client.post("/api/v1/deals/sync/", batch, format="json")
+    assert replay.status_code == 200, replay.content
+    assert replay.json()["created"] == 5000
+    assert _fresh_count(Deal, tenant) == 5000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_connection_dropped_during_a_large_view_ingestion(tenant):
+    _require_postgresql()
+    rep = RepFactory(tenant=tenant, partner=PartnerFactory(tenant=tenant))
+    material = MaterialFactory(tenant=tenant, external_id="deck-1")
+    client = _api(tenant)
+    events = [
+        {
+            "event_id": f"evt-{n}",
+            "viewed_at": "2026-03-01T10:00:00+09:00",
+            "rep_email": rep.email,
+            "material_external_id": material.external_id,
+            "duration_seconds": 30,
+        }
+        for n in range(5000)
+    ]
+    fault = _DropConnection("activities_materialview")
+    with connection.execute_wrapper(fault):
+        response = client.post("/api/v1/material-views/", events, format="json")
+    assert fault.fired
+    assert response.status_code == 503, response.content
+    assert _fresh_count(MaterialView, tenant) == 0
+
+    replay = client.post("/api/v1/material-views/", events, format="json")
+    assert replay.status_code == 200, replay.content
+    assert replay.json()["created"] == 5000
+    assert _fresh_count(MaterialView, tenant) == 5000
+
+
+# --- a worker killed in the middle of a segmentation run -----------------------------
+
+
+def _start_worker(queue: str, name: str) -> subprocess.Popen:
+    s = connection.settings_dict
+    url = "postgres://{}@{}:{}/{}".format(
+        s["USER"] or "postgres", s["HOST"] or "127.0.0.1", s["PORT"] or 5432, s["NAME"]
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "pse_crm.settings.test",
+        "DATABASE_URL": url,
+        "CELERY_BROKER_URL": celery_app.conf.broker_url,
+    }
+    # A short visibility timeout: a message whose worker died is delivered again in
+    # seconds instead of Redis's default hour.
+    code = (
+        "from pse_crm.celery import app; "
+        "app.conf.broker_transport_options = {'visibility_timeout': 3}; "
+        f"app.worker_main(['worker', '--pool=solo', '-Q', {queue!r}, '-n', {name!r}, "
+        "'-l', 'warning', '--without-gossip', '--without-mingle', '--without-heartbeat'])"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail("the Celery worker exited at start")
+        if celery_app.control.ping(destination=[name], timeout=0.5):
+            return proc
+    proc.kill()
+    pytest.fail("the Celery worker did not answer within 60 s")
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _runs(tenant):
+    with tenant_scope(tenant):
+        return list(SegmentationRun.objects.order_by("pk"))
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_worker_killed_mid_segmentation_run(tenant):
+    _require_postgresql()
+    for i in range(3):
+        partner = PartnerFactory(tenant=tenant, name=f"P{i}")
+        deal = DealFactory(tenant=tenant, rep__partner=partner, partner=partner, is_won=True)
+        MaterialViewFactory(tenant=tenant, rep=deal.rep, material__tenant=tenant)
+    MembershipFactory(tenant=tenant, role=Role.OWNER)
+    now = timezone.now()
+    previous = SegmentationRunFactory(
+        tenant=tenant,
+        trigger=SegmentationRun.Trigger.NIGHTLY,
+        as_of=now - dt.timedelta(days=1),
+        as_of_date=(now - dt.timedelta(days=1)).date(),
+    )
+    queue = f"faults-{uuid.uuid4().hex[:8]}"
+    first = _start_worker(queue, f"faults-a-{os.getpid()}@localhost")
+    second = None
+    holder = psycopg.connect(_dsn())
+    try:
+        # Hold the segments table: the run starts, then waits inside its transaction.
+        holder.execute("LOCK TABLE enablement_repsegment IN ACCESS EXCLUSIVE MODE")
+        celery_app.conf.task_always_eager = False
+        try:
+            from enablement.tasks import tenant_nightly
+
+            tenant_nightly.apply_async(args=[tenant.pk, now.isoformat()], queue=queue)
+        finally:
+            celery_app.conf.task_always_eager = True
+        _wait(
+            lambda: any(r.status == SegmentationRun.Status.RUNNING for r in _runs(tenant)),
+            60,
+            "the run to start",
+        )
+        _wait(
+            lambda: holder.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
+            ).fetchone()[0],
+            30,
+            "the run to wait in the middle",
+        )
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        holder.rollback()  # the lock goes; the dead worker's transaction is rolled back
+
+        # The previous run stays current while nothing replaced it.
+        assert [r.pk for r in _runs(tenant) if r.is_current] == [previous.pk]
+
+        second = _start_worker(queue, f"faults-b-{os.getpid()}@localhost")
+        done = _wait(
+            lambda: [
+                r
+                for r in _runs(tenant)
+                if r.trigger == SegmentationRun.Trigger.NIGHTLY
+                and r.as_of_date == timezone.localtime(now, tenant.tzinfo).date()
+                and r.status == SegmentationRun.Status.SUCCEEDED
+            ],
+            90,
+            "the task to run again and finish",
+        )
+        assert len(done) == 1  # no duplicate run for the day
+        runs = _runs(tenant)
+        assert [r.pk for r in runs if r.is_current] == [done[0].pk]
+        interrupted = [r for r in runs if r.status == SegmentationRun.Status.FAILED]
+        assert len(interrupted) == 1 and "Interrupted" in interrupted[0].error
+        with tenant_scope(tenant):
+            assert done[0].rep_segments.count() == 3
+    finally:
+        holder.close()
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
