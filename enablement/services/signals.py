@@ -99,7 +99,8 @@ def signal_rule_update(
 ) -> SignalRule:
     """Change a rule; only the given values change. Invalid values raise and save nothing.
 
-    ``first_view`` keeps a threshold of one: a first view is one view.
+    ``first_view`` keeps a threshold of one (a first view is one view); only
+    ``late_stage`` keeps material kinds.
     """
     values = {
         "threshold": rule.threshold if threshold is None else threshold,
@@ -109,9 +110,9 @@ def signal_rule_update(
     }
     if rule.kind == SignalKind.FIRST_VIEW:
         values["threshold"] = 1
-    if rule.kind != SignalKind.LATE_STAGE:
-        values["material_kinds"] = [] if material_kinds is None else values["material_kinds"]
     signal_rule_validate(kind=rule.kind, **values)
+    if rule.kind != SignalKind.LATE_STAGE:
+        values["material_kinds"] = []  # only late-stage signals look at the material kind
     for name, value in values.items():
         setattr(rule, name, value)
     if is_enabled is not None:
