@@ -41,6 +41,11 @@ urlpatterns = [
     path("signals/", signal_views.signal_inbox, name="deal-signals"),
     path("signals/rules/", signal_views.signal_rules, name="deal-signal-rules"),
     path(
+        "signals/rules/reevaluate/",
+        signal_views.signal_reevaluate,
+        name="deal-signal-reevaluate",
+    ),
+    path(
         "signals/notifications/",
         signal_views.notification_settings,
         name="deal-signal-notifications",

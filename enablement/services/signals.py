@@ -303,6 +303,32 @@ def deal_signals_evaluate(
     return created
 
 
+def deal_signals_reevaluate_recent(*, tenant: Tenant, now: dt.datetime | None = None) -> int:
+    """Queue an evaluation of every rep with a view recent enough to raise a signal.
+
+    For after a rule changed, or data arrived without the ingestion service (a restore, a
+    seed). Idempotent like any evaluation: views that raised a signal raise nothing again.
+    Returns how many reps were queued (one query to find them, one task for all).
+    """
+    from enablement.tasks import deal_signals_evaluate as evaluate_task
+    from pse_crm.tasks import enqueue_on_commit
+
+    now = now or timezone.now()
+    rules = signal_rules_ensure(tenant=tenant).values()
+    since = now - dt.timedelta(
+        days=max(r.expiry_days for r in rules), hours=max(r.window_hours for r in rules)
+    )
+    rep_ids = sorted(
+        MaterialView.objects.filter(viewed_at__gte=since)
+        .order_by()
+        .values_list("rep_id", flat=True)
+        .distinct()
+    )
+    if rep_ids:
+        enqueue_on_commit(evaluate_task, tenant.pk, rep_ids)
+    return len(rep_ids)
+
+
 def _store_hits(
     *, tenant: Tenant, hits: list[_Hit], rules: dict[str, SignalRule], now: dt.datetime
 ) -> list[DealSignal]:

@@ -29,6 +29,7 @@ from enablement.services.notifications import (
 from enablement.services.signals import (
     deal_signal_create_task,
     deal_signal_dismiss,
+    deal_signals_reevaluate_recent,
     signal_rule_update,
     signal_rules_ensure,
 )
@@ -262,6 +263,19 @@ def signal_rules(request: HttpRequest) -> HttpResponse:
         },
         status=400 if bound_form is not None and bound_form.errors else 200,
     )
+
+
+@require_POST
+@capability_required(roles.MANAGE)
+def signal_reevaluate(request: HttpRequest) -> HttpResponse:
+    """Evaluate the recent views again under the current rules (e.g. after a change)."""
+    queued = deal_signals_reevaluate_recent(tenant=request.tenant)
+    messages.success(
+        request,
+        _("The recent views of %(count)d reps are being evaluated; new signals appear shortly.")
+        % {"count": queued},
+    )
+    return redirect("deal-signal-rules")
 
 
 @capability_required(roles.READ)

@@ -201,3 +201,35 @@ def test_the_inbox_costs_the_same_queries_for_3_or_12_signals(tenant, manager_cl
     for _ in range(9):
         _signal(tenant)
     assert queries() == few
+
+
+def test_a_manager_re_evaluates_recent_views_after_loosening_a_rule(
+    tenant, other_tenant, manager_client, django_capture_on_commit_callbacks
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from enablement.services.signals import signal_rules_ensure
+
+    rep = RepFactory(partner__tenant=tenant)
+    theirs = RepFactory(partner__tenant=other_tenant)
+    for r in (rep, theirs):
+        for hours in (2, 1):
+            MaterialViewFactory(rep=r, viewed_at=timezone.now() - dt.timedelta(hours=hours))
+    with tenant_scope(tenant):
+        for rule in signal_rules_ensure(tenant=tenant).values():
+            rule.is_enabled = rule.kind == "burst"
+            rule.threshold = 2
+            rule.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = manager_client.post(reverse("deal-signal-reevaluate"), follow=True)
+    assert "The recent views of 1 reps are being evaluated" in response.content.decode()
+    with tenant_scope(tenant):
+        assert list(DealSignal.objects.values_list("rep_id", flat=True)) == [rep.pk]
+    with tenant_scope(other_tenant):
+        assert not DealSignal.objects.exists()
+
+
+def test_a_staff_member_may_not_re_evaluate(staff_client):
+    assert staff_client.post(reverse("deal-signal-reevaluate")).status_code == 403
