@@ -320,3 +320,21 @@ def test_service_large_batch_resolves_reps_and_materials_with_one_query_each(ten
     rep_lookups = [q for q in selects if 'FROM "reps_rep"' in q and "LIMIT" not in q]
     assert len(rep_lookups) == 1
     assert len([q for q in selects if 'FROM "activities_material"' in q]) == 1
+
+
+def test_service_works_as_the_application_role_under_row_level_security(tenant, world):
+    """PostgreSQL: the COPY and INSERT … SELECT path passes the tenant wall policies."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row-level security is PostgreSQL-only")
+    from tests.hardening.conftest import acting_as_app_role
+
+    rows = material_view_rows_from_csv(
+        (HEADER + "e1,taro@sample.co.jp,deck-1,2026-03-01T10:00:00,30\n").encode()
+    )
+    with acting_as_app_role():
+        first = material_views_ingest(tenant=tenant, rows=rows)
+        again = material_views_ingest(tenant=tenant, rows=rows)
+    assert (first.created, again.duplicates) == (1, 1)
+    assert [r[0] for r in _rows(tenant)] == ["e1"]

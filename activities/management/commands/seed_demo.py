@@ -499,7 +499,7 @@ class Command(BaseCommand):
                     close_date = today + dt.timedelta(days=rng.randrange(7, 150))
                     created = anchor - dt.timedelta(days=rng.randrange(1, 150))
                     modstamp = anchor - dt.timedelta(hours=rng.randrange(1, 24 * 20))
-                modstamp = max(modstamp, created)
+                modstamp = min(max(modstamp, created), now)  # never in the future
                 amount = decimal.Decimal(int(rng.lognormvariate(15.0, 0.9)) // 1000 * 1000)
                 customer = f"{rng.choice(_CITIES)}{rng.choice(_CUSTOMERS)}株式会社"
                 yield (
