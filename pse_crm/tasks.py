@@ -7,13 +7,18 @@ whose row is not committed yet.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Task, shared_task
 from django.db import transaction
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
+from pse_crm.celery import Queues
 from pse_crm.models import Tenant
 from pse_crm.tenancy import tenant_scope
+
+log = logging.getLogger(__name__)
 
 
 class TenantTask(Task):
@@ -27,9 +32,33 @@ class TenantTask(Task):
             return super().__call__(tenant_id, *args, **kwargs)
 
 
+class QueueUnavailable(Exception):
+    """The task queue (Redis) cannot be reached: the request should be tried again.
+
+    pse_crm.resilience.QueueUnavailableMiddleware answers it with a clear "try again"
+    (503 for the API, a message on the page) instead of a 500.
+    """
+
+
+# Work that follows a write (deal signals after an ingestion, notifications) must not fail
+# the write when the queue is down: it is logged and dropped; everything else raises.
+BEST_EFFORT_QUEUES = frozenset({Queues.INGEST, Queues.NOTIFY})
+
+
+def send_task(task: Task, *args: Any, **kwargs: Any) -> Any:
+    """``task.apply_async`` that turns an unreachable broker into ``QueueUnavailable``."""
+    try:
+        return task.apply_async(args=args, kwargs=kwargs)
+    except BrokerUnavailable as exc:
+        if getattr(task, "queue", None) in BEST_EFFORT_QUEUES:
+            log.error("task queue unavailable: %s dropped (%s)", task.name, exc)
+            return None
+        raise QueueUnavailable(str(exc)) from exc
+
+
 def enqueue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
     """Send ``task`` once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: task.apply_async(args=args, kwargs=kwargs))
+    transaction.on_commit(lambda: send_task(task, *args, **kwargs))
 
 
 @shared_task(base=TenantTask, name="pse_crm.tasks.worker_check")

@@ -262,3 +262,163 @@ def test_worker_killed_mid_segmentation_run(tenant):
                     proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+
+
+# --- Redis (the task queue) stopped --------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _reset_broker_pools():
+    """Forget cached broker connections so that the next send uses ``broker_url``."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def throwaway_redis(tmp_path, monkeypatch):
+    """A Redis of the test's own (never the shared one), made the broker for the test."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    _wait(
+        lambda: (
+            subprocess.run(
+                ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
+            ).stdout.strip()
+            == "PONG"
+        ),
+        10,
+        "redis to start",
+    )
+    old = celery_app.conf.broker_url, celery_app.conf.task_always_eager
+    # Celery reads $CELERY_BROKER_URL before its configuration.
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
+    celery_app.conf.broker_url = url
+    celery_app.conf.task_always_eager = False
+    _reset_broker_pools()
+    state = {"proc": proc, "port": port, "dir": tmp_path}
+    try:
+        yield state
+    finally:
+        celery_app.conf.broker_url, celery_app.conf.task_always_eager = old
+        _reset_broker_pools()
+        if state["proc"].poll() is None:
+            state["proc"].terminate()
+            state["proc"].wait(timeout=10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redis_stopped(tenant, throwaway_redis, client):
+    _require_postgresql()
+    from enablement.tasks import nightly_sweep
+
+    partner = PartnerFactory(tenant=tenant)
+    rep = RepFactory(tenant=tenant, partner=partner)
+    material = MaterialFactory(tenant=tenant, external_id="deck-1")
+    DealFactory(tenant=tenant, rep=rep, partner=partner, is_won=True)
+    manager = MembershipFactory(tenant=tenant, role=Role.MANAGER).user
+    api = _api(tenant)
+    client.force_login(manager)
+
+    throwaway_redis["proc"].terminate()  # Redis stops
+    throwaway_redis["proc"].wait(timeout=10)
+
+    # Pages and reads keep working.
+    assert client.get("/").status_code == 200
+    assert client.get("/segmentation/runs/").status_code == 200
+    assert api.get("/api/v1/deals/").status_code == 200
+    # Ingestion keeps working: the views are stored (their deal-signal check is skipped).
+    response = api.post(
+        "/api/v1/material-views/",
+        [
+            {
+                "event_id": "evt-redis-down",
+                "viewed_at": "2026-03-01T10:00:00+09:00",
+                "rep_email": rep.email,
+                "material_external_id": material.external_id,
+                "duration_seconds": 30,
+            }
+        ],
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert _fresh_count(MaterialView, tenant) == 1
+    # Asking for a recompute: a clear "try again", not a 500.
+    page = client.post("/segmentation/runs/recompute/", HTTP_REFERER="/segmentation/runs/")
+    assert page.status_code == 302
+    followed = client.get(page["Location"])
+    assert "try again" in followed.content.decode()
+    owner_api = _client_for(MembershipFactory(tenant=tenant, role=Role.OWNER).user)
+    recompute = owner_api.post("/api/v1/segmentation/runs/", {}, format="json")
+    assert recompute.status_code == 503
+    assert "try again" in recompute.json()["detail"]
+    assert recompute["Retry-After"] == "60"
+
+    # Redis returns; the night's sweep (02:00 missed while it was down) catches up at 03:00.
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(throwaway_redis["port"]),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(throwaway_redis["dir"]),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    throwaway_redis["proc"] = proc
+    _wait(
+        lambda: (
+            subprocess.run(
+                ["redis-cli", "-p", str(throwaway_redis["port"]), "ping"],
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            == "PONG"
+        ),
+        10,
+        "redis to return",
+    )
+    local_3am = timezone.localtime(timezone.now(), tenant.tzinfo).replace(hour=3, minute=0)
+    celery_app.conf.task_always_eager = True
+    nightly_sweep.apply(kwargs={"now": local_3am.isoformat()}).get()
+    nightly = [r for r in _runs(tenant) if r.trigger == SegmentationRun.Trigger.NIGHTLY]
+    assert [r.status for r in nightly] == [SegmentationRun.Status.SUCCEEDED]
+    assert nightly[0].as_of_date == local_3am.date()
+
+
+def _client_for(user):
+    from rest_framework.test import APIClient
+
+    c = APIClient()
+    c.force_login(user)
+    return c
