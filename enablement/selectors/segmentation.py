@@ -102,10 +102,12 @@ def segment_scatter_points(
 
 def rep_segment_history(*, tenant: Tenant, rep_id: int) -> QuerySet[RepSegment]:
     """A rep's segment in every kept successful run, newest first (movement over time)."""
+    # One probe of the (tenant, run, rep) index per kept run.
+    runs = SegmentationRun.objects.filter(
+        tenant=tenant, status=SegmentationRun.Status.SUCCEEDED
+    ).values("pk")
     return (
-        RepSegment.objects.filter(
-            tenant=tenant, rep_id=rep_id, run__status=SegmentationRun.Status.SUCCEEDED
-        )
+        RepSegment.objects.filter(tenant=tenant, run_id__in=runs, rep_id=rep_id)
         .select_related("run")
         .order_by("-run__as_of", "-run_id")
     )

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -363,17 +362,17 @@ def _write_rep_segments(
     rep = Rep._meta.db_table
     seg = RepSegment._meta.db_table
     won_in_window = "is_won AND close_date > %(won_from)s AND close_date <= %(as_of_date)s"
-    sql = f"""
+    base, materials = "segmentation_base", "segmentation_materials"
+    # Step 1a: the per-rep aggregates, into temporary tables. Each is a plain
+    # CREATE … AS SELECT, which PostgreSQL may run with parallel workers (an INSERT …
+    # SELECT never is); the distinct-material count is apart because a DISTINCT
+    # aggregate would keep the view count from running in parallel.
+    aggregates = f"""
+    CREATE TEMPORARY TABLE {base} AS
     WITH v AS (
-        -- Two hash aggregates instead of COUNT(DISTINCT), which would sort every view.
-        SELECT rep_id, SUM(n) AS views, COUNT(*) AS materials, MAX(last_view) AS last_view
-        FROM (
-            SELECT rep_id, material_id, COUNT(*) AS n, MAX(viewed_at) AS last_view
-            FROM {mv}
-            WHERE tenant_id = %(tenant)s
-              AND viewed_at > %(views_from)s AND viewed_at <= %(as_of)s
-            GROUP BY rep_id, material_id
-        ) per_material
+        SELECT rep_id, COUNT(*) AS views, MAX(viewed_at) AS last_view
+        FROM {mv}
+        WHERE tenant_id = %(tenant)s AND viewed_at > %(views_from)s AND viewed_at <= %(as_of)s
         GROUP BY rep_id
     ),
     d AS (
@@ -386,29 +385,38 @@ def _write_rep_segments(
         WHERE tenant_id = %(tenant)s AND rep_id IS NOT NULL AND NOT is_deleted
           AND (NOT is_closed OR ({won_in_window}))
         GROUP BY rep_id
-    ),
-    base AS (
-        SELECT r.id AS rep_id, r.partner_id,
-               COALESCE(v.views, 0) AS views,
-               COALESCE(v.materials, 0) AS materials,
-               COALESCE(v.last_view, (
-                   SELECT MAX(mv2.viewed_at) FROM {mv} mv2
-                   WHERE mv2.tenant_id = %(tenant)s AND mv2.rep_id = r.id
-                     AND mv2.viewed_at <= %(as_of)s
-               )) AS last_view,
-               COALESCE(d.won_amount, 0) AS won_amount,
-               COALESCE(d.won_deals, 0) AS won_deals,
-               COALESCE(d.open_amount, 0) AS open_amount,
-               COALESCE(d.open_deals, 0) AS open_deals
-        FROM {rep} r
-        LEFT JOIN v ON v.rep_id = r.id
-        LEFT JOIN d ON d.rep_id = r.id
-        WHERE r.tenant_id = %(tenant)s AND r.is_employed
-    ),
-    m AS (
-        SELECT base.*, base.{_results_column(config)} AS results,
-               (base.views > 0 OR base.won_deals > 0 OR base.open_deals > 0) AS active
-        FROM base
+    )
+    SELECT r.id AS rep_id, r.partner_id,
+           COALESCE(v.views, 0) AS views,
+           COALESCE(v.last_view, (
+               SELECT MAX(mv2.viewed_at) FROM {mv} mv2
+               WHERE mv2.tenant_id = %(tenant)s AND mv2.rep_id = r.id
+                 AND mv2.viewed_at <= %(as_of)s
+           )) AS last_view,
+           COALESCE(d.won_amount, 0) AS won_amount,
+           COALESCE(d.won_deals, 0) AS won_deals,
+           COALESCE(d.open_amount, 0) AS open_amount,
+           COALESCE(d.open_deals, 0) AS open_deals
+    FROM {rep} r
+    LEFT JOIN v ON v.rep_id = r.id
+    LEFT JOIN d ON d.rep_id = r.id
+    WHERE r.tenant_id = %(tenant)s AND r.is_employed
+    """
+    distinct_materials = f"""
+    CREATE TEMPORARY TABLE {materials} AS
+    SELECT rep_id, COUNT(*) AS materials FROM (
+        SELECT DISTINCT rep_id, material_id FROM {mv}
+        WHERE tenant_id = %(tenant)s AND viewed_at > %(views_from)s AND viewed_at <= %(as_of)s
+    ) pairs
+    GROUP BY rep_id
+    """
+    # Step 1b: medians, quadrants, score and tiers, computed on narrow rows, then joined
+    # back to the wide ones and written in one INSERT … SELECT.
+    segments = f"""
+    WITH m AS (
+        SELECT rep_id, partner_id, views, {_results_column(config)} AS results,
+               (views > 0 OR won_deals > 0 OR open_deals > 0) AS active
+        FROM {base}
     ),
     {_median_cte("vmed", "views")},
     {_median_cte("rmed", "results")},
@@ -436,8 +444,9 @@ def _write_rep_segments(
         won_amount, won_deals, open_pipeline_amount, open_deals, is_active,
         quadrant, tier, score, previous_quadrant, previous_tier
     )
-    SELECT %(tenant)s, %(run)s, t.rep_id, t.partner_id, t.views, t.materials, t.last_view,
-           t.won_amount, t.won_deals, t.open_amount, t.open_deals, t.active,
+    SELECT %(tenant)s, %(run)s, t.rep_id, t.partner_id, t.views,
+           COALESCE(mt.materials, 0), b.last_view,
+           b.won_amount, b.won_deals, b.open_amount, b.open_deals, t.active,
            CASE WHEN t.vh = 1 AND t.rh = 1 THEN %(performer)s
                 WHEN t.vh = 1 THEN %(motivated)s
                 WHEN t.rh = 1 THEN %(independent)s
@@ -448,11 +457,22 @@ def _write_rep_segments(
                 ELSE %(middle)s END,
            t.score, p.quadrant, p.tier
     FROM t
+    JOIN {base} b ON b.rep_id = t.rep_id
+    LEFT JOIN {materials} mt ON mt.rep_id = t.rep_id
     LEFT JOIN {seg} p
       ON p.tenant_id = %(tenant)s AND p.run_id = %(previous_run)s AND p.rep_id = t.rep_id
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        for table in (base, materials):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(aggregates, params)
+        cursor.execute(distinct_materials, params)
+        for table in (base, materials):
+            # Fresh statistics, or the planner guesses the size of a new table.
+            cursor.execute(f"ANALYZE {table}")
+        cursor.execute(segments, params)
+        for table in (base, materials):
+            cursor.execute(f"DROP TABLE {table}")
 
 
 def _write_partner_segments(*, run: SegmentationRun, rows: list[tuple]) -> None:
@@ -548,42 +568,67 @@ def spearman_many(samples: dict) -> dict:
     ρ is Pearson's r of the average ranks (ties share the mean rank), the two-sided
     p-value comes from Student's t with n − 2 degrees of freedom (as SciPy's
     ``spearmanr``), and the 95% interval from Fisher's z with the Fieller–Hartley–Pearson
-    standard error √(1.06 / (n − 3)). The p-values are computed in one vectorised call.
+    standard error √(1.06 / (n − 3)). Vectorised over all samples: ranks by one sort,
+    sums by ``bincount`` (a thousand partners cost milliseconds, not a SciPy call each).
     """
-    out: dict = {}
-    keys, rhos, sizes = [], [], []
-    for key, (xs, ys) in samples.items():
-        n = len(xs)
-        if n < MIN_REPS_FOR_STATISTICS or len(set(xs)) < 2 or len(set(ys)) < 2:
-            out[key] = None
-            continue
-        rx = scipy_stats.rankdata(xs)
-        ry = scipy_stats.rankdata(ys)
-        rx -= rx.mean()
-        ry -= ry.mean()
-        rho = float(np.dot(rx, ry) / math.sqrt(float(np.dot(rx, rx)) * float(np.dot(ry, ry))))
-        keys.append(key)
-        rhos.append(max(min(rho, 1.0), -1.0))
-        sizes.append(n)
+    keys = list(samples)
     if not keys:
-        return out
-    rho_arr = np.array(rhos)
-    n_arr = np.array(sizes, dtype=float)
-    with np.errstate(divide="ignore"):
-        t = rho_arr * np.sqrt((n_arr - 2) / ((1.0 - rho_arr) * (1.0 + rho_arr)))
-    p_values = 2 * scipy_stats.t.sf(np.abs(t), n_arr - 2)
-    half = 1.959963984540054 * np.sqrt(1.06 / (n_arr - 3))
-    z = np.arctanh(np.clip(rho_arr, -0.999999, 0.999999))
+        return {}
+    codes = np.concatenate(
+        [np.full(len(samples[key][0]), i, dtype=np.int64) for i, key in enumerate(keys)]
+    )
+    xs = np.concatenate([np.asarray(samples[key][0], dtype=float) for key in keys])
+    ys = np.concatenate([np.asarray(samples[key][1], dtype=float) for key in keys])
+    if len(codes) == 0:
+        return dict.fromkeys(keys)
+    groups = len(keys)
+    sizes = np.bincount(codes, minlength=groups)
+    rx, distinct_x = _ranks_by_group(codes, xs, groups)
+    ry, distinct_y = _ranks_by_group(codes, ys, groups)
+    rx -= (np.bincount(codes, weights=rx, minlength=groups) / np.maximum(sizes, 1))[codes]
+    ry -= (np.bincount(codes, weights=ry, minlength=groups) / np.maximum(sizes, 1))[codes]
+    sxy = np.bincount(codes, weights=rx * ry, minlength=groups)
+    sxx = np.bincount(codes, weights=rx * rx, minlength=groups)
+    syy = np.bincount(codes, weights=ry * ry, minlength=groups)
+    usable = (sizes >= MIN_REPS_FOR_STATISTICS) & (distinct_x >= 2) & (distinct_y >= 2)
+    n = sizes.astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = np.clip(sxy / np.sqrt(sxx * syy), -1.0, 1.0)
+        t = rho * np.sqrt((n - 2) / ((1.0 - rho) * (1.0 + rho)))
+        p_values = 2 * scipy_stats.t.sf(np.abs(t), n - 2)
+        half = 1.959963984540054 * np.sqrt(1.06 / (n - 3))
+    z = np.arctanh(np.clip(np.nan_to_num(rho), -0.999999, 0.999999))
     lows, highs = np.tanh(z - half), np.tanh(z + half)
+    out: dict = {}
     for i, key in enumerate(keys):
-        out[key] = {
-            "n": sizes[i],
-            "rho": rhos[i],
-            "p_value": float(p_values[i]),
-            "ci_low": float(lows[i]),
-            "ci_high": float(highs[i]),
-        }
+        out[key] = (
+            {
+                "n": int(sizes[i]),
+                "rho": float(rho[i]),
+                "p_value": float(p_values[i]),
+                "ci_low": float(lows[i]),
+                "ci_high": float(highs[i]),
+            }
+            if usable[i]
+            else None
+        )
     return out
+
+
+def _ranks_by_group(codes: np.ndarray, values: np.ndarray, groups: int) -> tuple:
+    """Average ranks (1-based, ties share the mean) within each group, in input order,
+    and the number of distinct values per group. Sort-based, no loop over groups."""
+    order = np.lexsort((values, codes))
+    g, v = codes[order], values[order]
+    idx = np.arange(len(v))
+    group_start = np.r_[True, g[1:] != g[:-1]]
+    position = idx - np.maximum.accumulate(np.where(group_start, idx, 0)) + 1.0
+    tie_start = group_start | np.r_[True, v[1:] != v[:-1]]
+    tie = np.cumsum(tie_start) - 1
+    mean_position = np.bincount(tie, weights=position) / np.bincount(tie)
+    ranks = np.empty(len(v))
+    ranks[order] = mean_position[tie]
+    return ranks, np.bincount(g[tie_start], minlength=groups)
 
 
 def _summarise(*, run: SegmentationRun, config: SegmentationSettings, rows: list[tuple]) -> None:
