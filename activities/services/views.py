@@ -209,15 +209,28 @@ def material_view_rows_from_csv(data: bytes) -> list[tuple[int, dict[str, str]]]
 # --- validation -------------------------------------------------------------------------
 
 
-def _text(row: Mapping[str, Any], key: str) -> str:
-    value = row.get(key)
+def _clean(value: Any) -> str:
     if value.__class__ is str:
         return value.strip()
     return "" if value is None else str(value).strip()
 
 
+def _text(row: Mapping[str, Any], key: str) -> str:
+    return _clean(row.get(key))
+
+
+_fromisoformat = dt.datetime.fromisoformat
+
+
 def _parse_viewed_at(value: Any, tz: dt.tzinfo) -> dt.datetime | str:
     """An aware datetime, or the reason the value is not one."""
+    if value.__class__ is str:
+        try:
+            parsed = _fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
     if isinstance(value, dt.datetime):
         parsed = value
     elif isinstance(value, str) and value.strip():
@@ -236,6 +249,14 @@ def _parse_viewed_at(value: Any, tz: dt.tzinfo) -> dt.datetime | str:
 
 def _parse_duration(value: Any) -> int | str:
     """Whole seconds, or the reason the value is not a duration."""
+    if value.__class__ is int:
+        return value if 0 <= value <= _DURATION_MAX else _parse_duration_slow(value)
+    if value.__class__ is str and value.isascii() and value.isdigit() and len(value) < 10:
+        return int(value)
+    return _parse_duration_slow(value)
+
+
+def _parse_duration_slow(value: Any) -> int | str:
     if value is None or value == "":
         return 0
     if isinstance(value, bool):
@@ -281,15 +302,11 @@ class _Lookups:
         reps = Rep.objects.filter(tenant_id=tenant.pk)
         materials = Material.objects.filter(tenant_id=tenant.pk)
         if rows is not None:
-            emails: set[str] = set()
-            rep_ext: set[str] = set()
-            mat_ext: set[str] = set()
-            urls: set[str] = set()
-            for _i, r in rows:
-                emails.add(_text(r, "rep_email").lower())
-                rep_ext.add(_text(r, "rep_external_id"))
-                mat_ext.add(_text(r, "material_external_id"))
-                urls.add(_text(r, "material_url"))
+            # Distinct raw values first (cheap), then normalise the few distinct ones.
+            emails = {_clean(v).lower() for v in {r.get("rep_email") for _i, r in rows}}
+            rep_ext = {_clean(v) for v in {r.get("rep_external_id") for _i, r in rows}}
+            mat_ext = {_clean(v) for v in {r.get("material_external_id") for _i, r in rows}}
+            urls = {_clean(v) for v in {r.get("material_url") for _i, r in rows}}
             for keys in (emails, rep_ext, mat_ext, urls):
                 keys.discard("")
             if len(emails) + len(rep_ext) <= _LOAD_ALL_ABOVE:
@@ -375,6 +392,9 @@ def _validate(
             first = seen.setdefault(event_id, number)
         if not event_id:
             errors.append(RowError(number, "event_id", _("Required.")))
+            continue
+        if "\x00" in event_id:
+            errors.append(RowError(number, "event_id", _("Contains a NUL character.")))
             continue
         if len(event_id) > _EVENT_ID_MAX:
             errors.append(
@@ -510,6 +530,15 @@ class _Stored:
     last_viewed_at: dt.datetime | None
 
 
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    """A value in COPY's text format (backslash, tab, newline and CR escaped)."""
+    return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
+
+
 def _store_postgresql(*, tenant: Tenant, rows: list[_Valid], source: str) -> _Stored:
     table = connection.ops.quote_name(MaterialView._meta.db_table)
     stage = f"mv_stage_{uuid.uuid4().hex[:16]}"
@@ -522,9 +551,14 @@ def _store_postgresql(*, tenant: Tenant, rows: list[_Valid], source: str) -> _St
             f"COPY {stage} (event_id, rep_id, material_id, viewed_at, duration_seconds) FROM STDIN"
         )
         with cursor.cursor.copy(copy_sql) as copy:
-            write_row = copy.write_row
-            for row in rows:
-                write_row(row)
+            # COPY's text format written directly: much cheaper than adapting row by row.
+            for start in range(0, len(rows), 20_000):
+                copy.write(
+                    "".join(
+                        f"{_copy_text(e)}\t{r}\t{m}\t{v.isoformat()}\t{d}\n"
+                        for e, r, m, v, d in rows[start : start + 20_000]
+                    )
+                )
         # raw SQL is not scoped: the tenant is set explicitly.
         cursor.execute(
             f"WITH ins AS ("

@@ -338,3 +338,19 @@ def test_service_works_as_the_application_role_under_row_level_security(tenant, 
         again = material_views_ingest(tenant=tenant, rows=rows)
     assert (first.created, again.duplicates) == (1, 1)
     assert [r[0] for r in _rows(tenant)] == ["e1"]
+
+
+def test_service_stores_event_ids_with_special_characters_exactly(tenant, world):
+    odd = ["tab\there", "back\\slash", "new\nline", "日本語-イベント"]
+    rows = [
+        (i, {"event_id": e, "rep_email": "taro@sample.co.jp", "material_external_id": "deck-1",
+             "viewed_at": "2026-03-01T10:00:00Z", "duration_seconds": "０１２"})
+        for i, e in enumerate(odd)
+    ]  # fmt: skip
+    assert material_views_ingest(tenant=tenant, rows=rows).created == 4
+    assert material_views_ingest(tenant=tenant, rows=rows).duplicates == 4
+    assert sorted(r[0] for r in _rows(tenant)) == sorted(odd)
+    assert {r[4] for r in _rows(tenant)} == {12}
+    with pytest.raises(IngestValidationError) as exc:
+        material_views_ingest(tenant=tenant, rows=[(0, {**rows[0][1], "event_id": "a\x00b"})])
+    assert exc.value.errors[0].field == "event_id"
