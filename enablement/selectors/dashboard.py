@@ -20,19 +20,11 @@ from reps.models import Rep
 __all__ = [
     "RepDealSummary",
     "partner_rep_counts",
-    "partners_with_rep_counts",
     "rep_deal_summary",
     "rep_deals",
     "rep_materials_viewed",
     "rep_views_by_week",
 ]
-
-
-def partners_with_rep_counts() -> QuerySet[Partner]:
-    """Every partner of the tenant in scope, with its employed reps counted."""
-    return Partner.objects.annotate(
-        rep_count=Count("reps", filter=Q(reps__is_employed=True), distinct=True)
-    ).order_by("name", "pk")
 
 
 def partner_rep_counts(*, partner: Partner) -> dict[str, int]:
@@ -224,19 +216,29 @@ def partner_tier_counts(*, tenant, partner: Partner) -> dict[str, int]:
 
 
 def partners_with_current_segments() -> QuerySet[Partner]:
-    """Every partner with its rep count and its current-run figures (null before a run):
-    one query, orderable by any of them."""
-    from django.db.models import OuterRef, Subquery
+    """Every partner with its employed reps and its current-run figures (null before a
+    run). One query; each figure is a correlated subquery, so a page of partners ordered
+    by name computes them for that page only."""
+    from django.db.models import IntegerField, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
 
     from enablement.models import PartnerSegment
 
     current = PartnerSegment.objects.filter(partner=OuterRef("pk"), run__is_current=True)
-    return partners_with_rep_counts().annotate(
+    employed = (
+        Rep.objects.filter(partner=OuterRef("pk"), is_employed=True)
+        .order_by()
+        .values("partner")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Partner.objects.annotate(
+        rep_count=Coalesce(Subquery(employed, output_field=IntegerField()), 0),
         active_reps=Subquery(current.values("active_reps")[:1]),
         activation_rate=Subquery(current.values("activation_rate")[:1]),
         performers=Subquery(current.values("performers")[:1]),
         motivated=Subquery(current.values("motivated")[:1]),
-    )
+    ).order_by("name", "pk")
 
 
 def partner_segment_current(*, partner: Partner):

@@ -16,7 +16,7 @@ from django_tables2.paginators import LazyPaginator
 from enablement.forms import KeymenFilterForm
 from enablement.models import Quadrant, RepSegment, Tier
 from enablement.selectors.segmentation import rep_segments_current, segmentation_current_run
-from enablement.tables import KeymenTable
+from enablement.tables import DeferredJoinQuerySet, KeymenTable
 from pse_crm import roles
 from pse_crm.permissions import capability_required
 
@@ -47,7 +47,7 @@ def keymen(request: HttpRequest) -> HttpResponse:
     form, qs = _filtered(request)
     role = request.membership.role
     table = KeymenTable(
-        qs.order_by("-score", "rep_id"),
+        DeferredJoinQuerySet.wrap(qs.order_by("-score", "rep_id")),
         can_manage=roles.role_allows(role, roles.MANAGE),
         can_write=roles.role_allows(role, roles.WRITE_ENABLEMENT),
     )

@@ -11,7 +11,7 @@ from enablement.models import Tier
 from enablement.selectors import dashboard as pages
 from enablement.selectors.momentum import momentum_indicators, momentum_snapshots
 from enablement.selectors.segmentation import rep_segments_current
-from enablement.tables import KeymenTable, PartnerTable
+from enablement.tables import DeferredJoinQuerySet, KeymenTable, PartnerTable
 from partners.models import Partner
 from pse_crm import roles
 from pse_crm.permissions import capability_required
@@ -40,7 +40,7 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
     tier = request.GET.get("tier") or None
     reps = rep_segments_current(tenant=tenant, partner_id=partner.pk, tier=tier)
     table = KeymenTable(
-        reps,
+        DeferredJoinQuerySet.wrap(reps.order_by("-score", "rep_id")),
         can_manage=roles.role_allows(request.membership.role, roles.MANAGE),
         can_write=roles.role_allows(request.membership.role, roles.WRITE_ENABLEMENT),
         exclude=("partner",),

@@ -123,7 +123,7 @@ def pages(world) -> list[str]:
     return [
         reverse("dashboard"),
         reverse("keymen"),
-        reverse("keymen") + "?quadrant=motivated&page=1",
+        reverse("keymen") + "?sort=views&page=1",
         reverse("partner-list"),
         reverse("partner-detail", args=[partner.pk]),
         reverse("rep-detail", args=[rep.pk]),
