@@ -261,8 +261,11 @@ def _compute(*, run: SegmentationRun, config: SegmentationSettings) -> None:
     if connection.vendor == "postgresql":
         # The run sorts and hashes ~one row per rep several times: keep that in memory
         # (for this transaction only) instead of spilling to disk at the 4 MB default.
+        # Parallel workers are worth their start-up for the aggregates over the views.
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL work_mem = '64MB'")
+            cursor.execute("SET LOCAL parallel_setup_cost = 100")
+            cursor.execute("SET LOCAL parallel_tuple_cost = 0.01")
     previous = (
         SegmentationRun.objects.filter(tenant_id=run.tenant_id, is_current=True)
         .values_list("pk", "as_of")

@@ -509,3 +509,18 @@ def test_two_concurrent_runs_do_not_both_write(tenant, monkeypatch):
         assert first.status == SegmentationRun.Status.SUCCEEDED
         assert segmentation_current_run(tenant=tenant) == first
         assert RepSegment.objects.filter(run=first).count() == 3
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row-level security is PostgreSQL's")
+def test_runs_as_the_application_role_under_row_level_security(data, other_tenant):
+    from tests.hardening.conftest import acting_as_app_role
+
+    with acting_as_app_role():
+        run = segmentation_run(tenant=data["tenant"], as_of=AS_OF)
+        assert run.status == SegmentationRun.Status.SUCCEEDED, run.error
+        assert run.rep_count == 14
+        assert run.quadrant_counts["performer"] == 3
+        with tenant_scope(other_tenant):
+            rival = segmentation_run(tenant=other_tenant, as_of=AS_OF)
+            assert rival.status == SegmentationRun.Status.SUCCEEDED, rival.error
+            assert rival.rep_count == 12
