@@ -433,3 +433,75 @@ def test_japanese_labels_and_locale_numbers(manager_client, tenant, manager):
     html = manager_client.get(reverse("dashboard"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
     assert '<html lang="ja">' in html
     assert "ダッシュボード" in html and "相関は因果ではありません" in html
+
+
+def test_segmentation_settings_are_for_owners_and_errors_sit_by_the_field(
+    owner_client, manager, tenant, other_tenant
+):
+    from django.test import Client
+
+    from enablement.models import SegmentationSettings
+
+    manager_client = Client()
+    manager_client.force_login(manager)
+
+    with tenant_scope(other_tenant):
+        SegmentationSettings.objects.create(tenant=other_tenant, quick_win_days=7)
+    url = reverse("settings-segmentation")
+    assert manager_client.get(url).status_code == 403
+    html = owner_client.get(url).content.decode()
+    assert 'name="quick_win_days" value="60"' in html
+    data = {
+        "view_window_days": 30,
+        "results_window_days": 180,
+        "results_measure": "won_deals",
+        "views_high_rule": "median",
+        "views_threshold": 10,
+        "results_high_rule": "threshold",
+        "results_threshold": "1.5",
+        "tier_measure": "score",
+        "min_reps_for_tiers": 5,
+        "quick_win_days": 45,
+        "run_retention_days": 180,
+    }
+    html = owner_client.post(url, data).content.decode()
+    field = html[html.index('name="results_threshold"') :]
+    assert field.index("the threshold is a whole number") < field.index("</div>")
+    assert owner_client.post(url, {**data, "results_threshold": "2"}).status_code == 302
+    with tenant_scope(tenant):
+        saved = SegmentationSettings.objects.get()
+    assert (saved.quick_win_days, saved.view_window_days) == (45, 30)
+    with tenant_scope(other_tenant):
+        assert SegmentationSettings.objects.get().quick_win_days == 7
+
+
+def test_partner_page_filters_reps_by_tier(manager_client, tenant, manager):
+    world = _world(tenant, manager, reps=6)
+    partner = world["partners"][0]
+    with tenant_scope(tenant):
+        top = set(
+            world["run"]
+            .rep_segments.filter(partner=partner, tier="top")
+            .values_list("rep__name", flat=True)
+        )
+        others = set(
+            world["run"]
+            .rep_segments.filter(partner=partner)
+            .exclude(tier="top")
+            .values_list("rep__name", flat=True)
+        )
+    html = manager_client.get(
+        reverse("partner-detail", args=[partner.pk]), {"tier": "top"}
+    ).content.decode()
+    assert top and all(f">{name}<" in html for name in top)
+    assert not any(f">{name}<" in html for name in others)
+
+
+def test_japanese_dates_and_money(manager_client, tenant, manager):
+    world = _world(tenant, manager, reps=1)
+    rep = world["reps"][0]
+    html = manager_client.get(
+        reverse("rep-detail", args=[rep.pk]), HTTP_ACCEPT_LANGUAGE="ja"
+    ).content.decode()
+    assert "受注件数" in html and "¥1,000,000" in html
+    assert f"{timezone.localdate().year}/" in html  # SHORT_DATE_FORMAT in Japanese: Y/m/d
