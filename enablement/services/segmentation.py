@@ -266,6 +266,9 @@ def _compute(*, run: SegmentationRun, config: SegmentationSettings) -> None:
             cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute("SET LOCAL parallel_setup_cost = 100")
             cursor.execute("SET LOCAL parallel_tuple_cost = 0.01")
+            # Derived rows: a crash in the instant after commit loses this run, never
+            # consistency (the previous run stays current), so skip the wait for the flush.
+            cursor.execute("SET LOCAL synchronous_commit = off")
     previous = (
         SegmentationRun.objects.filter(tenant_id=run.tenant_id, is_current=True)
         .values_list("pk", "as_of")
