@@ -146,13 +146,14 @@
       };
     });
     var scales = {
+      x: { ticks: { maxRotation: 0, autoSkipPadding: 16 } },
       y: { beginAtZero: true, position: "left", ticks: { precision: 0 } },
     };
     if (datasets.some(function (d) { return d.yAxisID === "y1"; })) {
       scales.y1 = { beginAtZero: true, position: "right", grid: { drawOnChartArea: false }, ticks: { precision: 0 } };
     }
     if (payload.stacked) {
-      scales.x = { stacked: true };
+      scales.x.stacked = true;
       scales.y.stacked = true;
     }
     return {

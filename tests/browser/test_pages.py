@@ -3,13 +3,16 @@ filter keymen, assign a task from a suggestion, log a hearing, switch to Japanes
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from enablement.models import Hearing, SupportTask
+from enablement.services.support_tasks import support_task_create, support_task_transition
 from pse_crm.roles import Role
 from pse_crm.tenancy import tenant_scope
 from tests.browser.conftest import PASSWORD, log_in
@@ -116,6 +119,19 @@ def test_screenshots_of_the_main_pages(page, world, tmp_path):
     """Saved to docs/screenshots/ with PSE_SCREENSHOTS=1 (the README shows them)."""
     out = SCREENSHOTS if os.environ.get("PSE_SCREENSHOTS") == "1" else tmp_path
     out.mkdir(parents=True, exist_ok=True)
+    # A board with work in every column.
+    manager, Status = world["manager"], SupportTask.Status
+    with tenant_scope(world["tenant"]):
+        for i, rep in enumerate(world["reps"][:8]):
+            task = support_task_create(
+                rep=rep,
+                kind=SupportTask.Kind.values[i % len(SupportTask.Kind.values)],
+                assignee=manager,
+                assigned_by=manager,
+                due_on=timezone.localdate() + dt.timedelta(days=3 + i),
+            )
+            for to in [Status.IN_PROGRESS, Status.DONE][: i % 3]:
+                support_task_transition(task=task, to_status=to, by=manager)
     log_in(page, "manager@acme.example")
     partner, rep = world["partners"][0], world["reps"][0]
     shots = {
