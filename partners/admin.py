@@ -10,7 +10,7 @@ from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV
 
 from partners.models import Partner, PartnerDomain
-from partners.resources import PartnerResource
+from partners.resources import PartnerResource, to_utf8
 from pse_crm.admin import TenantOwnedAdmin
 from pse_crm.models import TenantOwned
 
@@ -49,12 +49,25 @@ class SameTenantAdminMixin:
         super().save_formset(request, form, formset, change)
 
 
+class _Utf8Upload:
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def chunks(self):
+        yield self.data
+
+
 class TenantImportExportMixin(ImportExportMixin):
     """CSV import into the admin request's tenant only; export of what the list shows."""
 
     import_formats = [CSV]
     export_formats = [CSV]
     from_encoding = "utf-8-sig"  # Excel's UTF-8 CSV starts with a BOM
+
+    def write_to_tmp_storage(self, import_file, input_format):
+        # Japanese Excel saves CSV as Shift_JIS: store every upload as UTF-8.
+        data = b"".join(import_file.chunks())
+        return super().write_to_tmp_storage(_Utf8Upload(to_utf8(data)), input_format)
 
     def get_import_resource_kwargs(self, request, **kwargs):
         return {**super().get_import_resource_kwargs(request, **kwargs), "tenant": request.tenant}

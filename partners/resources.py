@@ -14,6 +14,20 @@ from pse_crm.models import Tenant
 from pse_crm.sfid import InvalidSalesforceId, to_18
 
 
+def to_utf8(data: bytes) -> bytes:
+    """CSV bytes as UTF-8: UTF-8 (with or without BOM) is kept, Shift_JIS (cp932) is
+    converted; anything else is passed on for the importer to report."""
+    try:
+        data.decode("utf-8")
+        return data
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp932").encode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
 class TenantScopedResource(resources.ModelResource):
     """A resource bound to one tenant: reads, matches and writes that tenant's rows only."""
 

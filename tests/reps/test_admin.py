@@ -131,3 +131,22 @@ def test_csv_export_has_only_the_tenants_reps(staff_admin, world):
     assert "山田 太郎" in text
     assert ACCOUNT in text
     assert "Rival Rep" not in text
+
+
+def test_csv_import_of_a_shift_jis_file_from_excel(staff_admin, world, tenant):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = (
+        "name,email,partner,hire_type,influence,is_employed\n"
+        "鈴木 一郎,ichiro@sakura-digital.co.jp,株式会社さくらデジタル,unknown,mid,1\n"
+    ).encode("cp932")
+    preview = staff_admin.post(
+        reverse("admin:reps_rep_import"),
+        {"import_file": SimpleUploadedFile("reps.csv", data, "text/csv"), "format": "0"},
+    )
+    assert not preview.context["result"].has_errors()
+    staff_admin.post(
+        reverse("admin:reps_rep_process_import"), preview.context["confirm_form"].initial
+    )
+    with tenant_scope(tenant):
+        assert Rep.objects.get(email="ichiro@sakura-digital.co.jp").name == "鈴木 一郎"
