@@ -4,7 +4,13 @@
   membership, never from the payload or the URL.
 * ``TenantModelViewSet.get_queryset`` is the model's scoped manager; subclasses may narrow
   it with ``scope_queryset`` (select_related, filters) but never widen it.
-* Another tenant's id answers 404, exactly like an id that does not exist.
+* Another tenant's id answers 404, exactly like an id that does not exist: in the path, in
+  a filter (``TenantRelatedIdFilter``) and in a payload (``TenantPrimaryKeyRelatedField``).
+* Batches: ``validate_batch`` / ``BatchInvalid`` answer 400 with one entry per bad record
+  (``index`` in a JSON array, ``line`` in CSV, ``field``, ``message``) and nothing written;
+  over ``API_MAX_BATCH_RECORDS`` records or ``API_MAX_BODY_BYTES`` bytes answers 413 naming
+  the limit; an unsupported content type 415 (``BoundedJSONParser``, ``RawCSVParser``).
+* ``TenantAutoSchema`` documents those error answers on every operation.
 """
 
 from __future__ import annotations
@@ -328,7 +334,12 @@ _ERROR_RESPONSES = {
     "415": (_("Unsupported content type."), ErrorSerializer),
     "429": (_("Too many requests for this key; retry later."), ErrorSerializer),
 }
-_BODY_CODES = {"413", "415", "409"}
+# Codes that only a request with a body (or a delete, for 409) can get.
+_SKIP_CODES = {
+    "GET": {"409", "413", "415"},
+    "HEAD": {"409", "413", "415"},
+    "DELETE": {"400", "413", "415"},
+}
 
 
 class TenantAutoSchema(AutoSchema):
@@ -343,9 +354,7 @@ class TenantAutoSchema(AutoSchema):
         for code, (description, serializer) in _ERROR_RESPONSES.items():
             if code in responses:
                 continue
-            if method in ("GET", "HEAD", "DELETE") and code in _BODY_CODES:
-                continue
-            if method == "DELETE" and code == "400":
+            if code in _SKIP_CODES.get(method, set()):
                 continue
             if code == "404" and not is_detail and method == "GET":
                 # A list answers 404 only when a filter names an unknown id.
