@@ -4,7 +4,7 @@ import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from activities.models import Deal, Material, MaterialView
+from activities.models import Deal, Material, MaterialView, SyncSettings
 from tests.factories import TenantFactory
 from tests.reps.factories import RepFactory
 
@@ -52,3 +52,13 @@ class DealFactory(DjangoModelFactory):
     stage = "Prospecting"
     system_modstamp = factory.LazyFunction(timezone.now)
     sf_created_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=30))
+
+
+class SyncSettingsFactory(DjangoModelFactory):
+    class Meta:
+        model = SyncSettings
+
+    tenant = factory.SubFactory(TenantFactory)
+    partner_field = "PartnerAccountId"
+    rep_field = "OwnerId"
+    rep_match = SyncSettings.RepMatch.SALESFORCE_USER_ID

@@ -96,9 +96,9 @@ def test_admin_index_lists_the_data_models_for_tenant_staff(staff_admin, rows):
 def test_sync_settings_one_row_per_tenant(staff_admin, tenant, other_tenant):
     from activities.models import SyncSettings
     from pse_crm.tenancy import tenant_scope
+    from tests.activities.factories import SyncSettingsFactory
 
-    with tenant_scope(other_tenant):
-        SyncSettings.objects.create(tenant=other_tenant, rep_field="Rival__c")
+    SyncSettingsFactory(tenant=other_tenant, rep_field="Rival__c")
     url = reverse("admin:activities_syncsettings_changelist")
     assert "Rival__c" not in staff_admin.get(url).content.decode()
     response = staff_admin.post(
