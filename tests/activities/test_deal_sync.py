@@ -455,3 +455,23 @@ def test_existing_deal_from_factory_is_updated_by_newer_version(api_client, tena
     assert result["updated"] == 1
     deal = deals(tenant)[opp_id(5)]
     assert deal.name == "From Salesforce"
+
+
+@pytest.mark.django_db
+def test_rep_saved_later_by_email_links_only_our_waiting_deals(
+    api_client, tenant, other_tenant, partner
+):
+    with tenant_scope(tenant):
+        SyncSettings.objects.create(
+            tenant=tenant, rep_field="Owner.Email", rep_match=SyncSettings.RepMatch.EMAIL
+        )
+    owner = {"attributes": {"type": "User"}, "Email": "Late@Reseller.example.jp"}
+    result = post(api_client, query_response([sf_record(1, Owner=owner)])).json()
+    assert result["unmatched"] == 1
+    assert deals(tenant)[opp_id(1)].raw_rep_key == "late@reseller.example.jp"
+    # A rep with the same email in another tenant links nothing of ours.
+    RepFactory(partner=PartnerFactory(tenant=other_tenant), email="late@reseller.example.jp")
+    assert deals(tenant)[opp_id(1)].rep is None
+    # Saved outside any request (a command, the admin, a fixture): linked on save.
+    rep = RepFactory(partner=partner, email="late@reseller.example.jp")
+    assert deals(tenant)[opp_id(1)].rep == rep
