@@ -41,7 +41,8 @@ from pse_crm import roles
 from pse_crm.permissions import capability_required
 from reps.models import Rep
 
-BOARD_LIMIT = 50  # cards per column; the rest are one click away in the filtered list
+BOARD_LIMIT = 50  # cards per open column; the rest are one click away in the filtered list
+BOARD_FINISHED_LIMIT = 10  # done and cancelled: the latest only
 SUGGESTION_LIMIT = 50
 DEFAULT_DUE_DAYS = 14
 
@@ -81,13 +82,15 @@ def task_board(request: HttpRequest) -> HttpResponse:
     )
     columns = []
     for status, label in SupportTask.Status.choices:
-        order = ("due_on", "pk") if status in SupportTask.OPEN_STATUSES else ("-updated_at", "-pk")
+        is_open = status in SupportTask.OPEN_STATUSES
+        order = ("due_on", "pk") if is_open else ("-updated_at", "-pk")
+        limit = BOARD_LIMIT if is_open else BOARD_FINISHED_LIMIT
         columns.append(
             {
                 "status": status,
                 "label": label,
                 "count": counts.get(status, 0),
-                "tasks": list(support_task_list(status=status).order_by(*order)[:BOARD_LIMIT]),
+                "tasks": list(support_task_list(status=status).order_by(*order)[:limit]),
             }
         )
     return render(
