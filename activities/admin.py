@@ -31,7 +31,8 @@ class MaterialViewAdmin(SameTenantAdminMixin, TenantOwnedAdmin):
         "source",
         "event_id",
     )
-    list_filter = ("source", "material__kind")
+    # No filter on free-text columns: listing their distinct values scans millions of rows.
+    list_filter = (("viewed_at", admin.DateFieldListFilter), "material__kind")
     search_fields = ("event_id", "rep__email", "rep__name", "material__title")
     list_select_related = ("rep__partner", "material")
     autocomplete_fields = ("rep", "material")
