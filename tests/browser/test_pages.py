@@ -163,3 +163,29 @@ def test_screenshots_of_the_main_pages(page, world, tmp_path):
     page.wait_for_load_state("networkidle")
     assert page.evaluate("document.documentElement.scrollWidth") <= 820
     page.screenshot(path=str(out / "keymen-tablet-ja.png"), full_page=True)
+
+
+def test_a_running_segmentation_shows_its_progress_until_done(page, world):
+    """The runs page polls a pending run and reloads by itself when the worker is done."""
+    from enablement.models import SegmentationRun
+
+    with tenant_scope(world["tenant"]):
+        run = SegmentationRun.objects.create(
+            tenant=world["tenant"],
+            as_of=timezone.now(),
+            as_of_date=timezone.localdate(),
+            status=SegmentationRun.Status.RUNNING,
+        )
+    log_in(page, "manager@acme.example")
+    page.goto(reverse("run-list"))
+    progress = page.locator("[data-testid=run-progress]")
+    assert progress.count() == 1
+    assert page.locator("[data-testid=recompute]").is_disabled()
+    page.locator("[data-testid=run-progress] progress[value='55']").wait_for()
+    # The worker finishes: the page notices within a few seconds and reloads.
+    with tenant_scope(world["tenant"]):
+        SegmentationRun.objects.filter(pk=run.pk).update(
+            status=SegmentationRun.Status.FAILED, finished_at=timezone.now(), error="test"
+        )
+    page.locator("[data-testid=run-progress]").wait_for(state="detached")
+    assert page.locator("[data-testid=recompute]").is_enabled()
