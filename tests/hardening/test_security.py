@@ -101,7 +101,11 @@ def test_pages_carry_security_headers_and_a_strict_csp(client):
     assert "unsafe-eval" not in response.headers["Content-Security-Policy"]
 
 
-INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>\s*\S", re.IGNORECASE)
+# An inline script, except a JSON data block (json_script): data is never executed.
+INLINE_SCRIPT = re.compile(
+    r"<script\b(?![^>]*\b(?:src=|type=[\"']application/(?:ld\+)?json))[^>]*>\s*\S",
+    re.IGNORECASE,
+)
 EVENT_HANDLER = re.compile(r"<[a-z][^>]*\s(on[a-z]+)\s*=", re.IGNORECASE)
 JS_URL = re.compile(r"""(href|src|action)\s*=\s*["']\s*javascript:""", re.IGNORECASE)
 EXTERNAL = re.compile(r"""<(?:script|link)\b[^>]*(?:src|href)\s*=\s*["'](?:https?:)?//""", re.I)
