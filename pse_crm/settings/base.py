@@ -263,3 +263,10 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "QuickWinOutcomeEnum": "enablement.models.workflows.QuickWin.Outcome",
     "QuadrantEnum": "enablement.models.segmentation.Quadrant",
 }
+
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "SegmentTierEnum": "enablement.models.segmentation.Tier",
+    "SegmentationHighRuleEnum": "enablement.models.segmentation.SegmentationSettings.HighRule",
+    "SegmentationRunStatusEnum": "enablement.models.segmentation.SegmentationRun.Status",
+}
