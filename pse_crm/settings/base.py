@@ -254,6 +254,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
     "MaterialKindEnum": "activities.models.Material.Kind",
     "PartnerStatusEnum": "partners.models.Partner.Status",
+    "DealSignalKindEnum": "enablement.models.signals.SignalKind",
 }
 
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
