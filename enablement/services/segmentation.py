@@ -2,16 +2,22 @@
 
 ``segmentation_run`` computes one run for one tenant as of one moment:
 
-1. one ``INSERT … SELECT`` writes every employed rep's segment: views, distinct materials
-   and last view, won amount and won deals, open pipeline, the quadrant against the
-   medians (or thresholds), a score, the 2:6:2 tier inside the partner and the rep's
-   quadrant and tier in the previous current run. Aggregates, medians and ranks are
-   window functions in that one statement, identical on PostgreSQL and SQLite;
+1. two ``CREATE TEMPORARY TABLE … AS SELECT`` aggregate the views (count, last view),
+   the distinct materials and the deals (won in window, open pipeline) per employed rep
+   (PostgreSQL may run them with parallel workers); then one ``INSERT … SELECT`` writes
+   every rep's segment with the medians (or thresholds), the quadrant, a score, the
+   2:6:2 tier inside the partner (window functions) and the rep's quadrant and tier in
+   the previous current run. The same SQL runs on PostgreSQL and SQLite;
 2. one query reads back ``(partner, views, results)`` per rep for the statistics
-   (Spearman's ρ with SciPy; correlation, not causation) and the counts;
-3. one ``INSERT … SELECT … GROUP BY`` writes the per-partner figures, one bulk update
-   adds the per-partner statistics;
-4. the run becomes current.
+   (Spearman's ρ, vectorised with NumPy/SciPy; correlation, not causation) and counts;
+3. one ``INSERT … SELECT … GROUP BY`` writes the per-partner figures, one
+   ``UPDATE … FROM (VALUES …)`` per 500 partners adds their statistics;
+4. the run becomes current (``is_current`` flips).
+
+On PostgreSQL the run's transaction raises ``work_mem`` (sorts stay in memory), makes
+parallel plans cheaper and does not wait for the commit's WAL flush (derived rows: a crash
+loses at most this run, and the previous one stays current). These are the only
+backend branches, besides the advisory lock.
 
 All four steps are one transaction: readers see the previous complete run or the new
 complete run, never a half. A failure rolls them back and the run is recorded as
