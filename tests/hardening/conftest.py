@@ -36,11 +36,3 @@ def acting_as_app_role():
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET ROLE")
-
-
-@pytest.fixture
-def app_role(db):
-    """Run the rest of the test as the application's role (RLS enforced)."""
-    _require_postgresql()
-    with acting_as_app_role():
-        yield APP_ROLE
