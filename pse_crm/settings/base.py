@@ -77,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "pse_crm.context_processors.tenancy",
+                "enablement.context_processors.deal_signals",
             ],
         },
     },
@@ -115,6 +116,8 @@ STATICFILES_DIRS = [
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Absolute links in emails (deal-signal notifications and digests).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="PSE CRM <noreply@pse-crm.local>")
 
 # Celery: with no broker configured, tasks run in-process (the demo); otherwise a real worker.
@@ -138,6 +141,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "enablement.tasks.nightly_sweep",
         # Hourly: the sweep picks the tenants whose local time is 02:00.
         "schedule": crontab(minute=0),
+        "options": {"expires": 50 * 60},
+    },
+    "deal-signals-hourly": {
+        "task": "enablement.tasks.deal_signals_hourly",
+        # Expires stale signals; sends daily digests at 08:00 in each tenant's time zone.
+        "schedule": crontab(minute=5),
         "options": {"expires": 50 * 60},
     },
 }
@@ -171,6 +180,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema name per choice set shared by several API fields.
+    "ENUM_NAME_OVERRIDES": {
+        "MaterialKindEnum": "activities.models.Material.Kind",
+        "PartnerStatusEnum": "partners.models.Partner.Status",
+        "DealSignalKindEnum": "enablement.models.signals.SignalKind",
+        "SupportTaskKindEnum": "enablement.models.workflows.SupportTask.Kind",
+        "SupportTaskStatusEnum": "enablement.models.workflows.SupportTask.Status",
+        "QuickWinOutcomeEnum": "enablement.models.workflows.QuickWin.Outcome",
+        "QuadrantEnum": "enablement.models.segmentation.Quadrant",
+        "SegmentTierEnum": "enablement.models.segmentation.Tier",
+        "SegmentationHighRuleEnum": "enablement.models.segmentation.SegmentationSettings.HighRule",
+        "SegmentationRunStatusEnum": "enablement.models.segmentation.SegmentationRun.Status",
+    },
 }
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
@@ -249,25 +271,3 @@ WHITENOISE_AUTOREFRESH = env.bool("WHITENOISE_AUTOREFRESH", default=True)
 API_MAX_BATCH_RECORDS = env.int("API_MAX_BATCH_RECORDS", default=10_000)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
-# One schema name per choice set shared by several API fields (drf-spectacular).
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
-    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
-    "MaterialKindEnum": "activities.models.Material.Kind",
-    "PartnerStatusEnum": "partners.models.Partner.Status",
-    "DealSignalKindEnum": "enablement.models.signals.SignalKind",
-}
-
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
-    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
-    "SupportTaskKindEnum": "enablement.models.workflows.SupportTask.Kind",
-    "SupportTaskStatusEnum": "enablement.models.workflows.SupportTask.Status",
-    "QuickWinOutcomeEnum": "enablement.models.workflows.QuickWin.Outcome",
-    "QuadrantEnum": "enablement.models.segmentation.Quadrant",
-}
-
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
-    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
-    "SegmentTierEnum": "enablement.models.segmentation.Tier",
-    "SegmentationHighRuleEnum": "enablement.models.segmentation.SegmentationSettings.HighRule",
-    "SegmentationRunStatusEnum": "enablement.models.segmentation.SegmentationRun.Status",
-}
