@@ -37,6 +37,10 @@ demo-data: install
 	$(PY) manage.py create_user --tenant $(DEMO_TENANT) --email $(DEMO_EMAIL) --role manager --password $(DEMO_PASSWORD) --staff
 	$(PY) manage.py create_user --tenant $(DEMO_TENANT) --email staff@demo.example --role staff --password $(DEMO_PASSWORD)
 	$(PY) manage.py create_user --tenant $(DEMO_TENANT) --email viewer@demo.example --role viewer --password $(DEMO_PASSWORD)
+	$(PY) manage.py seed_demo --tenant $(DEMO_TENANT)
+	$(PY) manage.py recompute_segments --tenant $(DEMO_TENANT)
+	$(PY) manage.py seed_enablement_demo --tenant $(DEMO_TENANT)
+	$(PY) manage.py backfill_momentum --tenant $(DEMO_TENANT) --weeks 12
 
 run: install
 	$(PY) manage.py runserver 127.0.0.1:8000
