@@ -32,17 +32,35 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
+# One Playwright and one Chromium for the whole run, however many modules use the
+# ``browser`` fixture (a second sync Playwright in the same thread refuses to start).
+_RUNNING: dict = {}
+
+
+def _chromium():
+    if "browser" not in _RUNNING:
+        if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+            pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM}")
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+        from playwright.sync_api import sync_playwright
+
+        playwright = sync_playwright().start()
+        _RUNNING["playwright"] = playwright
+        _RUNNING["browser"] = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+    return _RUNNING["browser"]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if "browser" in _RUNNING:
+        _RUNNING.pop("browser").close()
+        _RUNNING.pop("playwright").stop()
+
+
 @pytest.fixture(scope="session")
 def browser():
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM}")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    return _chromium()
 
 
 @pytest.fixture
