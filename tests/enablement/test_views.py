@@ -505,3 +505,11 @@ def test_japanese_dates_and_money(manager_client, tenant, manager):
     ).content.decode()
     assert "受注件数" in html and "¥1,000,000" in html
     assert f"{timezone.localdate().year}/" in html  # SHORT_DATE_FORMAT in Japanese: Y/m/d
+
+
+def test_partner_list_counts_its_rows_and_searches(manager_client, tenant, manager, rival):
+    _world(tenant, manager, reps=1)
+    html = manager_client.get(reverse("partner-list")).content.decode()
+    assert "2 rows" in html and "Acme Partner 0" in html and "Rival" not in html
+    html = manager_client.get(reverse("partner-list"), {"q": "partner 1"}).content.decode()
+    assert "1 row" in html and "Acme Partner 1" in html and "Acme Partner 0" not in html
