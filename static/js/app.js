@@ -182,8 +182,13 @@
     new window.Chart(canvas, config);
     canvas.dataset.points = String(countPoints(payload));
     canvas.dataset.rendered = "1";
-    var empty = canvas.parentElement.querySelector(".chart-empty");
-    if (empty) empty.hidden = countPoints(payload) > 0;
+    var note = canvas.closest(".card") && canvas.closest(".card").querySelector("[data-sample-note]");
+    if (note && payload.total > payload.shown && canvas.dataset.sampleText) {
+      note.textContent = canvas.dataset.sampleText
+        .replace("{shown}", fmt(payload.shown))
+        .replace("{total}", fmt(payload.total));
+      note.hidden = false;
+    }
   }
 
   function charts() {

@@ -513,3 +513,13 @@ def test_partner_list_counts_its_rows_and_searches(manager_client, tenant, manag
     assert "2 rows" in html and "Acme Partner 0" in html and "Rival" not in html
     html = manager_client.get(reverse("partner-list"), {"q": "partner 1"}).content.decode()
     assert "1 row" in html and "Acme Partner 1" in html and "Acme Partner 0" not in html
+
+
+def test_scatter_samples_evenly_beyond_its_limit_and_says_so(
+    manager_client, tenant, manager, monkeypatch
+):
+    world = _world(tenant, manager, reps=4)
+    monkeypatch.setattr("enablement.selectors.dashboard.SCATTER_MAX_POINTS", 3)
+    data = manager_client.get(reverse("chart-scatter")).json()
+    assert data["total"] == len(world["reps"]) and data["shown"] == 3
+    assert sum(len(ds["data"]) for ds in data["datasets"]) == 3
