@@ -51,6 +51,7 @@ class _Table(tables.Table):
         attrs = {"class": "data"}
         order_by_field = "sort"
         page_field = "page"
+        empty_text = _("Nothing matches.")
 
 
 class _NumColumn(tables.Column):
