@@ -523,3 +523,20 @@ def test_scatter_samples_evenly_beyond_its_limit_and_says_so(
     data = manager_client.get(reverse("chart-scatter")).json()
     assert data["total"] == len(world["reps"]) and data["shown"] == 3
     assert sum(len(ds["data"]) for ds in data["datasets"]) == 3
+
+
+def test_another_tenants_member_is_not_an_assignee(manager_client, tenant, manager, other_manager):
+    rep = _world(tenant, manager, reps=1)["reps"][0]
+    html = manager_client.get(reverse("task-create"), {"rep": rep.pk}).content.decode()
+    assert other_manager.email not in html
+    due = (timezone.localdate() + dt.timedelta(days=5)).isoformat()
+    response = manager_client.post(
+        reverse("task-create"),
+        {"rep": rep.pk, "kind": "accompany", "assignee": other_manager.pk, "due_on": due},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    field = html[html.index('name="assignee"') :]
+    assert field.index("Select a valid choice.") < field.index("</div>")
+    with tenant_scope(tenant):
+        assert not SupportTask.objects.filter(assignee=other_manager).exists()
