@@ -435,7 +435,7 @@ def deal_signal_create_task(
         rep = locked.rep
         description = "\n".join(
             [
-                _("Raised by the deal signal \u201c%(kind)s\u201d (%(label)s) on %(date)s.")
+                _("Raised by the deal signal “%(kind)s” (%(label)s) on %(date)s.")
                 % {
                     "kind": locked.get_kind_display(),
                     "label": locked.label,
