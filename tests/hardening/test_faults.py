@@ -155,7 +155,7 @@ def _start_worker(queue: str, name: str) -> subprocess.Popen:
     code = (
         "from pse_crm.celery import app; "
         "app.conf.broker_transport_options = {'visibility_timeout': 3}; "
-        f"app.worker_main(['worker', '--pool=solo', '-Q', {queue!r}, '-n', {name!r}, "
+        f"app.worker_main(['worker', '--pool=prefork', '-c', '1', '-Q', {queue!r}, '-n', {name!r}, "
         "'-l', 'warning', '--without-gossip', '--without-mingle', '--without-heartbeat'])"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
@@ -169,14 +169,14 @@ def _start_worker(queue: str, name: str) -> subprocess.Popen:
     pytest.fail("the Celery worker did not answer within 60 s")
 
 
-def _wait(predicate, timeout: float, what: str):
+def _wait(predicate, timeout: float, what: str, state=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
+    pytest.fail(f"timed out waiting for {what}" + (f": {state()}" if state else ""))
 
 
 def _runs(tenant):
@@ -202,7 +202,6 @@ def test_worker_killed_mid_segmentation_run(tenant):
     )
     queue = f"faults-{uuid.uuid4().hex[:8]}"
     first = _start_worker(queue, f"faults-a-{os.getpid()}@localhost")
-    second = None
     holder = psycopg.connect(_dsn())
     try:
         # Hold the segments table: the run starts, then waits inside its transaction.
@@ -227,14 +226,22 @@ def test_worker_killed_mid_segmentation_run(tenant):
             30,
             "the run to wait in the middle",
         )
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        # The OOM killer's way: SIGKILL the pool process running the task. Its database
+        # session is cut too (as PostgreSQL does once it notices the dead client).
+        with open(f"/proc/{first.pid}/task/{first.pid}/children") as f:
+            (child,) = [int(pid) for pid in f.read().split()]
+        os.kill(child, signal.SIGKILL)
+        holder.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            " AND pid <> pg_backend_pid()"
+        )
         holder.rollback()  # the lock goes; the dead worker's transaction is rolled back
 
         # The previous run stays current while nothing replaced it.
         assert [r.pk for r in _runs(tenant) if r.is_current] == [previous.pk]
-
-        second = _start_worker(queue, f"faults-b-{os.getpid()}@localhost")
+        # The worker's parent puts the task back (acks_late, reject_on_worker_lost) and a
+        # new pool process runs it again.
         done = _wait(
             lambda: [
                 r
@@ -245,6 +252,7 @@ def test_worker_killed_mid_segmentation_run(tenant):
             ],
             90,
             "the task to run again and finish",
+            lambda: [(r.trigger, r.status, r.error) for r in _runs(tenant)],
         )
         assert len(done) == 1  # no duplicate run for the day
         runs = _runs(tenant)
@@ -255,8 +263,8 @@ def test_worker_killed_mid_segmentation_run(tenant):
             assert done[0].rep_segments.count() == 3
     finally:
         holder.close()
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
+        for proc in (first,):
+            if proc.poll() is None:
                 proc.terminate()
                 try:
                     proc.wait(timeout=15)
@@ -276,9 +284,10 @@ def _free_port() -> int:
 
 
 def _reset_broker_pools():
-    """Forget cached broker connections so that the next send uses ``broker_url``."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    """Forget cached broker connections so that the next send uses ``broker_url``.
+
+    Only forgotten, never closed: kombu keeps one pool per broker URL for the process,
+    and the suite's own broker pool must stay usable for the tests that follow."""
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
 
