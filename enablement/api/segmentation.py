@@ -31,13 +31,12 @@ from enablement.serializers.segmentation import (
     SegmentationRunSerializer,
     SegmentationSettingsSerializer,
 )
+from enablement.services.recompute import segmentation_recompute_start
 from enablement.services.segmentation import (
-    segmentation_run_request,
     segmentation_settings_update,
 )
 from pse_crm import roles
 from pse_crm.api import TenantAPIMixin, TenantModelViewSet, TenantReadOnlyViewSet
-from pse_crm.tasks import enqueue_on_commit
 
 
 class RepSegmentFilter(django_filters.FilterSet):
@@ -132,18 +131,12 @@ class SegmentationRunViewSet(TenantModelViewSet):
         request=SegmentationRunRequestSerializer, responses={202: SegmentationRunSerializer}
     )
     def create(self, request, *args, **kwargs):
-        from enablement.tasks import segmentation_execute
-
         incoming = SegmentationRunRequestSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         user = request.user if getattr(request.user, "pk", None) else None
-        run = segmentation_run_request(
-            tenant=request.tenant,
-            as_of=incoming.validated_data.get("as_of"),
-            trigger=SegmentationRun.Trigger.MANUAL,
-            requested_by=user,
+        run = segmentation_recompute_start(
+            tenant=request.tenant, as_of=incoming.validated_data.get("as_of"), requested_by=user
         )
-        enqueue_on_commit(segmentation_execute, request.tenant.pk, run.pk)
         return Response(SegmentationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -16,15 +16,13 @@ from enablement.forms import SegmentationSettingsForm
 from enablement.models import QuickWin, SegmentationRun, SupportTask
 from enablement.selectors.quick_wins import quick_win_days, quick_win_rates
 from enablement.selectors.segmentation import segmentation_runs, segmentation_settings_get
+from enablement.services.recompute import segmentation_recompute_start
 from enablement.services.segmentation import (
-    segmentation_run_request,
     segmentation_settings_update,
 )
 from enablement.tables import RunTable
-from enablement.tasks import segmentation_execute
 from pse_crm import roles
 from pse_crm.permissions import capability_required
-from pse_crm.tasks import enqueue_on_commit
 
 UNFINISHED = (SegmentationRun.Status.PENDING, SegmentationRun.Status.RUNNING)
 PROGRESS = {
@@ -54,8 +52,7 @@ def run_recompute(request: HttpRequest) -> HttpResponse:
     if running is not None:
         messages.info(request, _("A run is already in progress."))
         return redirect("run-list")
-    run = segmentation_run_request(tenant=request.tenant, requested_by=request.user)
-    enqueue_on_commit(segmentation_execute, request.tenant.pk, run.pk)
+    segmentation_recompute_start(tenant=request.tenant, requested_by=request.user)
     messages.success(request, _("Recomputing the segments. This page follows the progress."))
     return redirect("run-list")
 
