@@ -218,6 +218,8 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "pse_crm.security.lockout_username"
 AXES_LOCKOUT_CALLABLE = "pse_crm.security.lockout_response"
 AXES_RESET_ON_SUCCESS = True
+# No start-up banner on every command and worker.
+AXES_VERBOSE = False
 # Content security policy: scripts and styles only from our own origin (static files,
 # Chart.js served locally); no inline script, no eval, no framing, no plugins.
 CONTENT_SECURITY_POLICY = {
