@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django_tables2 import RequestConfig
@@ -40,6 +40,8 @@ def hearing_list(request: HttpRequest) -> HttpResponse:
 @capability_required(roles.WRITE_ENABLEMENT)
 def hearing_create_view(request: HttpRequest) -> HttpResponse:
     rep_id = request.POST.get("rep") or request.GET.get("rep")
+    if rep_id and not str(rep_id).isdigit():
+        raise Http404
     rep = get_object_or_404(Rep.objects.select_related("partner"), pk=rep_id) if rep_id else None
     if rep is None:
         messages.info(request, _("Choose the rep from the keymen list, then log the hearing."))

@@ -19,6 +19,7 @@ from enablement.selectors.segmentation import rep_segments_current, segmentation
 from enablement.tables import DeferredJoinQuerySet, KeymenTable
 from pse_crm import roles
 from pse_crm.permissions import capability_required
+from pse_crm.tenancy import tenant_scope
 
 PER_PAGE = 50
 EXPORT_CHUNK = 2000
@@ -148,11 +149,15 @@ def keymen_export(request: HttpRequest, fmt: str) -> HttpResponse:
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     if fmt == "csv":
         writer = csv.writer(_Echo())
+        tenant = request.tenant
 
         def lines():
-            yield "\ufeff"  # a BOM, so that Excel opens Japanese names correctly
-            for row in _export_rows(qs):
-                yield writer.writerow(["" if v is None else v for v in row])
+            # A streamed body is produced after the middleware has left the tenant scope:
+            # enter it again, or row-level security (rightly) returns no rows.
+            with tenant_scope(tenant):
+                yield "\ufeff"  # a BOM, so that Excel opens Japanese names correctly
+                for row in _export_rows(qs):
+                    yield writer.writerow(["" if v is None else v for v in row])
 
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="keymen-{stamp}.csv"'

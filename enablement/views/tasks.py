@@ -9,7 +9,7 @@ import datetime as dt
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -103,6 +103,8 @@ def task_board(request: HttpRequest) -> HttpResponse:
 @capability_required(roles.MANAGE)
 def task_create(request: HttpRequest) -> HttpResponse:
     rep_id = request.POST.get("rep") or request.GET.get("rep")
+    if rep_id and not str(rep_id).isdigit():
+        raise Http404
     if not rep_id:
         return redirect("task-suggestions")
     rep = get_object_or_404(Rep.objects.select_related("partner"), pk=rep_id)

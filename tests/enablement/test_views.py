@@ -11,6 +11,7 @@ import datetime as dt
 import io
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -540,3 +541,24 @@ def test_another_tenants_member_is_not_an_assignee(manager_client, tenant, manag
     assert field.index("Select a valid choice.") < field.index("</div>")
     with tenant_scope(tenant):
         assert not SupportTask.objects.filter(assignee=other_manager).exists()
+
+
+@pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="row-level security is PostgreSQL's",
+)
+def test_keymen_csv_is_complete_behind_row_level_security(manager_client, tenant, manager, rival):
+    """The streamed CSV is written after the request's scope ends: it must re-enter it."""
+    from tests.hardening.conftest import acting_as_app_role
+
+    world = _world(tenant, manager, reps=3)
+    with acting_as_app_role():
+        response = manager_client.get(reverse("keymen-export", args=["csv"]))
+        body = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(body)))
+    assert sorted(r[0] for r in rows[1:]) == sorted(r.name for r in world["reps"])
+
+
+@pytest.mark.parametrize("name", ["task-create", "hearing-create"])
+def test_a_rep_that_is_not_a_number_is_404_not_500(manager_client, name):
+    assert manager_client.get(reverse(name), {"rep": "abc"}).status_code == 404
