@@ -28,6 +28,14 @@ def _admin_role_ok(request) -> bool:
     )
 
 
+def tenant_members(request):
+    """The active tenant's active members (none without a tenant)."""
+    tenant = getattr(request, "tenant", None)
+    if tenant is None:
+        return User.objects.none()
+    return User.objects.filter(memberships__tenant=tenant, memberships__is_active=True).distinct()
+
+
 class TenantOwnedAdmin(admin.ModelAdmin):
     """Base for every tenant-owned model's admin."""
 
@@ -61,6 +69,13 @@ class TenantOwnedAdmin(admin.ModelAdmin):
         if request.user.is_superuser and obj is None:
             fieldsets = [(None, {"fields": ["tenant"]}), *fieldsets]
         return fieldsets
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # Users are not tenant-owned: offer (and accept) only this tenant's active members,
+        # so no form can attach, or reveal, another tenant's user.
+        if db_field.related_model is User and not request.user.is_superuser:
+            kwargs["queryset"] = tenant_members(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
         if obj.tenant_id is None:
@@ -115,9 +130,18 @@ class MembershipAdmin(TenantOwnedAdmin):
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)
 
-    has_add_permission = has_change_permission = has_delete_permission = (
-        lambda self, request, obj=None: self.has_module_permission(request)
+    has_change_permission = has_delete_permission = lambda self, request, obj=None: (
+        self.has_module_permission(request)
     )
+
+    def has_add_permission(self, request):
+        # Owners add members on Settings → Members (by email, with a role); here they
+        # change roles only. Superusers may add any user to any tenant.
+        return request.user.is_superuser
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return (*readonly, "user") if obj is not None else readonly
 
 
 @admin.register(TenantAPIKey)

@@ -169,3 +169,37 @@ def test_csv_import_refuses_a_domain_of_another_partner(staff_admin, partners, t
     assert "aoba.co.jp" in response.content.decode()
     with tenant_scope(tenant):
         assert not Partner.objects.filter(name="株式会社ひかり商事").exists()
+
+
+def test_owner_field_accepts_only_this_tenants_members(staff_admin, tenant, other_tenant):
+    stranger = MembershipFactory(tenant=other_tenant, role=Role.MANAGER).user
+    colleague = MembershipFactory(tenant=tenant, role=Role.STAFF).user
+    form = {
+        "name": "株式会社ヨツバ",
+        "external_id": "",
+        "partner_type": "reseller",
+        "program_tier": "registered",
+        "status": "active",
+        "domains-TOTAL_FORMS": "0",
+        "domains-INITIAL_FORMS": "0",
+    }
+    page = staff_admin.get(reverse("admin:partners_partner_add")).content.decode()
+    assert stranger.email not in page
+    refused = staff_admin.post(
+        reverse("admin:partners_partner_add"), {**form, "owner": stranger.pk}
+    )
+    assert refused.status_code == 200  # the form again, with the error by the field
+    with tenant_scope(tenant):
+        assert not Partner.objects.filter(name="株式会社ヨツバ").exists()
+    accepted = staff_admin.post(
+        reverse("admin:partners_partner_add"), {**form, "owner": colleague.pk}
+    )
+    assert accepted.status_code == 302
+    with tenant_scope(tenant):
+        assert Partner.objects.get(name="株式会社ヨツバ").owner == colleague
+
+
+def test_owners_change_roles_in_the_admin_but_add_members_on_the_settings_page(client, tenant):
+    c = admin_client_for(client, tenant, role=Role.OWNER)
+    assert c.get(reverse("admin:pse_crm_membership_add")).status_code == 403
+    assert c.get(reverse("admin:pse_crm_membership_changelist")).status_code == 200
