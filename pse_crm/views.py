@@ -84,11 +84,15 @@ def settings_member_update(request: HttpRequest, pk: int) -> HttpResponse:
     role, active = form.cleaned_data["role"], form.cleaned_data["is_active"]
     with transaction.atomic():
         # A tenant always keeps at least one active owner, so it can never lock itself out.
-        owners = Membership.objects.select_for_update().filter(
-            role=roles.Role.OWNER, is_active=True
+        # Lock the owners' rows (evaluated: a bare count() takes no lock), so two owners
+        # demoting each other at once cannot both pass the check.
+        owners = list(
+            Membership.objects.select_for_update()
+            .filter(role=roles.Role.OWNER, is_active=True)
+            .values_list("pk", flat=True)
         )
         losing_owner = membership.role == roles.Role.OWNER and membership.is_active
-        if losing_owner and (role != roles.Role.OWNER or not active) and owners.count() <= 1:
+        if losing_owner and (role != roles.Role.OWNER or not active) and len(owners) <= 1:
             messages.error(request, _("A tenant needs at least one active owner."))
             return redirect("settings-members")
         membership.role, membership.is_active = role, active

@@ -9,9 +9,10 @@ from __future__ import annotations
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from activities.models import MaterialView
@@ -30,6 +31,7 @@ from enablement.services.signals import (
 )
 from pse_crm import roles
 from pse_crm.api import TenantModelViewSet
+from pse_crm.api_auth import request_role
 
 
 def _as_drf(exc: DjangoValidationError) -> serializers.ValidationError:
@@ -73,6 +75,11 @@ class DealSignalViewSet(TenantModelViewSet):
         payload = DealSignalUpdateSerializer(data=request.data, context={"request": request})
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
+        if data.get("assignee") is not None and not roles.role_allows(
+            request_role(request), roles.MANAGE
+        ):
+            # Assigning work to someone else is a manager's call, here as everywhere.
+            raise exceptions.PermissionDenied(_("Only a manager may assign the task to someone."))
         try:
             if data["status"] == DealSignal.Status.DISMISSED:
                 deal_signal_dismiss(signal=signal, user=request.user, reason=data["dismiss_reason"])

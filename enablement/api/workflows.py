@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import Prefetch
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -274,10 +275,12 @@ class SupportTaskViewSet(TenantModelViewSet):
             )
         assignee = changes.pop("assignee", None)
         by = _acting_user(self.request)
-        if changes:
-            run_service(task_services.support_task_update, task=task, by=by, **changes)
-        if assignee is not None:
-            run_service(task_services.support_task_assign, task=task, assignee=assignee, by=by)
+        # Both or neither: a refused reassignment must not leave the other changes saved.
+        with transaction.atomic():
+            if changes:
+                run_service(task_services.support_task_update, task=task, by=by, **changes)
+            if assignee is not None:
+                run_service(task_services.support_task_assign, task=task, assignee=assignee, by=by)
         serializer.instance = task
 
     @extend_schema(request=SupportTaskTransitionSerializer, responses=SupportTaskSerializer)

@@ -181,3 +181,23 @@ def test_rules_of_another_tenant_are_untouched(tenant, other_tenant, manager_api
         from enablement.services.signals import signal_rules_ensure
 
         assert signal_rules_ensure(tenant=other_tenant)["burst"].threshold == 3
+
+
+def test_staff_may_act_but_only_a_manager_assigns_the_task_to_someone(
+    tenant, manager, staff, staff_api, manager_api
+):
+    signal = _signal(tenant)
+    refused = staff_api.patch(
+        f"{SIGNALS}{signal.pk}/", {"status": "acted", "assignee": manager.pk}, format="json"
+    )
+    assert refused.status_code == 403
+    with tenant_scope(tenant):
+        assert not SupportTask.objects.exists()
+        signal.refresh_from_db()
+        assert signal.status == "new"
+    accepted = manager_api.patch(
+        f"{SIGNALS}{signal.pk}/", {"status": "acted", "assignee": staff.pk}, format="json"
+    )
+    assert accepted.status_code == 200, accepted.json()
+    with tenant_scope(tenant):
+        assert SupportTask.objects.get().assignee == staff

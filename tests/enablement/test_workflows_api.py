@@ -551,3 +551,26 @@ def test_another_tenants_member_gets_404_on_every_object(tenant, other_client, r
         assert response.status_code == 404, (method, url)
     for url in (TASKS, "/api/v1/hearings/", "/api/v1/know-how/", "/api/v1/know-how-shares/"):
         assert c.get(url).json()["results"] == [], url
+
+
+def test_a_refused_reassignment_saves_none_of_the_other_changes(tenant, manager, owner, task):
+    c = as_user(manager)
+    assert (
+        c.post(
+            f"{TASKS}{task.pk}/transition/", {"status": "in_progress"}, format="json"
+        ).status_code
+        == 200
+    )
+    assert (
+        c.post(f"{TASKS}{task.pk}/transition/", {"status": "done"}, format="json").status_code
+        == 200
+    )
+    task.refresh_from_db()
+    before = task.title
+    response = c.patch(
+        f"{TASKS}{task.pk}/", {"title": "Changed title", "assignee": owner.pk}, format="json"
+    )
+    assert response.status_code == 400
+    task.refresh_from_db()
+    assert (task.title, task.assignee_id) == (before, task.assignee_id)
+    assert task.title != "Changed title"
