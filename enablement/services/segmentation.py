@@ -2,22 +2,23 @@
 
 ``segmentation_run`` computes one run for one tenant as of one moment:
 
-1. two ``CREATE TEMPORARY TABLE … AS SELECT`` aggregate the views (count, last view),
-   the distinct materials and the deals (won in window, open pipeline) per employed rep
-   (PostgreSQL may run them with parallel workers); then one ``INSERT … SELECT`` writes
-   every rep's segment with the medians (or thresholds), the quadrant, a score, the
+1. one ``CREATE TEMPORARY TABLE … AS SELECT`` aggregates the views (count, distinct
+   materials and last view, in one pass) and the deals (won in window, open pipeline)
+   per employed rep (PostgreSQL may run it with parallel workers); then one
+   ``INSERT … SELECT`` writes every rep's segment with the medians (or thresholds), the quadrant, a score, the
    2:6:2 tier inside the partner (window functions) and the rep's quadrant and tier in
    the previous current run. The same SQL runs on PostgreSQL and SQLite;
 2. one query reads back ``(partner, views, results)`` per rep for the statistics
    (Spearman's ρ, vectorised with NumPy/SciPy; correlation, not causation) and counts;
-3. one ``INSERT … SELECT … GROUP BY`` writes the per-partner figures, one
-   ``UPDATE … FROM (VALUES …)`` per 500 partners adds their statistics;
+3. one ``INSERT … SELECT … GROUP BY`` writes the per-partner figures with their
+   statistics (joined as a ``VALUES`` list);
 4. the run becomes current (``is_current`` flips).
 
 On PostgreSQL the run's transaction raises ``work_mem`` (sorts stay in memory), makes
-parallel plans cheaper and does not wait for the commit's WAL flush (derived rows: a crash
-loses at most this run, and the previous one stays current). These are the only
-backend branches, besides the advisory lock.
+parallel plans cheaper, turns JIT compilation off (it cost more than it saved) and does
+not wait for the commit's WAL flush (derived rows: a crash loses at most this run, and
+the previous one stays current). These are the only backend branches, besides the
+advisory lock.
 
 All four steps are one transaction: readers see the previous complete run or the new
 complete run, never a half. A failure rolls them back and the run is recorded as
@@ -94,6 +95,7 @@ log = logging.getLogger(__name__)
 MIN_REPS_FOR_STATISTICS = 10
 # First key of the two-key advisory lock: "segmentation" (the second key is the tenant).
 _LOCK_NAMESPACE = 0x5E6A
+_PARTNERS_PER_UPDATE = 4000
 
 
 # --- settings ------------------------------------------------------------------------
@@ -272,6 +274,8 @@ def _compute(*, run: SegmentationRun, config: SegmentationSettings) -> None:
             cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute("SET LOCAL parallel_setup_cost = 100")
             cursor.execute("SET LOCAL parallel_tuple_cost = 0.01")
+            # The statements are few and run once: compiling them costs more than it saves.
+            cursor.execute("SET LOCAL jit = off")
             # Derived rows: a crash in the instant after commit loses this run, never
             # consistency (the previous run stays current), so skip the wait for the flush.
             cursor.execute("SET LOCAL synchronous_commit = off")
@@ -322,13 +326,14 @@ def _high_condition(column: str, rule: str, cut: str, threshold: str) -> str:
 
 def _median_cte(name: str, column: str) -> str:
     """A portable median (PostgreSQL and SQLite): the middle one or two of the sorted
-    values of active reps, averaged. NULL when no rep is active."""
+    values of active reps (``LIMIT``/``OFFSET`` from ``active_count``), averaged. NULL
+    when no rep is active."""
     return f"""{name} AS (
         SELECT AVG({column}) AS cut FROM (
-            SELECT {column}, ROW_NUMBER() OVER (ORDER BY {column}) AS rn, COUNT(*) OVER () AS c
-            FROM m WHERE active
-        ) ordered
-        WHERE rn = (c + 1) / 2 OR rn = (c + 2) / 2
+            SELECT {column} FROM m WHERE active ORDER BY {column}
+            LIMIT 2 - (SELECT c FROM active_count) %% 2
+            OFFSET ((SELECT c FROM active_count) - 1) / 2
+        ) middle
     )"""
 
 
@@ -374,15 +379,15 @@ def _write_rep_segments(
     rep = Rep._meta.db_table
     seg = RepSegment._meta.db_table
     won_in_window = "is_won AND close_date > %(won_from)s AND close_date <= %(as_of_date)s"
-    base, materials = "segmentation_base", "segmentation_materials"
-    # Step 1a: the per-rep aggregates, into temporary tables. Each is a plain
-    # CREATE … AS SELECT, which PostgreSQL may run with parallel workers (an INSERT …
-    # SELECT never is); the distinct-material count is apart because a DISTINCT
-    # aggregate would keep the view count from running in parallel.
+    base = "segmentation_base"
+    # Step 1a: the per-rep aggregates, into one temporary table. A plain CREATE … AS
+    # SELECT, which PostgreSQL may run with parallel workers (an INSERT … SELECT never
+    # is). The views are read once: count, distinct materials and last view together.
     aggregates = f"""
     CREATE TEMPORARY TABLE {base} AS
     WITH v AS (
-        SELECT rep_id, COUNT(*) AS views, MAX(viewed_at) AS last_view
+        SELECT rep_id, COUNT(*) AS views, COUNT(DISTINCT material_id) AS materials,
+               MAX(viewed_at) AS last_view
         FROM {mv}
         WHERE tenant_id = %(tenant)s AND viewed_at > %(views_from)s AND viewed_at <= %(as_of)s
         GROUP BY rep_id
@@ -400,6 +405,7 @@ def _write_rep_segments(
     )
     SELECT r.id AS rep_id, r.partner_id,
            COALESCE(v.views, 0) AS views,
+           COALESCE(v.materials, 0) AS materials,
            COALESCE(v.last_view, (
                SELECT MAX(mv2.viewed_at) FROM {mv} mv2
                WHERE mv2.tenant_id = %(tenant)s AND mv2.rep_id = r.id
@@ -414,22 +420,15 @@ def _write_rep_segments(
     LEFT JOIN d ON d.rep_id = r.id
     WHERE r.tenant_id = %(tenant)s AND r.is_employed
     """
-    distinct_materials = f"""
-    CREATE TEMPORARY TABLE {materials} AS
-    SELECT rep_id, COUNT(*) AS materials FROM (
-        SELECT DISTINCT rep_id, material_id FROM {mv}
-        WHERE tenant_id = %(tenant)s AND viewed_at > %(views_from)s AND viewed_at <= %(as_of)s
-    ) pairs
-    GROUP BY rep_id
-    """
-    # Step 1b: medians, quadrants, score and tiers, computed on narrow rows, then joined
-    # back to the wide ones and written in one INSERT … SELECT.
+    # Step 1b: medians, quadrants, score and tiers, written in one INSERT … SELECT. The
+    # rows carry every column through (no join back to the temporary table).
     segments = f"""
     WITH m AS (
-        SELECT rep_id, partner_id, views, {_results_column(config)} AS results,
+        SELECT b.*, {_results_column(config)} AS results,
                (views > 0 OR won_deals > 0 OR open_deals > 0) AS active
-        FROM {base}
+        FROM {base} b
     ),
+    active_count AS (SELECT COUNT(*) AS c FROM m WHERE active),
     {_median_cte("vmed", "views")},
     {_median_cte("rmed", "results")},
     cuts AS (
@@ -447,9 +446,12 @@ def _write_rep_segments(
     t AS (
         SELECT q.*,
                COUNT(*) OVER (PARTITION BY q.partner_id) AS n,
-               RANK() OVER (PARTITION BY q.partner_id ORDER BY q.{tier_measure} DESC) AS rd,
-               RANK() OVER (PARTITION BY q.partner_id ORDER BY q.{tier_measure} ASC) AS ra
+               RANK() OVER w AS rd,
+               -- Reps at or above this one (its ties included): n minus it, plus one, is
+               -- the ascending rank, from the same sort as the descending one.
+               COUNT(*) OVER w AS at_or_above
         FROM q
+        WINDOW w AS (PARTITION BY q.partner_id ORDER BY q.{tier_measure} DESC)
     )
     INSERT INTO {seg} (
         tenant_id, run_id, rep_id, partner_id, views, distinct_materials, last_viewed_at,
@@ -457,69 +459,37 @@ def _write_rep_segments(
         quadrant, tier, score, previous_quadrant, previous_tier
     )
     SELECT %(tenant)s, %(run)s, t.rep_id, t.partner_id, t.views,
-           COALESCE(mt.materials, 0), b.last_view,
-           b.won_amount, b.won_deals, b.open_amount, b.open_deals, t.active,
+           t.materials, t.last_view,
+           t.won_amount, t.won_deals, t.open_amount, t.open_deals, t.active,
            CASE WHEN t.vh = 1 AND t.rh = 1 THEN %(performer)s
                 WHEN t.vh = 1 THEN %(motivated)s
                 WHEN t.rh = 1 THEN %(independent)s
                 ELSE %(dormant)s END,
            CASE WHEN t.n < %(min_reps)s THEN NULL
                 WHEN t.{tier_measure} > 0 AND t.rd <= t.n / 5 THEN %(top)s
-                WHEN t.ra <= t.n / 5 THEN %(bottom)s
+                WHEN t.n - t.at_or_above + 1 <= t.n / 5 THEN %(bottom)s
                 ELSE %(middle)s END,
            t.score, p.quadrant, p.tier
     FROM t
-    JOIN {base} b ON b.rep_id = t.rep_id
-    LEFT JOIN {materials} mt ON mt.rep_id = t.rep_id
     LEFT JOIN {seg} p
       ON p.tenant_id = %(tenant)s AND p.run_id = %(previous_run)s AND p.rep_id = t.rep_id
     """
     with connection.cursor() as cursor:
-        for table in (base, materials):
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(f"DROP TABLE IF EXISTS {base}")
         cursor.execute(aggregates, params)
-        cursor.execute(distinct_materials, params)
-        for table in (base, materials):
-            # Fresh statistics, or the planner guesses the size of a new table.
-            cursor.execute(f"ANALYZE {table}")
         cursor.execute(segments, params)
-        for table in (base, materials):
-            cursor.execute(f"DROP TABLE {table}")
+        cursor.execute(f"DROP TABLE {base}")
 
 
 def _write_partner_segments(*, run: SegmentationRun, rows: list[tuple]) -> None:
-    """Step 3: per-partner figures in one statement, then their statistics in one update."""
+    """Step 3: per-partner figures and their statistics in one statement.
+
+    The statistics come from ``rows``; they join the figures as a ``VALUES`` list of up to
+    4,000 partners (24,000 parameters stay under SQLite's 32,766); any further partners
+    get theirs by ``UPDATE … FROM (VALUES …)`` (PostgreSQL and SQLite ≥ 3.33).
+    """
     ps = PartnerSegment._meta.db_table
     seg = RepSegment._meta.db_table
-    sql = f"""
-    INSERT INTO {ps} (
-        tenant_id, run_id, partner_id, reps, active_reps, activation_rate,
-        performers, motivated, independents, dormant, views, won_amount, won_deals, is_tiered
-    )
-    SELECT %(tenant)s, %(run)s, partner_id, COUNT(*),
-           SUM(CASE WHEN is_active THEN 1 ELSE 0 END),
-           SUM(CASE WHEN is_active THEN 1 ELSE 0 END) * 1.0 / COUNT(*),
-           SUM(CASE WHEN quadrant = %(performer)s THEN 1 ELSE 0 END),
-           SUM(CASE WHEN quadrant = %(motivated)s THEN 1 ELSE 0 END),
-           SUM(CASE WHEN quadrant = %(independent)s THEN 1 ELSE 0 END),
-           SUM(CASE WHEN quadrant = %(dormant)s THEN 1 ELSE 0 END),
-           SUM(views), SUM(won_amount), SUM(won_deals),
-           COUNT(tier) > 0
-    FROM {seg}
-    WHERE tenant_id = %(tenant)s AND run_id = %(run)s
-    GROUP BY partner_id
-    """
-    params = {
-        "tenant": run.tenant_id,
-        "run": run.pk,
-        "performer": Quadrant.PERFORMER.value,
-        "motivated": Quadrant.MOTIVATED.value,
-        "independent": Quadrant.INDEPENDENT.value,
-        "dormant": Quadrant.DORMANT.value,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
     by_partner: dict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     for partner_id, views, results, *_rest in rows:
         xs, ys = by_partner[partner_id]
@@ -530,19 +500,62 @@ def _write_partner_segments(*, run: SegmentationRun, rows: list[tuple]) -> None:
         for partner_id, result in spearman_many(by_partner).items()
         if result is not None
     }
-    # One UPDATE … FROM (VALUES …) per 500 partners (PostgreSQL and SQLite ≥ 3.33).
     items = sorted(correlated.items())
-    for start in range(0, len(items), 500):
-        chunk = items[start : start + 500]
-        values = ", ".join(
-            "(CAST(%s AS bigint), CAST(%s AS bigint), CAST(%s AS double precision), "
-            "CAST(%s AS double precision), CAST(%s AS double precision), "
-            "CAST(%s AS double precision))"
-            for _ in chunk
+    first, rest = items[:_PARTNERS_PER_UPDATE], items[_PARTNERS_PER_UPDATE:]
+
+    params: list = [
+        Quadrant.PERFORMER.value,
+        Quadrant.MOTIVATED.value,
+        Quadrant.INDEPENDENT.value,
+        Quadrant.DORMANT.value,
+        run.tenant_id,
+        run.pk,
+        run.tenant_id,
+        run.pk,
+    ]
+    statistics_columns = statistics_values = statistics_join = ""
+    if first:
+        statistics_columns = (
+            ", correlation_n, correlation_rho, correlation_p_value,"
+            " correlation_ci_low, correlation_ci_high"
         )
-        params: list = [run.tenant_id, run.pk]
-        for partner_id, r in chunk:
-            params += [partner_id, r["n"], r["rho"], r["p_value"], r["ci_low"], r["ci_high"]]
+        statistics_values = ", v.column2, v.column3, v.column4, v.column5, v.column6"
+        statistics_join = (
+            f"LEFT JOIN (VALUES {_statistics_values(first, params)}) AS v"
+            " ON v.column1 = agg.partner_id"
+        )
+    sql = f"""
+    WITH agg AS (
+        SELECT partner_id, COUNT(*) AS reps,
+               SUM(CASE WHEN is_active THEN 1 ELSE 0 END) AS active_reps,
+               SUM(CASE WHEN is_active THEN 1 ELSE 0 END) * 1.0 / COUNT(*) AS activation_rate,
+               SUM(CASE WHEN quadrant = %s THEN 1 ELSE 0 END) AS performers,
+               SUM(CASE WHEN quadrant = %s THEN 1 ELSE 0 END) AS motivated,
+               SUM(CASE WHEN quadrant = %s THEN 1 ELSE 0 END) AS independents,
+               SUM(CASE WHEN quadrant = %s THEN 1 ELSE 0 END) AS dormant,
+               SUM(views) AS views, SUM(won_amount) AS won_amount,
+               SUM(won_deals) AS won_deals, COUNT(tier) > 0 AS is_tiered
+        FROM {seg}
+        WHERE tenant_id = %s AND run_id = %s
+        GROUP BY partner_id
+    )
+    INSERT INTO {ps} (
+        tenant_id, run_id, partner_id, reps, active_reps, activation_rate,
+        performers, motivated, independents, dormant, views, won_amount, won_deals,
+        is_tiered{statistics_columns}
+    )
+    SELECT %s, %s, agg.partner_id, agg.reps, agg.active_reps, agg.activation_rate,
+           agg.performers, agg.motivated, agg.independents, agg.dormant, agg.views,
+           agg.won_amount, agg.won_deals, agg.is_tiered{statistics_values}
+    FROM agg {statistics_join}
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+    for start in range(0, len(rest), _PARTNERS_PER_UPDATE):
+        chunk = rest[start : start + _PARTNERS_PER_UPDATE]
+        params = []
+        values = _statistics_values(chunk, params)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
@@ -552,8 +565,20 @@ def _write_partner_segments(*, run: SegmentationRun, rows: list[tuple]) -> None:
                 FROM (VALUES {values}) AS v
                 WHERE {ps}.tenant_id = %s AND {ps}.run_id = %s AND {ps}.partner_id = v.column1
                 """,
-                params[2:] + params[:2],
+                [*params, run.tenant_id, run.pk],
             )
+
+
+def _statistics_values(items: list[tuple[int, dict]], params: list) -> str:
+    """``(partner, n, rho, p, low, high), …`` for a ``VALUES`` list; appends the params."""
+    for partner_id, r in items:
+        params += [partner_id, r["n"], r["rho"], r["p_value"], r["ci_low"], r["ci_high"]]
+    return ", ".join(
+        "(CAST(%s AS bigint), CAST(%s AS bigint), CAST(%s AS double precision), "
+        "CAST(%s AS double precision), CAST(%s AS double precision), "
+        "CAST(%s AS double precision))"
+        for _ in items
+    )
 
 
 def _apply_correlation(obj: SegmentationRun | PartnerSegment, result: dict | None) -> None:
