@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from activities.models import Deal, Material, MaterialView, SyncSettings
 from partners.admin import SameTenantAdminMixin
 from pse_crm.admin import TenantOwnedAdmin
+from pse_crm.roles import Role
 
 
 @admin.register(Material)
@@ -85,6 +86,13 @@ class DealAdmin(SameTenantAdminMixin, TenantOwnedAdmin):
     )
 
 
+def _is_owner(request) -> bool:
+    membership = getattr(request, "membership", None)
+    return request.user.is_superuser or (
+        request.user.is_staff and membership is not None and membership.role == Role.OWNER
+    )
+
+
 @admin.register(SyncSettings)
 class SyncSettingsAdmin(TenantOwnedAdmin):
     list_display = ("partner_field", "rep_field", "rep_match", "updated_at")
@@ -92,7 +100,22 @@ class SyncSettingsAdmin(TenantOwnedAdmin):
     search_fields = ("partner_field", "rep_field")
     readonly_fields = ("updated_at",)
 
+    # The Salesforce field mapping is an owner's setting, here as on the settings page.
+    def has_module_permission(self, request):
+        return _is_owner(request)
+
+    def has_view_permission(self, request, obj=None):
+        return _is_owner(request)
+
+    def has_change_permission(self, request, obj=None):
+        return _is_owner(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return _is_owner(request)
+
     def has_add_permission(self, request):
+        if not _is_owner(request):
+            return False
         # One row a tenant: once it exists, it is changed, not added again.
         if not super().has_add_permission(request):
             return False

@@ -112,7 +112,8 @@ def quickwins(request: HttpRequest) -> HttpResponse:
     )
 
 
-@capability_required(roles.OWN)
+# Issue 5: segmentation and quick-win settings are tuned by owners and managers (as in the API).
+@capability_required(roles.MANAGE)
 def settings_segmentation(request: HttpRequest) -> HttpResponse:
     instance = segmentation_settings_get(tenant=request.tenant)
     form = SegmentationSettingsForm(request.POST or None, instance=instance)

@@ -93,13 +93,18 @@ def test_admin_index_lists_the_data_models_for_tenant_staff(staff_admin, rows):
         assert path in body
 
 
-def test_sync_settings_one_row_per_tenant(staff_admin, tenant, other_tenant):
+def test_sync_settings_one_row_per_tenant_and_owners_only(staff_admin, tenant, other_tenant):
     from activities.models import SyncSettings
+    from pse_crm.roles import Role
     from pse_crm.tenancy import tenant_scope
     from tests.activities.factories import SyncSettingsFactory
 
     SyncSettingsFactory(tenant=other_tenant, rep_field="Rival__c")
     url = reverse("admin:activities_syncsettings_changelist")
+    # The Salesforce field mapping is an owner's setting: a manager is refused.
+    assert staff_admin.get(url).status_code == 403
+    staff_admin.logout()
+    staff_admin = admin_client_for(staff_admin, tenant, role=Role.OWNER)
     assert "Rival__c" not in staff_admin.get(url).content.decode()
     response = staff_admin.post(
         reverse("admin:activities_syncsettings_add"),
