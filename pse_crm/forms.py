@@ -14,11 +14,13 @@ class MemberAddForm(forms.Form):
 
     email = forms.EmailField(label=_("Email"))
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.STAFF)
+    # Always asked for, so the answer never tells whether the email has an account
+    # somewhere (in another tenant, say); an existing account keeps its own password.
     password = forms.CharField(
         label=_("Initial password"),
-        required=False,
         widget=forms.PasswordInput(render_value=False),
         help_text=_("Only for a new account. An existing account keeps its password."),
+        error_messages={"required": _("A new account needs an initial password.")},
     )
 
     def __init__(self, *args, tenant, **kwargs):
@@ -30,13 +32,6 @@ class MemberAddForm(forms.Form):
         if Membership.objects.filter(user__email=email).exists():
             raise forms.ValidationError(_("This person is already a member."))
         return email
-
-    def clean(self):
-        data = super().clean()
-        email = data.get("email")
-        if email and not User.objects.filter(email=email).exists() and not data.get("password"):
-            self.add_error("password", _("A new account needs an initial password."))
-        return data
 
     def save(self) -> Membership:
         email = self.cleaned_data["email"]

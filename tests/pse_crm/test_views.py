@@ -51,6 +51,18 @@ def test_new_account_needs_a_password_error_next_to_the_field(owner_client):
     assert field.index("A new account needs an initial password.") < field.index("</div>")
 
 
+def test_adding_a_member_does_not_tell_whether_an_account_exists_elsewhere(
+    owner_client, other_manager
+):
+    answers = [
+        owner_client.post(reverse("settings-members"), {"email": email, "role": "staff"})
+        .content.decode()
+        .count("A new account needs an initial password.")
+        for email in (other_manager.email, "nobody-yet@acme.example")
+    ]
+    assert answers == [1, 1]
+
+
 def test_the_last_owner_cannot_demote_themself(owner_client, owner, tenant):
     with tenant_scope(tenant):
         mine = Membership.objects.get(user=owner)
