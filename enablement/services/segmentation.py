@@ -394,10 +394,11 @@ def _write_rep_segments(
     ),
     d AS (
         SELECT rep_id,
-               SUM(CASE WHEN {won_in_window} THEN COALESCE(amount, 0) ELSE 0 END) AS won_amount,
-               SUM(CASE WHEN {won_in_window} THEN 1 ELSE 0 END) AS won_deals,
-               SUM(CASE WHEN NOT is_closed THEN COALESCE(amount, 0) ELSE 0 END) AS open_amount,
-               SUM(CASE WHEN NOT is_closed THEN 1 ELSE 0 END) AS open_deals
+               -- FILTER: no addition of zeros per row (NULL when none: COALESCE below).
+               SUM(amount) FILTER (WHERE {won_in_window}) AS won_amount,
+               COUNT(*) FILTER (WHERE {won_in_window}) AS won_deals,
+               SUM(amount) FILTER (WHERE NOT is_closed) AS open_amount,
+               COUNT(*) FILTER (WHERE NOT is_closed) AS open_deals
         FROM {deal}
         WHERE tenant_id = %(tenant)s AND rep_id IS NOT NULL AND NOT is_deleted
           AND (NOT is_closed OR ({won_in_window}))
