@@ -62,3 +62,16 @@ def test_create_user_bad_role(tenant):
 def test_create_user_bad_email(tenant):
     with pytest.raises(CommandError, match="valid email"):
         call_command("create_user", tenant="acme", email="not-an-email", role="staff")
+
+
+@pytest.mark.django_db
+def test_a_deactivated_tenant_is_refused_except_for_export_and_removal(tenant, tmp_path):
+    tenant.is_active = False
+    tenant.save(update_fields=["is_active"])
+    with pytest.raises(CommandError, match="deactivated"):
+        call_command("create_user", tenant="acme", email="a@example.com", role="staff")
+    with pytest.raises(CommandError, match="deactivated"):
+        call_command("create_api_key", tenant="acme", name="sync")
+    out = tmp_path / "acme.zip"
+    call_command("export_tenant", tenant="acme", out=str(out))
+    assert out.stat().st_size > 0

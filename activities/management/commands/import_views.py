@@ -15,7 +15,7 @@ from activities.services.views import (
     iter_csv_rows,
     material_views_ingest,
 )
-from pse_crm.models import Tenant
+from pse_crm.management.tenants import tenant_from_slug
 
 
 def report_path(path: Path) -> Path:
@@ -44,9 +44,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, file: Path, tenant: str, source: str, skip_invalid: bool, **options):
-        tenant_obj = Tenant.objects.filter(slug=tenant).first()
-        if tenant_obj is None:
-            raise CommandError(f"Unknown tenant '{tenant}'.")
+        tenant_obj = tenant_from_slug(tenant)
         try:
             data = file.read_bytes()
         except OSError as exc:

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from activities.models import Deal, Material, MaterialView
 from partners.models import Partner, PartnerDomain
+from pse_crm.management.tenants import tenant_from_slug
 from pse_crm.models import Tenant
 from pse_crm.sfid import to_18
 from pse_crm.tenancy import tenant_scope
@@ -226,9 +227,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, tenant: str, seed: int, **options):
-        tenant_obj = Tenant.objects.filter(slug=tenant).first()
-        if tenant_obj is None:
-            raise CommandError(f"Unknown tenant '{tenant}'. Create it first with create_tenant.")
+        tenant_obj = tenant_from_slug(tenant)
         n_partners, n_reps = options["partners"], options["reps"]
         n_views, days = options["views"], options["days"]
         n_deals = options["deals"] if options["deals"] is not None else 4 * n_reps

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pse_crm.models import Tenant
+from pse_crm.management.tenants import tenant_from_slug
 from pse_crm.tenancy import tenant_scope
 
 
@@ -30,9 +30,7 @@ class Command(BaseCommand):
 
         if not 1 <= weeks <= 520:
             raise CommandError("--weeks must be between 1 and 520.")
-        found = Tenant.objects.filter(slug=tenant, is_active=True).first()
-        if found is None:
-            raise CommandError(f"No active tenant with slug '{tenant}'.")
+        found = tenant_from_slug(tenant)
         with tenant_scope(found):
             rows = momentum_backfill(weeks=weeks, segment_weeks=not no_segmentation)
         self.stdout.write(

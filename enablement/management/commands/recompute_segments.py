@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from enablement.models import SegmentationRun
 from enablement.services.segmentation import segmentation_run, segmentation_run_request
+from pse_crm.management.tenants import tenant_from_slug
 from pse_crm.models import Tenant
 from pse_crm.tasks import enqueue_on_commit
 from pse_crm.tenancy import tenant_scope
@@ -33,9 +34,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, tenant: str, as_of: str | None, queue: bool, **options):
-        tenant_obj = Tenant.objects.filter(slug=tenant, is_active=True).first()
-        if tenant_obj is None:
-            raise CommandError(f"Unknown or inactive tenant '{tenant}'.")
+        tenant_obj = tenant_from_slug(tenant)
         moment = self._parse(as_of, tenant_obj) if as_of else timezone.now()
         with tenant_scope(tenant_obj):
             if queue:

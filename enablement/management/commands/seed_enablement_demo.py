@@ -18,7 +18,8 @@ from enablement.calendar import day_start, tenant_today
 from enablement.models import Hearing, Quadrant, RepSegment, SegmentationRun, SupportTask
 from partners.models import Partner
 from pse_crm import roles
-from pse_crm.models import Membership, Tenant
+from pse_crm.management.tenants import tenant_from_slug
+from pse_crm.models import Membership
 from pse_crm.tenancy import tenant_scope
 
 HEARINGS = [
@@ -87,9 +88,7 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", required=True, help="The tenant's slug.")
 
     def handle(self, *args, tenant: str, **options):
-        found = Tenant.objects.filter(slug=tenant, is_active=True).first()
-        if found is None:
-            raise CommandError(f"No active tenant with slug '{tenant}'.")
+        found = tenant_from_slug(tenant)
         with tenant_scope(found):
             if Hearing.objects.exists() or SupportTask.objects.exists():
                 self.stdout.write(f"'{tenant}' already has enablement data; nothing changed.")

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from pse_crm.models import Tenant
+from pse_crm.management.tenants import tenant_from_slug
 from pse_crm.tasks import worker_check
 
 
@@ -15,9 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=10.0)
 
     def handle(self, *args, tenant: str, timeout: float, **options):
-        tenant_obj = Tenant.objects.filter(slug=tenant).first()
-        if tenant_obj is None:
-            raise CommandError(f"Unknown tenant '{tenant}'.")
+        tenant_obj = tenant_from_slug(tenant)
         if not settings.CELERY_RESULT_BACKEND and not settings.CELERY_TASK_ALWAYS_EAGER:
             raise CommandError("Set CELERY_RESULT_BACKEND to read the worker's answer.")
         try:

@@ -2,7 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pse_crm.models import Tenant, TenantAPIKey
+from pse_crm.management.tenants import tenant_from_slug
+from pse_crm.models import TenantAPIKey
 
 
 class Command(BaseCommand):
@@ -22,9 +23,7 @@ class Command(BaseCommand):
         max_length = TenantAPIKey._meta.get_field("name").max_length
         if len(name) > max_length:
             raise CommandError(f"--name is at most {max_length} characters.")
-        found = Tenant.objects.filter(slug=tenant, is_active=True).first()
-        if found is None:
-            raise CommandError(f"Unknown tenant '{tenant}'.")
+        found = tenant_from_slug(tenant)
         api_key, key = TenantAPIKey.objects.create_key(tenant=found, name=name)
         self.stdout.write(
             f"Created API key '{name}' (prefix {api_key.prefix}) for tenant '{found.slug}'. "

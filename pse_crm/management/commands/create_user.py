@@ -3,7 +3,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from pse_crm.models import Membership, Tenant, User
+from pse_crm.management.tenants import tenant_from_slug
+from pse_crm.models import Membership, User
 from pse_crm.roles import Role
 from pse_crm.tenancy import tenant_scope
 
@@ -37,9 +38,7 @@ class Command(BaseCommand):
             validate_email(email)
         except ValidationError:
             raise CommandError(f"'{email}' is not a valid email address.") from None
-        tenant_obj = Tenant.objects.filter(slug=tenant).first()
-        if tenant_obj is None:
-            raise CommandError(f"Unknown tenant '{tenant}'. Create it first with create_tenant.")
+        tenant_obj = tenant_from_slug(tenant)
         email = email.strip().lower()
         with transaction.atomic(), tenant_scope(tenant_obj):
             user = User.objects.filter(email__iexact=email).first()

@@ -1,7 +1,7 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from pse_crm.models import Tenant
+from pse_crm.management.tenants import tenant_from_slug
 from pse_crm.tenancy import all_tenants
 from pse_crm.tenant_data import delete_orphan_users, tenant_counts, tenant_delete
 
@@ -19,9 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--keep-users", action="store_true")
 
     def handle(self, *args, tenant: str, yes: bool, keep_users: bool, **options):
-        tenant_obj = Tenant.objects.filter(slug=tenant).first()
-        if tenant_obj is None:
-            raise CommandError(f"Unknown tenant '{tenant}'.")
+        tenant_obj = tenant_from_slug(tenant, include_inactive=True)
         if not yes:
             counts = tenant_counts(tenant_obj)
             for label, n in counts.items():

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pse_crm.models import Tenant
+from pse_crm.management.tenants import tenant_from_slug
 from pse_crm.tenant_data import tenant_export
 
 
@@ -17,9 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, help="the zip file to write")
 
     def handle(self, *args, tenant: str, out: str, **options):
-        tenant_obj = Tenant.objects.filter(slug=tenant).first()
-        if tenant_obj is None:
-            raise CommandError(f"Unknown tenant '{tenant}'.")
+        tenant_obj = tenant_from_slug(tenant, include_inactive=True)
         path = Path(out)
         if not path.parent.is_dir():
             raise CommandError(f"No such directory: {path.parent}")
