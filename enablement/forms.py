@@ -196,19 +196,7 @@ class ShareForm(ServiceErrorsMixin, forms.Form):
 class SegmentationSettingsForm(forms.ModelForm):
     class Meta:
         model = SegmentationSettings
-        fields = [
-            "view_window_days",
-            "results_window_days",
-            "results_measure",
-            "views_high_rule",
-            "views_threshold",
-            "results_high_rule",
-            "results_threshold",
-            "tier_measure",
-            "min_reps_for_tiers",
-            "quick_win_days",
-            "run_retention_days",
-        ]
+        fields = SegmentationSettings.EDITABLE_FIELDS
 
 
 class KeymenFilterForm(forms.Form):

@@ -163,6 +163,9 @@ class SegmentationSettings(TenantOwned):
         "min_reps_for_tiers",
     )
 
+    # What owners and managers edit (the settings page and the API share this list).
+    EDITABLE_FIELDS = (*SNAPSHOT_FIELDS, "quick_win_days", "run_retention_days")
+
     class Meta:
         verbose_name = _("segmentation settings")
         verbose_name_plural = _("segmentation settings")

@@ -171,18 +171,5 @@ class SegmentationRunRequestSerializer(serializers.Serializer):
 class SegmentationSettingsSerializer(serializers.ModelSerializer):
     class Meta:
         model = SegmentationSettings
-        fields = [
-            "view_window_days",
-            "results_window_days",
-            "results_measure",
-            "views_high_rule",
-            "views_threshold",
-            "results_high_rule",
-            "results_threshold",
-            "tier_measure",
-            "min_reps_for_tiers",
-            "quick_win_days",
-            "run_retention_days",
-            "updated_at",
-        ]
+        fields = [*SegmentationSettings.EDITABLE_FIELDS, "updated_at"]
         read_only_fields = ["updated_at"]
