@@ -22,7 +22,11 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from enablement.models import PartnerSegment, Quadrant, RepSegment, SegmentationRun, Tier
-from enablement.selectors.segmentation import UNTIERED, segmentation_settings_get
+from enablement.selectors.segmentation import (
+    UNTIERED,
+    rep_segments_of_partner,
+    segmentation_settings_get,
+)
 from enablement.serializers.segmentation import (
     PartnerSegmentSerializer,
     RepSegmentSerializer,
@@ -45,12 +49,18 @@ class RepSegmentFilter(django_filters.FilterSet):
         choices=[*Tier.choices, (UNTIERED, _("No tier (partner too small)"))],
         method="filter_tier",
     )
-    partner = django_filters.NumberFilter(field_name="partner_id")
+    partner = django_filters.NumberFilter(
+        method="filter_partner",
+        label=_("partner (its reps now, as segmented in the run)"),
+    )
     moved = django_filters.BooleanFilter(method="filter_moved", label=_("quadrant changed"))
 
     class Meta:
         model = RepSegment
         fields = ["quadrant", "tier", "partner", "moved"]
+
+    def filter_partner(self, queryset, name, value):
+        return rep_segments_of_partner(queryset, partner_id=value)
 
     def filter_tier(self, queryset, name, value):
         if value == UNTIERED:

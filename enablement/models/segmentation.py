@@ -310,9 +310,12 @@ class RepSegment(TenantOwned):
     every id from the rows it joins in the same statement. So the foreign keys carry no
     database constraint (``db_constraint=False``): checking four keys per row at commit
     would double the run's time for 50,000 reps. Deletes still cascade (Django does it),
-    and row-level security still walls the tenant. Indexes are few and lead with the run,
-    so a run's 50,000 inserts append to them (only ``run`` keeps its own index, for
-    cascades).
+    and row-level security still walls the tenant. Every index costs every run 50,000
+    inserts, so there are two: the primary key and ``(run, rep)`` (unique; the run writes
+    its rows in rep order, so both take them as appends). It serves a rep's history (one
+    probe per kept run), a cascade from a run (its prefix) and a partner's reps (the
+    partner's reps first, then one probe each: ``rep_segments_of_partner``). A run
+    belongs to one tenant, so the tenant adds nothing to the key.
     """
 
     tenant = models.ForeignKey(
@@ -330,6 +333,8 @@ class RepSegment(TenantOwned):
         related_name="rep_segments",
         verbose_name=_("run"),
         db_constraint=False,
+        # The unique (run, rep) index leads with the run: it serves the cascades too.
+        db_index=False,
     )
     rep = models.ForeignKey(
         Rep,
@@ -375,15 +380,10 @@ class RepSegment(TenantOwned):
         verbose_name_plural = _("rep segments")
         ordering = ["-score", "rep_id"]
         constraints = [
-            # Leads with the run, so a run's inserts append to the index instead of
-            # landing all over it; a rep's history probes it once per kept run.
-            models.UniqueConstraint(
-                fields=["tenant", "run", "rep"], name="repsegment_unique_tenant_run_rep"
-            ),
+            # Leads with the run, so a run's inserts land in one new range of the index;
+            # a rep's history probes it once per kept run.
+            models.UniqueConstraint(fields=["run", "rep"], name="repsegment_unique_run_rep"),
         ]
-        # Few indexes: each one costs every run 50,000 inserts. The run's rows are found
-        # by (tenant, run, …); a quadrant or tier filter reads that range.
-        indexes = [models.Index(fields=["tenant", "run", "partner"])]
 
     def __str__(self) -> str:
         return f"{self.rep_id}: {self.get_quadrant_display()}"

@@ -206,9 +206,11 @@ def tier_bars(*, tenant, limit: int = 12) -> list[dict]:
 
 def partner_tier_counts(*, tenant, partner: Partner) -> dict[str, int]:
     from enablement.models import RepSegment
+    from enablement.selectors.segmentation import rep_segments_of_partner
 
+    current = RepSegment.objects.filter(tenant=tenant, run__is_current=True)
     rows = (
-        RepSegment.objects.filter(tenant=tenant, run__is_current=True, partner=partner)
+        rep_segments_of_partner(current, partner_id=partner.pk)
         .values("tier")
         .annotate(n=Count("pk"))
     )

@@ -21,6 +21,7 @@ __all__ = [
     "partner_segments_current",
     "rep_segment_history",
     "rep_segments_current",
+    "rep_segments_of_partner",
     "segment_scatter_points",
     "segmentation_current_run",
     "segmentation_runs",
@@ -47,6 +48,20 @@ def segmentation_runs(*, tenant: Tenant) -> QuerySet[SegmentationRun]:
     return SegmentationRun.objects.filter(tenant=tenant).order_by("-created_at", "-pk")
 
 
+def rep_segments_of_partner(qs: QuerySet[RepSegment], *, partner_id: int) -> QuerySet[RepSegment]:
+    """Narrow ``qs`` to one partner's reps: those whose segment (the partner at the run)
+    and whose rep record (the partner now) both name ``partner_id``.
+
+    Led by the rep: the partner's reps, then one probe each of the ``(run, rep)`` key
+    (milliseconds for a partner of 500 reps). An index on ``(run, partner)`` would answer
+    the segment's side alone, but every run would pay for it on each of its 50,000 rows.
+    So a rep who moved to another partner since the run leaves the old partner's list at
+    once and joins the new one's with the next run (the run's partner figures still count
+    them where they were).
+    """
+    return qs.filter(partner_id=partner_id, rep__partner_id=partner_id)
+
+
 def rep_segments_current(
     *,
     tenant: Tenant,
@@ -68,7 +83,7 @@ def rep_segments_current(
     elif tier:
         qs = qs.filter(tier=tier)
     if partner_id is not None:
-        qs = qs.filter(partner_id=partner_id)
+        qs = rep_segments_of_partner(qs, partner_id=partner_id)
     return qs
 
 
@@ -93,7 +108,7 @@ def segment_scatter_points(
     column = "won_deals" if measure == "won_deals" else "won_amount"
     qs = RepSegment.objects.filter(tenant=tenant, run=run)
     if partner_id is not None:
-        qs = qs.filter(partner_id=partner_id)
+        qs = rep_segments_of_partner(qs, partner_id=partner_id)
     return [
         (views, float(results), quadrant)
         for views, results, quadrant in qs.order_by().values_list("views", column, "quadrant")
@@ -102,7 +117,7 @@ def segment_scatter_points(
 
 def rep_segment_history(*, tenant: Tenant, rep_id: int) -> QuerySet[RepSegment]:
     """A rep's segment in every kept successful run, newest first (movement over time)."""
-    # One probe of the (tenant, run, rep) index per kept run.
+    # One probe of the (run, rep) key per kept run.
     runs = SegmentationRun.objects.filter(
         tenant=tenant, status=SegmentationRun.Status.SUCCEEDED
     ).values("pk")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 
 from enablement.models import Quadrant, RepSegment, SupportTask
+from enablement.selectors.segmentation import rep_segments_of_partner
 from pse_crm import roles
 
 
@@ -76,5 +77,5 @@ def support_task_suggestions(
         .order_by("mover_rank", "-score", "rep_id")
     )
     if partner_id is not None:
-        qs = qs.filter(partner_id=partner_id)
+        qs = rep_segments_of_partner(qs, partner_id=partner_id)
     return qs[:limit] if limit else qs

@@ -5,20 +5,23 @@
 1. one ``CREATE TEMPORARY TABLE … AS SELECT`` aggregates the views (count, distinct
    materials and last view, in one pass) and the deals (won in window, open pipeline)
    per employed rep (PostgreSQL may run it with parallel workers); then one
-   ``INSERT … SELECT`` writes every rep's segment with the medians (or thresholds), the quadrant, a score, the
-   2:6:2 tier inside the partner (window functions) and the rep's quadrant and tier in
-   the previous current run. The same SQL runs on PostgreSQL and SQLite;
-2. one query reads back ``(partner, views, results)`` per rep for the statistics
-   (Spearman's ρ, vectorised with NumPy/SciPy; correlation, not causation) and counts;
-3. one ``INSERT … SELECT … GROUP BY`` writes the per-partner figures with their
-   statistics (joined as a ``VALUES`` list);
+   ``INSERT … SELECT`` writes every rep's segment with the medians (or thresholds), the
+   quadrant, a score, the 2:6:2 tier inside the partner (window functions) and the rep's
+   quadrant and tier in the previous current run. The same SQL runs on PostgreSQL and
+   SQLite;
+2. that ``INSERT`` returns ``(partner, views, results, …)`` per rep (``RETURNING``: no
+   read back) into NumPy columns for the counts and the statistics (Spearman's ρ,
+   vectorised with NumPy/SciPy; correlation, not causation);
+3. one ``INSERT … SELECT`` writes the per-partner figures (integer sums by NumPy, exact)
+   with their statistics, from one JSON parameter (``jsonb_array_elements`` on
+   PostgreSQL, ``json_each`` on SQLite);
 4. the run becomes current (``is_current`` flips).
 
 On PostgreSQL the run's transaction raises ``work_mem`` (sorts stay in memory), makes
 parallel plans cheaper, turns JIT compilation off (it cost more than it saved) and does
 not wait for the commit's WAL flush (derived rows: a crash loses at most this run, and
-the previous one stays current). These are the only backend branches, besides the
-advisory lock.
+the previous one stays current). These and the JSON reader are the only backend
+branches, besides the advisory lock.
 
 All four steps are one transaction: readers see the previous complete run or the new
 complete run, never a half. A failure rolls them back and the run is recorded as
@@ -54,12 +57,13 @@ Edge cases, decided:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
-import statistics
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
@@ -88,6 +92,8 @@ __all__ = [
     "segmentation_run_request",
     "segmentation_runs_prune",
     "segmentation_settings_update",
+    "spearman",
+    "spearman_grouped",
 ]
 
 log = logging.getLogger(__name__)
@@ -95,7 +101,6 @@ log = logging.getLogger(__name__)
 MIN_REPS_FOR_STATISTICS = 10
 # First key of the two-key advisory lock: "segmentation" (the second key is the tenant).
 _LOCK_NAMESPACE = 0x5E6A
-_PARTNERS_PER_UPDATE = 4000
 
 
 # --- settings ------------------------------------------------------------------------
@@ -284,19 +289,11 @@ def _compute(*, run: SegmentationRun, config: SegmentationSettings) -> None:
         .values_list("pk", "as_of")
         .first()
     )
-    _write_rep_segments(run=run, config=config, previous_run_id=previous[0] if previous else None)
-    # (partner, views, results as a float, active, quadrant, tier) per rep: one plain
-    # cursor read (the ORM would build a Decimal per row for nothing).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT partner_id, views, CAST({_results_column(config)} AS double precision),"
-            f" is_active, quadrant, tier FROM {RepSegment._meta.db_table}"
-            " WHERE tenant_id = %s AND run_id = %s",
-            [run.tenant_id, run.pk],
-        )
-        rows = cursor.fetchall()
-    _write_partner_segments(run=run, rows=rows)
-    _summarise(run=run, config=config, rows=rows)
+    sample = _write_rep_segments(
+        run=run, config=config, previous_run_id=previous[0] if previous else None
+    )
+    _write_partner_segments(run=run, sample=sample)
+    _summarise(run=run, config=config, sample=sample)
 
     becomes_current = previous is None or previous[1] <= run.as_of
     if becomes_current:
@@ -324,13 +321,13 @@ def _high_condition(column: str, rule: str, cut: str, threshold: str) -> str:
     return f"({column} > cuts.{cut} AND {column} > 0)"
 
 
-def _median_cte(name: str, column: str) -> str:
+def _median_cte(name: str, column: str, base: str) -> str:
     """A portable median (PostgreSQL and SQLite): the middle one or two of the sorted
     values of active reps (``LIMIT``/``OFFSET`` from ``active_count``), averaged. NULL
     when no rep is active."""
     return f"""{name} AS (
         SELECT AVG({column}) AS cut FROM (
-            SELECT {column} FROM m WHERE active ORDER BY {column}
+            SELECT {column} FROM {base} WHERE active ORDER BY {column}
             LIMIT 2 - (SELECT c FROM active_count) %% 2
             OFFSET ((SELECT c FROM active_count) - 1) / 2
         ) middle
@@ -339,8 +336,9 @@ def _median_cte(name: str, column: str) -> str:
 
 def _write_rep_segments(
     *, run: SegmentationRun, config: SegmentationSettings, previous_run_id: int | None
-) -> None:
-    """Step 1: every employed rep's segment, in one set-based statement."""
+) -> _Sample:
+    """Step 1: every employed rep's segment, in one set-based statement; returns what the
+    statement wrote, as the sample for steps 2 and 3."""
     ops = connection.ops
     as_of = run.as_of
     as_of_date = run.as_of_date
@@ -404,6 +402,9 @@ def _write_rep_segments(
           AND (NOT is_closed OR ({won_in_window}))
         GROUP BY rep_id
     )
+    SELECT x.*, x.{_results_column(config)} AS results,
+           (x.views > 0 OR x.won_deals > 0 OR x.open_deals > 0) AS active
+    FROM (
     SELECT r.id AS rep_id, r.partner_id,
            COALESCE(v.views, 0) AS views,
            COALESCE(v.materials, 0) AS materials,
@@ -420,18 +421,16 @@ def _write_rep_segments(
     LEFT JOIN v ON v.rep_id = r.id
     LEFT JOIN d ON d.rep_id = r.id
     WHERE r.tenant_id = %(tenant)s AND r.is_employed
+    ) x
     """
     # Step 1b: medians, quadrants, score and tiers, written in one INSERT … SELECT. The
-    # rows carry every column through (no join back to the temporary table).
+    # rows carry every column through (no join back to the temporary table), and the
+    # statement returns what the statistics and the partner figures need (no read back).
     segments = f"""
-    WITH m AS (
-        SELECT b.*, {_results_column(config)} AS results,
-               (views > 0 OR won_deals > 0 OR open_deals > 0) AS active
-        FROM {base} b
-    ),
-    active_count AS (SELECT COUNT(*) AS c FROM m WHERE active),
-    {_median_cte("vmed", "views")},
-    {_median_cte("rmed", "results")},
+    WITH
+    active_count AS (SELECT COUNT(*) AS c FROM {base} WHERE active),
+    {_median_cte("vmed", "views", base)},
+    {_median_cte("rmed", "results", base)},
     cuts AS (
         SELECT COALESCE((SELECT cut FROM vmed), 0) AS vcut,
                COALESCE((SELECT cut FROM rmed), 0) AS rcut
@@ -442,7 +441,7 @@ def _write_rep_segments(
                CASE WHEN {results_high} THEN 1 ELSE 0 END AS rh,
                (PERCENT_RANK() OVER (ORDER BY m.views)
                 + PERCENT_RANK() OVER (ORDER BY m.results)) * 50.0 AS score
-        FROM m CROSS JOIN cuts
+        FROM {base} m CROSS JOIN cuts
     ),
     t AS (
         SELECT q.*,
@@ -474,112 +473,148 @@ def _write_rep_segments(
     FROM t
     LEFT JOIN {seg} p
       ON p.tenant_id = %(tenant)s AND p.run_id = %(previous_run)s AND p.rep_id = t.rep_id
+    -- In the order of the (run, rep) key: each row appends to it (a row in the middle
+    -- of the run's range costs about three times as much).
+    ORDER BY t.rep_id
+    RETURNING partner_id, views, CAST({_results_column(config)} AS double precision),
+              is_active, quadrant, tier, won_deals, CAST(ROUND(won_amount * 100) AS bigint)
     """
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {base}")
         cursor.execute(aggregates, params)
         cursor.execute(segments, params)
+        rows = cursor.fetchall()
         cursor.execute(f"DROP TABLE {base}")
+    return _Sample.from_rows(rows)
 
 
-def _write_partner_segments(*, run: SegmentationRun, rows: list[tuple]) -> None:
-    """Step 3: per-partner figures and their statistics in one statement.
+_QUADRANT_CODES = {quadrant: code for code, quadrant in enumerate(Quadrant.values)}
 
-    The statistics come from ``rows``; they join the figures as a ``VALUES`` list of up to
-    4,000 partners (24,000 parameters stay under SQLite's 32,766); any further partners
-    get theirs by ``UPDATE … FROM (VALUES …)`` (PostgreSQL and SQLite ≥ 3.33).
+
+@dataclass(frozen=True)
+class _Sample:
+    """The run's rep segments as NumPy columns, for the statistics and partner figures."""
+
+    partner: np.ndarray  # partner id (int64)
+    views: np.ndarray  # float64
+    results: np.ndarray  # float64: won amount or won deals, as the run measured them
+    active: np.ndarray  # bool
+    quadrant: np.ndarray  # int8: the index of the quadrant in ``Quadrant.values``
+    tiered: np.ndarray  # bool: the rep has a tier
+    won_deals: np.ndarray  # int64
+    won_cents: np.ndarray  # int64: the won amount in hundredths, exact
+    tiers: Counter  # reps per tier (None: untiered)
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple]) -> _Sample:
+        """From ``(partner, views, results, active, quadrant, tier, won deals, won
+        amount × 100)`` rows, a column at a time (``zip(*rows)`` costs several times
+        more: it allocates a tuple per rep twice over)."""
+        n = len(rows)
+
+        def column(values: Iterator, dtype: type) -> np.ndarray:
+            return np.fromiter(values, dtype=dtype, count=n)
+
+        return cls(
+            partner=column((row[0] for row in rows), np.int64),
+            views=column((row[1] for row in rows), float),
+            results=column((row[2] for row in rows), float),
+            active=column((row[3] for row in rows), bool),
+            quadrant=column((_QUADRANT_CODES[row[4]] for row in rows), np.int8),
+            tiered=column((row[5] is not None for row in rows), bool),
+            won_deals=column((row[6] for row in rows), np.int64),
+            won_cents=column((row[7] for row in rows), np.int64),
+            tiers=Counter(row[5] for row in rows),
+        )
+
+    def quadrant_is(self, quadrant: str) -> np.ndarray:
+        return self.quadrant == _QUADRANT_CODES[quadrant]
+
+
+def _json_rows(columns: dict[str, str]) -> str:
+    """A subquery of typed columns over one JSON parameter, a list of lists (one per row).
+
+    A single parameter whatever the number of rows: a ``VALUES`` list would bind one per
+    value, and converting thousands of placeholders costs the client more than the
+    statement costs the server (SQLite also caps them at 32,766).
     """
-    ps = PartnerSegment._meta.db_table
-    seg = RepSegment._meta.db_table
-    by_partner: dict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
-    for partner_id, views, results, *_rest in rows:
-        xs, ys = by_partner[partner_id]
-        xs.append(float(views))
-        ys.append(float(results))
-    correlated = {
-        partner_id: result
-        for partner_id, result in spearman_many(by_partner).items()
-        if result is not None
+    if connection.vendor == "postgresql":
+        selected = ", ".join(
+            f"CAST(e.value ->> {i} AS {sql_type}) AS {name}"
+            for i, (name, sql_type) in enumerate(columns.items())
+        )
+        return f"(SELECT {selected} FROM jsonb_array_elements(CAST(%s AS jsonb)) AS e(value))"
+    selected = ", ".join(
+        f"json_extract(e.value, '$[{i}]') AS {name}" for i, name in enumerate(columns)
+    )
+    return f"(SELECT {selected} FROM json_each(%s) AS e)"
+
+
+def _write_partner_segments(*, run: SegmentationRun, sample: _Sample) -> None:
+    """Step 3: per-partner figures and their statistics, in one statement.
+
+    Summed from ``sample`` with NumPy (integer sums, so exact; the won amount in
+    hundredths), the statistics by ``spearman_grouped``; inserted from one JSON parameter.
+    """
+    partner_ids, codes = np.unique(sample.partner, return_inverse=True)
+    groups = len(partner_ids)
+    if not groups:
+        return
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(codes, weights=mask, minlength=groups).astype(np.int64)
+
+    reps = np.bincount(codes, minlength=groups)
+    active = count(sample.active)
+    quadrants = {q: count(sample.quadrant_is(q)) for q in Quadrant.values}
+    views = count(sample.views)
+    won_deals = count(sample.won_deals)
+    won_cents = np.zeros(groups, dtype=np.int64)
+    np.add.at(won_cents, codes, sample.won_cents)
+    tiered = count(sample.tiered) > 0
+    correlated = spearman_grouped(codes, sample.views, sample.results, groups)
+
+    statistics = [result or {} for result in correlated]
+    # One row per partner, in the order of ``columns`` below.
+    rows = zip(
+        partner_ids.tolist(),
+        reps.tolist(),
+        active.tolist(),
+        (active / reps).tolist(),
+        *(quadrants[q].tolist() for q in Quadrant.values),
+        views.tolist(),
+        [str(Decimal(cents).scaleb(-2)) for cents in won_cents.tolist()],
+        won_deals.tolist(),
+        tiered.tolist(),
+        *([r.get(key) for r in statistics] for key in ("n", "rho", "p_value", "ci_low", "ci_high")),
+        strict=True,
+    )
+    columns = {
+        "partner_id": "bigint",
+        "reps": "integer",
+        "active_reps": "integer",
+        "activation_rate": "double precision",
+        "performers": "integer",
+        "motivated": "integer",
+        "independents": "integer",
+        "dormant": "integer",
+        "views": "integer",
+        "won_amount": "numeric(18, 2)",
+        "won_deals": "integer",
+        "is_tiered": "boolean",
+        "correlation_n": "integer",
+        "correlation_rho": "double precision",
+        "correlation_p_value": "double precision",
+        "correlation_ci_low": "double precision",
+        "correlation_ci_high": "double precision",
     }
-    items = sorted(correlated.items())
-    first, rest = items[:_PARTNERS_PER_UPDATE], items[_PARTNERS_PER_UPDATE:]
-
-    params: list = [
-        Quadrant.PERFORMER.value,
-        Quadrant.MOTIVATED.value,
-        Quadrant.INDEPENDENT.value,
-        Quadrant.DORMANT.value,
-        run.tenant_id,
-        run.pk,
-        run.tenant_id,
-        run.pk,
-    ]
-    statistics_columns = statistics_values = statistics_join = ""
-    if first:
-        statistics_columns = (
-            ", correlation_n, correlation_rho, correlation_p_value,"
-            " correlation_ci_low, correlation_ci_high"
-        )
-        statistics_values = ", v.column2, v.column3, v.column4, v.column5, v.column6"
-        statistics_join = (
-            f"LEFT JOIN (VALUES {_statistics_values(first, params)}) AS v"
-            " ON v.column1 = agg.partner_id"
-        )
-    sql = f"""
-    WITH agg AS (
-        SELECT partner_id, COUNT(*) AS reps,
-               SUM(CASE WHEN is_active THEN 1 ELSE 0 END) AS active_reps,
-               SUM(CASE WHEN is_active THEN 1 ELSE 0 END) * 1.0 / COUNT(*) AS activation_rate,
-               SUM(CASE WHEN quadrant = %s THEN 1 ELSE 0 END) AS performers,
-               SUM(CASE WHEN quadrant = %s THEN 1 ELSE 0 END) AS motivated,
-               SUM(CASE WHEN quadrant = %s THEN 1 ELSE 0 END) AS independents,
-               SUM(CASE WHEN quadrant = %s THEN 1 ELSE 0 END) AS dormant,
-               SUM(views) AS views, SUM(won_amount) AS won_amount,
-               SUM(won_deals) AS won_deals, COUNT(tier) > 0 AS is_tiered
-        FROM {seg}
-        WHERE tenant_id = %s AND run_id = %s
-        GROUP BY partner_id
-    )
-    INSERT INTO {ps} (
-        tenant_id, run_id, partner_id, reps, active_reps, activation_rate,
-        performers, motivated, independents, dormant, views, won_amount, won_deals,
-        is_tiered{statistics_columns}
-    )
-    SELECT %s, %s, agg.partner_id, agg.reps, agg.active_reps, agg.activation_rate,
-           agg.performers, agg.motivated, agg.independents, agg.dormant, agg.views,
-           agg.won_amount, agg.won_deals, agg.is_tiered{statistics_values}
-    FROM agg {statistics_join}
-    """
+    names = ", ".join(columns)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-    for start in range(0, len(rest), _PARTNERS_PER_UPDATE):
-        chunk = rest[start : start + _PARTNERS_PER_UPDATE]
-        params = []
-        values = _statistics_values(chunk, params)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                UPDATE {ps} SET correlation_n = v.column2, correlation_rho = v.column3,
-                    correlation_p_value = v.column4, correlation_ci_low = v.column5,
-                    correlation_ci_high = v.column6
-                FROM (VALUES {values}) AS v
-                WHERE {ps}.tenant_id = %s AND {ps}.run_id = %s AND {ps}.partner_id = v.column1
-                """,
-                [*params, run.tenant_id, run.pk],
-            )
-
-
-def _statistics_values(items: list[tuple[int, dict]], params: list) -> str:
-    """``(partner, n, rho, p, low, high), …`` for a ``VALUES`` list; appends the params."""
-    for partner_id, r in items:
-        params += [partner_id, r["n"], r["rho"], r["p_value"], r["ci_low"], r["ci_high"]]
-    return ", ".join(
-        "(CAST(%s AS bigint), CAST(%s AS bigint), CAST(%s AS double precision), "
-        "CAST(%s AS double precision), CAST(%s AS double precision), "
-        "CAST(%s AS double precision))"
-        for _ in items
-    )
+        cursor.execute(
+            f"INSERT INTO {PartnerSegment._meta.db_table} (tenant_id, run_id, {names})"
+            f" SELECT %s, %s, {names} FROM {_json_rows(columns)} AS v",
+            [run.tenant_id, run.pk, json.dumps(list(rows), allow_nan=False)],
+        )
 
 
 def _apply_correlation(obj: SegmentationRun | PartnerSegment, result: dict | None) -> None:
@@ -597,11 +632,15 @@ def spearman(xs: list[float], ys: list[float]) -> dict | None:
     ``None`` with fewer than ``MIN_REPS_FOR_STATISTICS`` values or when either side is
     constant (ρ is undefined). Correlation, not causation.
     """
-    return spearman_many({None: (xs, ys)})[None]
+    xs_, ys_ = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    return spearman_grouped(np.zeros(len(xs_), dtype=np.int64), xs_, ys_, 1)[0]
 
 
-def spearman_many(samples: dict) -> dict:
-    """``spearman`` for many samples at once: ``{key: (xs, ys)}`` → ``{key: result}``.
+def spearman_grouped(
+    codes: np.ndarray, xs: np.ndarray, ys: np.ndarray, groups: int
+) -> list[dict | None]:
+    """``spearman`` for many samples at once: sample ``codes[i]`` (0 … ``groups`` − 1)
+    holds the pair ``(xs[i], ys[i])``; returns one result (or ``None``) per sample.
 
     ρ is Pearson's r of the average ranks (ties share the mean rank), the two-sided
     p-value comes from Student's t with n − 2 degrees of freedom (as SciPy's
@@ -609,17 +648,10 @@ def spearman_many(samples: dict) -> dict:
     standard error √(1.06 / (n − 3)). Vectorised over all samples: ranks by one sort,
     sums by ``bincount`` (a thousand partners cost milliseconds, not a SciPy call each).
     """
-    keys = list(samples)
-    if not keys:
-        return {}
-    codes = np.concatenate(
-        [np.full(len(samples[key][0]), i, dtype=np.int64) for i, key in enumerate(keys)]
-    )
-    xs = np.concatenate([np.asarray(samples[key][0], dtype=float) for key in keys])
-    ys = np.concatenate([np.asarray(samples[key][1], dtype=float) for key in keys])
+    if groups == 0:
+        return []
     if len(codes) == 0:
-        return dict.fromkeys(keys)
-    groups = len(keys)
+        return [None] * groups
     sizes = np.bincount(codes, minlength=groups)
     rx, distinct_x = _ranks_by_group(codes, xs, groups)
     ry, distinct_y = _ranks_by_group(codes, ys, groups)
@@ -637,20 +669,18 @@ def spearman_many(samples: dict) -> dict:
         half = 1.959963984540054 * np.sqrt(1.06 / (n - 3))
     z = np.arctanh(np.clip(np.nan_to_num(rho), -0.999999, 0.999999))
     lows, highs = np.tanh(z - half), np.tanh(z + half)
-    out: dict = {}
-    for i, key in enumerate(keys):
-        out[key] = (
-            {
-                "n": int(sizes[i]),
-                "rho": float(rho[i]),
-                "p_value": float(p_values[i]),
-                "ci_low": float(lows[i]),
-                "ci_high": float(highs[i]),
-            }
-            if usable[i]
-            else None
-        )
-    return out
+    return [
+        {
+            "n": int(sizes[i]),
+            "rho": float(rho[i]),
+            "p_value": float(p_values[i]),
+            "ci_low": float(lows[i]),
+            "ci_high": float(highs[i]),
+        }
+        if usable[i]
+        else None
+        for i in range(groups)
+    ]
 
 
 def _ranks_by_group(codes: np.ndarray, values: np.ndarray, groups: int) -> tuple:
@@ -669,32 +699,31 @@ def _ranks_by_group(codes: np.ndarray, values: np.ndarray, groups: int) -> tuple
     return ranks, np.bincount(g[tie_start], minlength=groups)
 
 
-def _summarise(*, run: SegmentationRun, config: SegmentationSettings, rows: list[tuple]) -> None:
+def _summarise(*, run: SegmentationRun, config: SegmentationSettings, sample: _Sample) -> None:
     """Step 2: counts, the cut-offs used and the tenant's statistics, onto ``run``."""
-    quadrants = Counter(row[4] for row in rows)
-    tiers = Counter(row[5] or "untiered" for row in rows)
-    run.rep_count = len(rows)
-    run.active_rep_count = sum(1 for row in rows if row[3])
-    run.quadrant_counts = {q: quadrants.get(q, 0) for q in Quadrant.values}
-    run.tier_counts = {t: tiers.get(t, 0) for t in [*Tier.values, "untiered"]}
+    run.rep_count = len(sample.views)
+    run.active_rep_count = int(sample.active.sum())
+    run.quadrant_counts = {q: int(sample.quadrant_is(q).sum()) for q in Quadrant.values}
+    run.tier_counts = {t: sample.tiers.get(t, 0) for t in Tier.values}
+    run.tier_counts["untiered"] = sample.tiers.get(None, 0)
 
-    active = [row for row in rows if row[3]]
     if config.views_high_rule == SegmentationSettings.HighRule.THRESHOLD:
         run.views_cutoff = Decimal(config.views_threshold)
     else:
-        run.views_cutoff = _median([r[1] for r in active])
+        run.views_cutoff = _median(sample.views[sample.active])
     if config.results_high_rule == SegmentationSettings.HighRule.THRESHOLD:
         run.results_cutoff = Decimal(config.results_threshold)
     else:
-        run.results_cutoff = _median([r[2] for r in active])
-    _apply_correlation(run, spearman([float(r[1]) for r in rows], [float(r[2]) for r in rows]))
+        run.results_cutoff = _median(sample.results[sample.active])
+    codes = np.zeros(len(sample.views), dtype=np.int64)
+    _apply_correlation(run, spearman_grouped(codes, sample.views, sample.results, 1)[0])
 
 
-def _median(values: list) -> Decimal | None:
+def _median(values: np.ndarray) -> Decimal | None:
     """The median the statement used (same definition), to four places; None if empty."""
-    if not values:
+    if not len(values):
         return None
-    return Decimal(repr(float(statistics.median(values)))).quantize(Decimal("0.0001"))
+    return Decimal(repr(float(np.median(values)))).quantize(Decimal("0.0001"))
 
 
 # --- nightly ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from django.db import connection
 from scipy import stats as scipy_stats
 
 from enablement.models import PartnerSegment, RepSegment, SegmentationRun
+from enablement.selectors.dashboard import partner_tier_counts
 from enablement.selectors.segmentation import (
     partner_segments_current,
     rep_segment_history,
@@ -320,6 +321,44 @@ def test_selectors_filter_the_current_run(data):
         (6, 1_000_000.0, "performer"),
         (15, 0.0, "motivated"),
     ]
+
+
+def test_a_partners_reps_are_its_reps_now_as_segmented_in_the_run(data):
+    """``rep_segments_of_partner``: the segment's partner and the rep's partner now."""
+    tenant, partners, b2 = data["tenant"], data["partners"], data["reps"]["b2"]
+    segmentation_run(tenant=tenant, as_of=AS_OF)
+    b2.partner = partners["A"]  # moves after the run
+    b2.save(update_fields=["partner"])
+
+    def names(partner):
+        return {s.rep.name for s in rep_segments_current(tenant=tenant, partner_id=partner.pk)}
+
+    assert "b2" not in names(partners["B"]) | names(partners["A"])
+    assert names(partners["B"]) == {"b1", "b3", "b4"}
+    # The run's own figures still count b2 where it was.
+    assert PartnerSegment.objects.get(run__is_current=True, partner=partners["B"]).reps == 4
+    assert partner_tier_counts(tenant=tenant, partner=partners["B"]) == {"none": 3}
+    assert len(segment_scatter_points(tenant=tenant, partner_id=partners["B"].pk)) == 3
+
+    segmentation_run(tenant=tenant, as_of=AS_OF + dt.timedelta(days=1))
+    assert "b2" in names(partners["A"])
+    assert names(partners["B"]) == {"b1", "b3", "b4"}
+    assert PartnerSegment.objects.get(run__is_current=True, partner=partners["B"]).reps == 3
+
+
+def test_partner_won_amounts_are_exact_to_the_cent(in_tenant):
+    partner = PartnerFactory(tenant=in_tenant)
+    first = RepFactory(tenant=in_tenant, partner=partner)
+    second = RepFactory(tenant=in_tenant, partner=partner)
+    for amount in ("1234567890123.45", "0.10", "0.20"):
+        _won(first, Decimal(amount))
+    _won(second, Decimal("-0.35"))  # a credit note: amounts may be negative
+    run = segmentation_run(tenant=in_tenant, as_of=AS_OF)
+
+    figures = PartnerSegment.objects.get(run=run, partner=partner)
+    assert figures.won_amount == Decimal("1234567890123.40")
+    assert figures.won_deals == 4
+    assert RepSegment.objects.get(run=run, rep=first).won_amount == Decimal("1234567890123.75")
 
 
 def test_movement_from_the_previous_run_is_visible(data):
