@@ -272,18 +272,25 @@ def _compute(*, run: SegmentationRun, config: SegmentationSettings) -> None:
     """Steps 1–4 of the module docstring; the caller holds the lock and the transaction."""
     clock = time.perf_counter()
     if connection.vendor == "postgresql":
-        # The run sorts and hashes ~one row per rep several times: keep that in memory
-        # (for this transaction only) instead of spilling to disk at the 4 MB default.
-        # Parallel workers are worth their start-up for the aggregates over the views.
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL work_mem = '64MB'")
-            cursor.execute("SET LOCAL parallel_setup_cost = 100")
-            cursor.execute("SET LOCAL parallel_tuple_cost = 0.01")
+        local_settings = {
+            # The run sorts and hashes ~one row per rep several times: keep that in memory
+            # instead of spilling to disk at the 4 MB default.
+            "work_mem": "64MB",
+            # Parallel workers are worth their start-up for the aggregates over the views.
+            "parallel_setup_cost": "100",
+            "parallel_tuple_cost": "0.01",
             # The statements are few and run once: compiling them costs more than it saves.
-            cursor.execute("SET LOCAL jit = off")
+            "jit": "off",
             # Derived rows: a crash in the instant after commit loses this run, never
             # consistency (the previous run stays current), so skip the wait for the flush.
-            cursor.execute("SET LOCAL synchronous_commit = off")
+            "synchronous_commit": "off",
+        }
+        # For this transaction only (``SET LOCAL``), in one round trip.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(local_settings)),
+                [value for pair in local_settings.items() for value in pair],
+            )
     previous = (
         SegmentationRun.objects.filter(tenant_id=run.tenant_id, is_current=True)
         .values_list("pk", "as_of")
