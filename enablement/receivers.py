@@ -8,10 +8,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from django.db import transaction
 from django.dispatch import receiver
 
 from activities.signals import material_views_ingested
-from pse_crm.tasks import enqueue_on_commit
 
 
 @receiver(material_views_ingested, dispatch_uid="enablement.deal_signals_on_ingestion")
@@ -24,8 +24,10 @@ def deal_signals_on_ingestion(
     last_viewed_at: dt.datetime | None = None,
     **kwargs,
 ) -> None:
-    """Evaluate the deal-signal rules for exactly the reps that got new views."""
-    from enablement.tasks import deal_signals_evaluate
+    """Evaluate the deal-signal rules for exactly the reps that got new views (after the
+    commit; with the queue down, the reps wait in the backlog for the hourly sweep)."""
+    from enablement.services.signals import deal_signals_queue
 
     if rep_ids:
-        enqueue_on_commit(deal_signals_evaluate, tenant_id, sorted(set(rep_ids)))
+        ids = list(rep_ids)
+        transaction.on_commit(lambda: deal_signals_queue(tenant_id=tenant_id, rep_ids=ids))

@@ -44,30 +44,38 @@ def deal_signal_emails_send(tenant_id: int, notification_ids: list[int]) -> int:
 
 @shared_task(base=TenantTask, name="enablement.tasks.deal_signals_expire", queue=Queues.NOTIFY)
 def deal_signals_expire(tenant_id: int) -> int:
-    """Mark the tenant's open signals past their expiry as expired."""
+    """Mark the tenant's open signals past their expiry as expired, and queue the checks
+    that waited for the queue (``deal_signals_backlog_replay``)."""
+    from enablement.services.signals import deal_signals_backlog_replay
     from enablement.services.signals import deal_signals_expire as expire
     from pse_crm.tenancy import current_tenant
 
-    return expire(tenant=current_tenant())
+    tenant = current_tenant()
+    deal_signals_backlog_replay(tenant=tenant)
+    return expire(tenant=tenant)
 
 
 @shared_task(base=TenantTask, name="enablement.tasks.deal_signal_digest", queue=Queues.NOTIFY)
 def deal_signal_digest(tenant_id: int, until: str | None = None) -> int:
-    """Expire stale signals, then send the tenant's daily digests up to ``until`` (ISO)."""
+    """Queue the checks that waited for the queue, expire stale signals, then send the
+    tenant's daily digests up to ``until`` (ISO)."""
     from enablement.services.notifications import deal_signal_digest_send
+    from enablement.services.signals import deal_signals_backlog_replay
     from enablement.services.signals import deal_signals_expire as expire
     from pse_crm.tenancy import current_tenant
 
     tenant = current_tenant()
     cutoff = dt.datetime.fromisoformat(until) if until else None
+    deal_signals_backlog_replay(tenant=tenant)
     expire(tenant=tenant)
     return deal_signal_digest_send(tenant=tenant, until=cutoff)
 
 
 @shared_task(name="enablement.tasks.deal_signals_hourly", queue=Queues.NOTIFY)
 def deal_signals_hourly() -> int:
-    """Fan out, one task per active tenant: expire stale signals every hour, and send the
-    daily digest where the tenant's local time is the digest hour.
+    """Fan out, one task per active tenant: every hour, queue the deal-signal checks that
+    waited for the queue (it was down when their views arrived) and expire stale signals;
+    send the daily digest where the tenant's local time is the digest hour.
 
     Reads only the (unscoped) tenant table. Each queued task expires within the hour, so
     a backlog never sends yesterday's digest late. Returns how many digests were queued.

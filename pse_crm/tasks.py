@@ -46,7 +46,10 @@ BEST_EFFORT_QUEUES = frozenset({Queues.INGEST, Queues.NOTIFY})
 
 
 def send_task(task: Task, *args: Any, **kwargs: Any) -> Any:
-    """``task.apply_async`` that turns an unreachable broker into ``QueueUnavailable``."""
+    """``task.apply_async`` that turns an unreachable broker into ``QueueUnavailable``.
+
+    Returns the task's result handle; ``None`` only when a best-effort task was dropped.
+    """
     try:
         return task.apply_async(args=args, kwargs=kwargs)
     except BrokerUnavailable as exc:

@@ -22,6 +22,7 @@ __all__ = [
     "DealSignalView",
     "Notification",
     "NotificationPreference",
+    "SignalEvaluationBacklog",
     "SignalKind",
     "SignalRule",
 ]
@@ -271,3 +272,21 @@ class Notification(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.signal_id}"
+
+
+class SignalEvaluationBacklog(TenantOwned):
+    """Reps whose new views were not checked for deal signals: the task queue was down
+    when the views arrived. The hourly sweep queues their check and deletes the row
+    (``deal_signals_backlog_replay``), so a queue outage delays signals, never loses them.
+    """
+
+    rep_ids = models.JSONField(_("reps"), default=list)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("deal-signal check waiting for the queue")
+        verbose_name_plural = _("deal-signal checks waiting for the queue")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{len(self.rep_ids)} reps since {self.created_at:%Y-%m-%d %H:%M}"

@@ -25,6 +25,7 @@ from enablement.models import (
     DealSignalView,
     Quadrant,
     RepSegment,
+    SignalEvaluationBacklog,
     SignalKind,
     SignalRule,
     SupportTask,
@@ -33,6 +34,8 @@ from enablement.models import (
 from enablement.models.signals import MAX_WINDOW_HOURS
 from pse_crm import roles
 from pse_crm.models import Membership, Tenant
+from pse_crm.tasks import send_task
+from pse_crm.tenancy import tenant_scope
 
 # Reps per round of queries: keeps every IN (...) list well under SQLite's variable limit.
 EVALUATION_CHUNK = 2000
@@ -301,6 +304,45 @@ def deal_signals_evaluate(
         if created:
             notifications_for_signals(tenant=tenant, signals=created)
     return created
+
+
+def deal_signals_queue(*, tenant_id: int, rep_ids: Sequence[int]) -> bool:
+    """Queue the deal-signal check of ``rep_ids`` (after their views were stored).
+
+    Guarantees: never raises for a down queue. When the queue cannot be reached the reps
+    are written to the tenant's backlog instead, which the hourly sweep replays
+    (``deal_signals_backlog_replay``); returns whether the check was queued now.
+    """
+    from enablement.tasks import deal_signals_evaluate as evaluate_task
+
+    ids = sorted(set(rep_ids))
+    if not ids:
+        return True
+    if send_task(evaluate_task, tenant_id, ids) is not None:
+        return True
+    with tenant_scope(Tenant.objects.get(pk=tenant_id)):
+        SignalEvaluationBacklog.objects.create(tenant_id=tenant_id, rep_ids=ids)
+    return False
+
+
+def deal_signals_backlog_replay(*, tenant: Tenant) -> int:
+    """Queue the deal-signal check of every rep in the tenant's backlog; returns how many
+    reps were queued.
+
+    Guarantees: a backlog row is deleted only once its check is in the queue; while the
+    queue is still down nothing changes and the next sweep tries again. Checking a rep
+    twice is harmless (a view raises a signal once).
+    """
+    from enablement.tasks import deal_signals_evaluate as evaluate_task
+
+    rows = list(SignalEvaluationBacklog.objects.filter(tenant=tenant).values_list("pk", "rep_ids"))
+    if not rows:
+        return 0
+    rep_ids = sorted({rep_id for _pk, ids in rows for rep_id in ids})
+    if send_task(evaluate_task, tenant.pk, rep_ids) is None:
+        return 0
+    SignalEvaluationBacklog.objects.filter(tenant=tenant, pk__in=[pk for pk, _ids in rows]).delete()
+    return len(rep_ids)
 
 
 def deal_signals_reevaluate_recent(*, tenant: Tenant, now: dt.datetime | None = None) -> int:

@@ -21,7 +21,7 @@ from django.db import connection
 from django.utils import timezone
 
 from activities.models import Deal, MaterialView
-from enablement.models import SegmentationRun
+from enablement.models import DealSignal, SegmentationRun, SignalEvaluationBacklog
 from pse_crm.celery import app as celery_app
 from pse_crm.roles import Role
 from pse_crm.sfid import to_18
@@ -343,7 +343,7 @@ def throwaway_redis(tmp_path, monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_redis_stopped(tenant, throwaway_redis, client):
     _require_postgresql()
-    from enablement.tasks import nightly_sweep
+    from enablement.tasks import deal_signals_hourly, nightly_sweep
 
     partner = PartnerFactory(tenant=tenant)
     rep = RepFactory(tenant=tenant, partner=partner)
@@ -360,13 +360,13 @@ def test_redis_stopped(tenant, throwaway_redis, client):
     assert client.get("/").status_code == 200
     assert client.get("/segmentation/runs/").status_code == 200
     assert api.get("/api/v1/deals/").status_code == 200
-    # Ingestion keeps working: the views are stored (their deal-signal check is skipped).
+    # Ingestion keeps working: the views are stored; their deal-signal check waits.
     response = api.post(
         "/api/v1/material-views/",
         [
             {
                 "event_id": "evt-redis-down",
-                "viewed_at": "2026-03-01T10:00:00+09:00",
+                "viewed_at": (timezone.now() - dt.timedelta(hours=1)).isoformat(),
                 "rep_email": rep.email,
                 "material_external_id": material.external_id,
                 "duration_seconds": 30,
@@ -376,6 +376,7 @@ def test_redis_stopped(tenant, throwaway_redis, client):
     )
     assert response.status_code == 200, response.content
     assert _fresh_count(MaterialView, tenant) == 1
+    assert _fresh_count(SignalEvaluationBacklog, tenant) == 1
     # Asking for a recompute: a clear "try again", not a 500.
     page = client.post("/segmentation/runs/recompute/", HTTP_REFERER="/segmentation/runs/")
     assert page.status_code == 302
@@ -423,6 +424,10 @@ def test_redis_stopped(tenant, throwaway_redis, client):
     nightly = [r for r in _runs(tenant) if r.trigger == SegmentationRun.Trigger.NIGHTLY]
     assert [r.status for r in nightly] == [SegmentationRun.Status.SUCCEEDED]
     assert nightly[0].as_of_date == local_3am.date()
+    # The hourly sweep queues the deal-signal check that waited: the first view is raised.
+    deal_signals_hourly.apply().get()
+    assert _fresh_count(SignalEvaluationBacklog, tenant) == 0
+    assert _fresh_count(DealSignal, tenant) == 1
 
 
 def _client_for(user):
