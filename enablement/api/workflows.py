@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -32,7 +33,7 @@ from enablement.models import (
     SupportTask,
     SupportTaskComment,
 )
-from enablement.selectors.hearings import DEFAULT_REACH_DAYS, know_how_reach
+from enablement.selectors.hearings import DEFAULT_REACH_DAYS, hearings_with_tag, know_how_reach
 from enablement.selectors.momentum import momentum_indicators
 from enablement.selectors.quick_wins import quick_win_rates
 from enablement.selectors.support_tasks import (
@@ -89,10 +90,14 @@ class HearingFilter(django_filters.FilterSet):
     partner = django_filters.NumberFilter(field_name="rep__partner_id")
     held_after = django_filters.DateFilter(field_name="held_on", lookup_expr="gte")
     held_before = django_filters.DateFilter(field_name="held_on", lookup_expr="lte")
+    tag = django_filters.CharFilter(method="filter_tag", label=gettext_lazy("tag (exact)"))
 
     class Meta:
         model = Hearing
         fields: list[str] = []  # every filter is declared above
+
+    def filter_tag(self, queryset, name, value):
+        return hearings_with_tag(queryset, tag=value)
 
 
 class HearingViewSet(TenantModelViewSet):

@@ -7,6 +7,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.functions import TruncDate
 
@@ -29,10 +30,21 @@ def hearing_list(
     if partner_id is not None:
         qs = qs.filter(rep__partner_id=partner_id)
     if tag:
-        # JSON containment is not portable to SQLite; tags are few per hearing.
-        ids = [pk for pk, tags in qs.values_list("pk", "tags") if tag in (tags or [])]
-        qs = qs.filter(pk__in=ids)
+        qs = hearings_with_tag(qs, tag=tag)
     return qs
+
+
+def hearings_with_tag(qs: QuerySet[Hearing], *, tag: str) -> QuerySet[Hearing]:
+    """Narrow ``qs`` to hearings carrying ``tag`` (exactly, as stored: trimmed).
+
+    JSON containment on PostgreSQL; SQLite (the demo) has no such lookup, so there the
+    tags are read and matched here (a few per hearing).
+    """
+    tag = tag.strip()
+    if connection.vendor == "postgresql":
+        return qs.filter(tags__contains=[tag])
+    ids = [pk for pk, tags in qs.values_list("pk", "tags") if tag in (tags or [])]
+    return qs.filter(pk__in=ids)
 
 
 def _days_by_rep(pairs: Iterable[tuple[int, dt.date]]) -> dict[int, list[dt.date]]:

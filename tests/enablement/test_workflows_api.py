@@ -301,6 +301,18 @@ def test_hearings_roles_and_isolation(tenant, other_tenant, staff, viewer, rep, 
     assert listed == {mine.pk, body["id"]}
 
 
+def test_hearings_filter_by_tag(tenant, viewer, rep, foreign_rep):
+    price = HearingFactory(rep=rep, tags=["price", "renewal"])
+    HearingFactory(rep=rep, tags=["renewal"])
+    HearingFactory(rep=rep, tags=["price list"])  # another tag, not a substring match
+    HearingFactory(rep=foreign_rep, tags=["price"])  # another tenant's
+    c = as_user(viewer)
+    assert ids(c.get("/api/v1/hearings/", {"tag": "price"})) == {price.pk}
+    assert ids(c.get("/api/v1/hearings/", {"tag": " price "})) == {price.pk}
+    assert len(ids(c.get("/api/v1/hearings/", {"tag": "renewal"}))) == 2
+    assert ids(c.get("/api/v1/hearings/", {"tag": "pri"})) == set()
+
+
 def test_hearing_without_a_rep_or_with_a_foreign_rep_is_a_400(tenant, staff, foreign_rep):
     c = as_user(staff)
     day = timezone.localdate().isoformat()
