@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from activities.services.views import (
     COLUMNS,
@@ -16,6 +19,29 @@ from activities.services.views import (
     material_views_ingest,
 )
 from pse_crm.management.tenants import tenant_from_slug
+
+
+def _with_progress(
+    rows: Iterator[tuple[int, dict[str, str]]], *, total: int, label: str, quiet: bool
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """``rows``, with a progress bar on a terminal while they are read and checked, then a
+    line saying the storing (one transaction, no finer progress) has begun."""
+    bar = tqdm(
+        rows,
+        total=total,
+        desc=f"{label}: reading",
+        unit="row",
+        file=sys.stderr,
+        disable=True if quiet else None,  # None: only on a terminal
+        leave=False,
+    )
+    shown = not bar.disable  # close() sets it
+    try:
+        yield from bar
+    finally:
+        bar.close()
+    if shown:
+        sys.stderr.write(f"{label}: storing {bar.n:,} rows...\n")
 
 
 def report_path(path: Path) -> Path:
@@ -51,10 +77,16 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {file}: {exc.strerror or exc}") from None
         source = source or file.name
         started = time.perf_counter()
+        rows = _with_progress(
+            iter_csv_rows(data),
+            total=max(data.count(b"\n") - 1, 0),  # close: a quoted field may hold a line break
+            label=file.name,
+            quiet=options["verbosity"] == 0,
+        )
         try:
             result = material_views_ingest(
                 tenant=tenant_obj,
-                rows=iter_csv_rows(data),
+                rows=rows,
                 source=source,
                 skip_invalid=skip_invalid,
             )
