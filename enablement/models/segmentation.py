@@ -419,6 +419,10 @@ class PartnerSegment(TenantOwned):
     )
     won_deals = models.PositiveIntegerField(_("won deals in window"), default=0)
     is_tiered = models.BooleanField(_("tiered"), default=False)
+    # 2:6:2 inside the partner (all zero when the partner is too small to be tiered).
+    top_reps = models.PositiveIntegerField(_("top 20%"), default=0)
+    middle_reps = models.PositiveIntegerField(_("middle 60%"), default=0)
+    bottom_reps = models.PositiveIntegerField(_("bottom 20%"), default=0)
     # Only for partners with at least 10 reps. Correlation, not causation.
     correlation_n = models.PositiveIntegerField(_("n"), null=True, blank=True)
     correlation_rho = models.FloatField(_("Spearman ρ"), null=True, blank=True)

@@ -175,46 +175,49 @@ def scatter_payload(*, tenant, partner: Partner | None = None) -> dict:
 
 
 def tier_bars(*, tenant, limit: int = 12) -> list[dict]:
-    """2:6:2 per partner in the current run for the partners with the most reps: one query."""
-    from enablement.models import RepSegment, Tier
+    """2:6:2 per partner in the current run for the tiered partners with the most reps:
+    one query on the run's partner figures."""
+    from enablement.models import PartnerSegment
 
     rows = (
-        RepSegment.objects.filter(tenant=tenant, run__is_current=True, tier__isnull=False)
-        .values("partner_id", "partner__name")
-        .annotate(
-            top=Count("pk", filter=Q(tier=Tier.TOP)),
-            middle=Count("pk", filter=Q(tier=Tier.MIDDLE)),
-            bottom=Count("pk", filter=Q(tier=Tier.BOTTOM)),
-            total=Count("pk"),
-        )
-        .order_by("-total", "partner__name")[:limit]
+        PartnerSegment.objects.filter(tenant=tenant, run__is_current=True, is_tiered=True)
+        .values("partner_id", "partner__name", "top_reps", "middle_reps", "bottom_reps")
+        .order_by("-reps", "partner__name")[:limit]
     )
     out = []
     for row in rows:
-        total = row["total"] or 1
+        top, middle, bottom = row.pop("top_reps"), row.pop("middle_reps"), row.pop("bottom_reps")
+        total = top + middle + bottom
+        whole = total or 1
         out.append(
             {
                 **row,
-                "top_pct": round(100 * row["top"] / total, 1),
-                "middle_pct": round(100 * row["middle"] / total, 1),
-                "bottom_pct": round(100 * row["bottom"] / total, 1),
-                "middle_end": round(100 * (row["top"] + row["middle"]) / total, 1),
+                "top": top,
+                "middle": middle,
+                "bottom": bottom,
+                "total": total,
+                "top_pct": round(100 * top / whole, 1),
+                "middle_pct": round(100 * middle / whole, 1),
+                "bottom_pct": round(100 * bottom / whole, 1),
+                "middle_end": round(100 * (top + middle) / whole, 1),
             }
         )
     return out
 
 
 def partner_tier_counts(*, tenant, partner: Partner) -> dict[str, int]:
-    from enablement.models import RepSegment
-    from enablement.selectors.segmentation import rep_segments_of_partner
+    """The partner's reps per tier in the current run (``"none"``: a partner too small to
+    be tiered), as the run counted them; empty before the first run."""
+    from enablement.models import PartnerSegment
 
-    current = RepSegment.objects.filter(tenant=tenant, run__is_current=True)
-    rows = (
-        rep_segments_of_partner(current, partner_id=partner.pk)
-        .values("tier")
-        .annotate(n=Count("pk"))
-    )
-    return {(row["tier"] or "none"): row["n"] for row in rows}
+    figures = PartnerSegment.objects.filter(
+        tenant=tenant, run__is_current=True, partner=partner
+    ).first()
+    if figures is None:
+        return {}
+    if not figures.is_tiered:
+        return {"none": figures.reps}
+    return {"top": figures.top_reps, "middle": figures.middle_reps, "bottom": figures.bottom_reps}
 
 
 def partners_with_current_segments() -> QuerySet[Partner]:

@@ -106,6 +106,9 @@ class PartnerSegmentSerializer(_CorrelationMixin, serializers.ModelSerializer):
             "won_amount",
             "won_deals",
             "is_tiered",
+            "top_reps",
+            "middle_reps",
+            "bottom_reps",
             "correlation",
         ]
         read_only_fields = fields

@@ -60,7 +60,6 @@ import datetime as dt
 import json
 import logging
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -496,6 +495,7 @@ def _write_rep_segments(
 
 
 _QUADRANT_CODES = {quadrant: code for code, quadrant in enumerate(Quadrant.values)}
+_TIER_CODES = {None: -1} | {tier: code for code, tier in enumerate(Tier.values)}
 
 
 @dataclass(frozen=True)
@@ -507,10 +507,9 @@ class _Sample:
     results: np.ndarray  # float64: won amount or won deals, as the run measured them
     active: np.ndarray  # bool
     quadrant: np.ndarray  # int8: the index of the quadrant in ``Quadrant.values``
-    tiered: np.ndarray  # bool: the rep has a tier
+    tier: np.ndarray  # int8: the index of the tier in ``Tier.values``; -1 for none
     won_deals: np.ndarray  # int64
     won_cents: np.ndarray  # int64: the won amount in hundredths, exact
-    tiers: Counter  # reps per tier (None: untiered)
 
     @classmethod
     def from_rows(cls, rows: list[tuple]) -> _Sample:
@@ -528,14 +527,16 @@ class _Sample:
             results=column((row[2] for row in rows), float),
             active=column((row[3] for row in rows), bool),
             quadrant=column((_QUADRANT_CODES[row[4]] for row in rows), np.int8),
-            tiered=column((row[5] is not None for row in rows), bool),
+            tier=column((_TIER_CODES[row[5]] for row in rows), np.int8),
             won_deals=column((row[6] for row in rows), np.int64),
             won_cents=column((row[7] for row in rows), np.int64),
-            tiers=Counter(row[5] for row in rows),
         )
 
     def quadrant_is(self, quadrant: str) -> np.ndarray:
         return self.quadrant == _QUADRANT_CODES[quadrant]
+
+    def tier_is(self, tier: str | None) -> np.ndarray:
+        return self.tier == _TIER_CODES[tier]
 
 
 def _json_rows(columns: dict[str, str]) -> str:
@@ -578,7 +579,8 @@ def _write_partner_segments(*, run: SegmentationRun, sample: _Sample) -> None:
     won_deals = count(sample.won_deals)
     won_cents = np.zeros(groups, dtype=np.int64)
     np.add.at(won_cents, codes, sample.won_cents)
-    tiered = count(sample.tiered) > 0
+    tiers = {t: count(sample.tier_is(t)) for t in Tier.values}
+    tiered = count(sample.tier >= 0) > 0
     correlated = spearman_grouped(codes, sample.views, sample.results, groups)
 
     statistics = [result or {} for result in correlated]
@@ -593,6 +595,7 @@ def _write_partner_segments(*, run: SegmentationRun, sample: _Sample) -> None:
         [str(Decimal(cents).scaleb(-2)) for cents in won_cents.tolist()],
         won_deals.tolist(),
         tiered.tolist(),
+        *(tiers[t].tolist() for t in Tier.values),
         *([r.get(key) for r in statistics] for key in ("n", "rho", "p_value", "ci_low", "ci_high")),
         strict=True,
     )
@@ -609,6 +612,9 @@ def _write_partner_segments(*, run: SegmentationRun, sample: _Sample) -> None:
         "won_amount": "numeric(18, 2)",
         "won_deals": "integer",
         "is_tiered": "boolean",
+        "top_reps": "integer",
+        "middle_reps": "integer",
+        "bottom_reps": "integer",
         "correlation_n": "integer",
         "correlation_rho": "double precision",
         "correlation_p_value": "double precision",
@@ -711,8 +717,8 @@ def _summarise(*, run: SegmentationRun, config: SegmentationSettings, sample: _S
     run.rep_count = len(sample.views)
     run.active_rep_count = int(sample.active.sum())
     run.quadrant_counts = {q: int(sample.quadrant_is(q).sum()) for q in Quadrant.values}
-    run.tier_counts = {t: sample.tiers.get(t, 0) for t in Tier.values}
-    run.tier_counts["untiered"] = sample.tiers.get(None, 0)
+    run.tier_counts = {t: int(sample.tier_is(t).sum()) for t in Tier.values}
+    run.tier_counts["untiered"] = int(sample.tier_is(None).sum())
 
     if config.views_high_rule == SegmentationSettings.HighRule.THRESHOLD:
         run.views_cutoff = Decimal(config.views_threshold)

@@ -17,7 +17,7 @@ from django.db import connection
 from scipy import stats as scipy_stats
 
 from enablement.models import PartnerSegment, RepSegment, SegmentationRun
-from enablement.selectors.dashboard import partner_tier_counts
+from enablement.selectors.dashboard import partner_tier_counts, tier_bars
 from enablement.selectors.segmentation import (
     partner_segments_current,
     rep_segment_history,
@@ -255,6 +255,19 @@ def test_quadrants_tiers_activation_and_statistics_by_hand(data):
     assert a.won_amount == Decimal("5500000")
     assert b.won_amount == Decimal("1000000")
     assert (a.is_tiered, b.is_tiered) == (True, False)
+    # A: top a1 a2, bottom a8 a9 a10 (tied), the five others middle; B is too small.
+    assert (a.top_reps, a.middle_reps, a.bottom_reps) == (2, 5, 3)
+    assert (b.top_reps, b.middle_reps, b.bottom_reps) == (0, 0, 0)
+    assert partner_tier_counts(tenant=data["tenant"], partner=data["partners"]["A"]) == {
+        "top": 2,
+        "middle": 5,
+        "bottom": 3,
+    }
+    bars = tier_bars(tenant=data["tenant"])
+    assert [(r["partner_id"], r["top"], r["middle"], r["bottom"], r["total"]) for r in bars] == [
+        (data["partners"]["A"].pk, 2, 5, 3, 10)
+    ]
+    assert (bars[0]["top_pct"], bars[0]["middle_end"]) == (20.0, 70.0)
 
     # Counts on the run.
     assert run.rep_count == 14
@@ -337,7 +350,7 @@ def test_a_partners_reps_are_its_reps_now_as_segmented_in_the_run(data):
     assert names(partners["B"]) == {"b1", "b3", "b4"}
     # The run's own figures still count b2 where it was.
     assert PartnerSegment.objects.get(run__is_current=True, partner=partners["B"]).reps == 4
-    assert partner_tier_counts(tenant=tenant, partner=partners["B"]) == {"none": 3}
+    assert partner_tier_counts(tenant=tenant, partner=partners["B"]) == {"none": 4}
     assert len(segment_scatter_points(tenant=tenant, partner_id=partners["B"].pk)) == 3
 
     segmentation_run(tenant=tenant, as_of=AS_OF + dt.timedelta(days=1))
