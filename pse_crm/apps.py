@@ -11,7 +11,7 @@ class PseCrmConfig(AppConfig):
         from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate, pre_migrate
 
-        from pse_crm import audit, rls
+        from pse_crm import audit, checks, rls  # noqa: F401 (checks registers itself)
 
         # The second wall (PostgreSQL row-level security): see pse_crm/rls.py.
         connection_created.connect(rls.install, dispatch_uid="pse_crm.rls.install")

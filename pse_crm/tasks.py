@@ -41,7 +41,8 @@ class QueueUnavailable(Exception):
 
 
 # Work that follows a write (deal signals after an ingestion, notifications) must not fail
-# the write when the queue is down: it is logged and dropped; everything else raises.
+# the write when the queue is down: ``send_task`` returns None (the caller may keep the work
+# for later, as the deal-signal backlog does); everything else raises.
 BEST_EFFORT_QUEUES = frozenset({Queues.INGEST, Queues.NOTIFY})
 
 
@@ -54,7 +55,7 @@ def send_task(task: Task, *args: Any, **kwargs: Any) -> Any:
         return task.apply_async(args=args, kwargs=kwargs)
     except BrokerUnavailable as exc:
         if getattr(task, "queue", None) in BEST_EFFORT_QUEUES:
-            log.error("task queue unavailable: %s dropped (%s)", task.name, exc)
+            log.error("task queue unavailable: %s not queued (%s)", task.name, exc)
             return None
         raise QueueUnavailable(str(exc)) from exc
 

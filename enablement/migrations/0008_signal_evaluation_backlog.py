@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
             name='SignalEvaluationBacklog',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rep_ids', models.JSONField(default=list, verbose_name='reps')),
+                ('rep_ids', models.JSONField(default=list, verbose_name='ids of the reps to check')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
                 ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='pse_crm.tenant', verbose_name='tenant')),
             ],

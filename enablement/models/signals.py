@@ -280,7 +280,7 @@ class SignalEvaluationBacklog(TenantOwned):
     (``deal_signals_backlog_replay``), so a queue outage delays signals, never loses them.
     """
 
-    rep_ids = models.JSONField(_("reps"), default=list)
+    rep_ids = models.JSONField(_("ids of the reps to check"), default=list)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

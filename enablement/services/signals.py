@@ -9,12 +9,13 @@ few round trips as a 10-view one.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -36,6 +37,8 @@ from pse_crm import roles
 from pse_crm.models import Membership, Tenant
 from pse_crm.tasks import send_task
 from pse_crm.tenancy import tenant_scope
+
+log = logging.getLogger(__name__)
 
 # Reps per round of queries: keeps every IN (...) list well under SQLite's variable limit.
 EVALUATION_CHUNK = 2000
@@ -320,8 +323,13 @@ def deal_signals_queue(*, tenant_id: int, rep_ids: Sequence[int]) -> bool:
         return True
     if send_task(evaluate_task, tenant_id, ids) is not None:
         return True
-    with tenant_scope(Tenant.objects.get(pk=tenant_id)):
-        SignalEvaluationBacklog.objects.create(tenant_id=tenant_id, rep_ids=ids)
+    try:
+        with tenant_scope(Tenant.objects.get(pk=tenant_id)):
+            SignalEvaluationBacklog.objects.create(tenant_id=tenant_id, rep_ids=ids)
+    except DatabaseError:
+        # The views are stored already: their caller must not fail now. "Evaluate recent
+        # views again" on the rules page catches up by hand.
+        log.exception("deal-signal check of %d reps of tenant %s lost", len(ids), tenant_id)
     return False
 
 

@@ -94,3 +94,19 @@ def test_with_the_queue_up_nothing_waits(tenant, api_client, django_capture_on_c
         _post_views(api_client, rep, prefix="c", count=1)
     assert _backlog(tenant) == []
     assert _signals(tenant) == {(rep.pk, SignalKind.FIRST_VIEW)}
+
+
+def test_a_backlog_that_cannot_be_written_does_not_fail_the_ingestion(tenant, monkeypatch, caplog):
+    from django.db import DatabaseError
+
+    from enablement.services import signals as service
+
+    rep = RepFactory(partner__tenant=tenant)
+
+    def broken(**kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(tasks.deal_signals_evaluate, "apply_async", _queue_down)
+    monkeypatch.setattr(SignalEvaluationBacklog.objects, "create", broken)
+    assert service.deal_signals_queue(tenant_id=tenant.pk, rep_ids=[rep.pk]) is False
+    assert "deal-signal check of 1 reps" in caplog.text
