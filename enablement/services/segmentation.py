@@ -20,8 +20,9 @@
 On PostgreSQL the run's transaction raises ``work_mem`` (sorts stay in memory), makes
 parallel plans cheaper, turns JIT compilation off (it cost more than it saved) and does
 not wait for the commit's WAL flush (derived rows: a crash loses at most this run, and
-the previous one stays current). These and the JSON reader are the only backend
-branches, besides the advisory lock.
+the previous one stays current); the aggregates run without plain index scans (see
+``_without_index_scans``). These and the JSON reader are the only backend branches,
+besides the advisory lock.
 
 All four steps are one transaction: readers see the previous complete run or the new
 complete run, never a half. A failure rolls them back and the run is recorded as
@@ -340,6 +341,25 @@ def _median_cte(name: str, column: str, base: str) -> str:
     )"""
 
 
+@contextmanager
+def _without_index_scans() -> Iterator[None]:
+    """On PostgreSQL, no plain index scans for the block (this transaction only).
+
+    The aggregates read a large share of the views; an index on (tenant, rep, …) offers
+    them in rep order, and with some statistics the planner takes it over a parallel scan
+    and sort: 2.5 million random heap reads, measured 4.9 s instead of 1.9 s.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('enable_indexscan', 'off', true)")
+    yield
+    # (After an error the transaction rolls back, and the setting with it.)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('enable_indexscan', 'on', true)")
+
+
 def _write_rep_segments(
     *, run: SegmentationRun, config: SegmentationSettings, previous_run_id: int | None
 ) -> _Sample:
@@ -414,11 +434,7 @@ def _write_rep_segments(
     SELECT r.id AS rep_id, r.partner_id,
            COALESCE(v.views, 0) AS views,
            COALESCE(v.materials, 0) AS materials,
-           COALESCE(v.last_view, (
-               SELECT MAX(mv2.viewed_at) FROM {mv} mv2
-               WHERE mv2.tenant_id = %(tenant)s AND mv2.rep_id = r.id
-                 AND mv2.viewed_at <= %(as_of)s
-           )) AS last_view,
+           v.last_view,
            COALESCE(d.won_amount, 0) AS won_amount,
            COALESCE(d.won_deals, 0) AS won_deals,
            COALESCE(d.open_amount, 0) AS open_amount,
@@ -465,7 +481,13 @@ def _write_rep_segments(
         quadrant, tier, score, previous_quadrant, previous_tier
     )
     SELECT %(tenant)s, %(run)s, t.rep_id, t.partner_id, t.views,
-           t.materials, t.last_view,
+           t.materials,
+           -- Without a view in the window: the last one before it (one index probe).
+           COALESCE(t.last_view, (
+               SELECT MAX(mv2.viewed_at) FROM {mv} mv2
+               WHERE mv2.tenant_id = %(tenant)s AND mv2.rep_id = t.rep_id
+                 AND mv2.viewed_at <= %(as_of)s
+           )),
            t.won_amount, t.won_deals, t.open_amount, t.open_deals, t.active,
            CASE WHEN t.vh = 1 AND t.rh = 1 THEN %(performer)s
                 WHEN t.vh = 1 THEN %(motivated)s
@@ -487,7 +509,8 @@ def _write_rep_segments(
     """
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {base}")
-        cursor.execute(aggregates, params)
+        with _without_index_scans():
+            cursor.execute(aggregates, params)
         cursor.execute(segments, params)
         rows = cursor.fetchall()
         cursor.execute(f"DROP TABLE {base}")

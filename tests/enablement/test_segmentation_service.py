@@ -6,6 +6,7 @@ in the comments, from the data the fixture builds.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import threading
@@ -576,3 +577,27 @@ def test_runs_as_the_application_role_under_row_level_security(data, other_tenan
             rival = segmentation_run(tenant=other_tenant, as_of=AS_OF)
             assert rival.status == SegmentationRun.Status.SUCCEEDED, rival.error
             assert rival.rep_count == 12
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL planner setting")
+def test_the_aggregates_run_without_plain_index_scans(data, monkeypatch):
+    """The views aggregate must not be planned as an index walk in rep order (measured
+    2.6x slower); the setting is local to the statement that needs it."""
+    seen = []
+    real = service._without_index_scans
+
+    @contextlib.contextmanager
+    def spy():
+        with real():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT current_setting('enable_indexscan')")
+                seen.append(cursor.fetchone()[0])
+            yield
+
+    monkeypatch.setattr(service, "_without_index_scans", spy)
+    run = segmentation_run(tenant=data["tenant"], as_of=AS_OF)
+    assert run.status == SegmentationRun.Status.SUCCEEDED
+    assert seen == ["off"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('enable_indexscan')")
+        assert cursor.fetchone()[0] == "on"
