@@ -8,8 +8,8 @@ from django.utils.translation import gettext_lazy as _
 
 from activities.models import Deal, Material, MaterialView, SyncSettings
 from partners.admin import SameTenantAdminMixin
-from pse_crm.admin import TenantOwnedAdmin
-from pse_crm.roles import Role
+from pse_crm import roles
+from pse_crm.admin import TenantOwnedAdmin, admin_role_ok
 
 
 @admin.register(Material)
@@ -87,10 +87,7 @@ class DealAdmin(SameTenantAdminMixin, TenantOwnedAdmin):
 
 
 def _is_owner(request) -> bool:
-    membership = getattr(request, "membership", None)
-    return request.user.is_superuser or (
-        request.user.is_staff and membership is not None and membership.role == Role.OWNER
-    )
+    return admin_role_ok(request, roles.OWN)
 
 
 @admin.register(SyncSettings)

@@ -16,7 +16,8 @@ from pse_crm import roles
 from pse_crm.models import Membership, Tenant, TenantAPIKey, User
 
 
-def _admin_role_ok(request) -> bool:
+def admin_role_ok(request, capability: frozenset[str] = roles.MANAGE) -> bool:
+    """A superuser, or active staff whose role in the request's tenant allows ``capability``."""
     if request.user.is_superuser:
         return True
     membership = getattr(request, "membership", None)
@@ -24,7 +25,7 @@ def _admin_role_ok(request) -> bool:
         request.user.is_active
         and request.user.is_staff
         and membership is not None
-        and roles.role_allows(membership.role, roles.MANAGE)
+        and roles.role_allows(membership.role, capability)
     )
 
 
@@ -83,19 +84,19 @@ class TenantOwnedAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     def has_module_permission(self, request):
-        return _admin_role_ok(request)
+        return admin_role_ok(request)
 
     def has_view_permission(self, request, obj=None):
-        return _admin_role_ok(request)
+        return admin_role_ok(request)
 
     def has_add_permission(self, request):
-        return _admin_role_ok(request)
+        return admin_role_ok(request)
 
     def has_change_permission(self, request, obj=None):
-        return _admin_role_ok(request)
+        return admin_role_ok(request)
 
     def has_delete_permission(self, request, obj=None):
-        return _admin_role_ok(request)
+        return admin_role_ok(request)
 
 
 @admin.register(Tenant)
