@@ -252,9 +252,10 @@ def main() -> None:
         + ", ".join(f"{v:,} {k}" for k, v in counts.items())
     )
 
-    # The run's own tables as autovacuum keeps them on a production server: each bench
-    # call deletes its runs' 50,000-row segment sets, and this server has autovacuum off,
-    # so without this the runs would write into ever more dead index entries.
+    # The run's own tables as autovacuum keeps them: each bench call deletes its runs'
+    # 50,000-row segment sets, and where autovacuum is off (as on the machine these figures
+    # were taken on) the runs would otherwise write into ever more dead index entries.
+    # VACUUM needs the tables' owner: run the bench as the migrating role.
     with connection.cursor() as cursor:
         for model in (RepSegment, PartnerSegment, SegmentationRun):
             cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")

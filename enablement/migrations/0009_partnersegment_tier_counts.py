@@ -4,15 +4,9 @@ from django.db import migrations, models
 
 
 def count_tiers_of_kept_runs(apps, schema_editor):
-    """Fill the new counts of the runs already kept from their rep segments: one statement.
-
-    Every tenant's rows: row-level security lets a migration through with the escape hatch
-    (the owner is subject to the policies too).
-    """
-    connection = schema_editor.connection
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT set_config('app.all_tenants', 'on', true)")
+    """Fill the new counts of the runs already kept from their rep segments: one statement
+    over every tenant's rows (``migrate`` lifts the row-level-security wall: pse_crm.rls)."""
+    with schema_editor.connection.cursor() as cursor:
         cursor.execute(
             """
             UPDATE enablement_partnersegment SET

@@ -61,7 +61,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -603,7 +603,7 @@ def _write_partner_segments(*, run: SegmentationRun, sample: _Sample) -> None:
     won_cents = np.zeros(groups, dtype=np.int64)
     np.add.at(won_cents, codes, sample.won_cents)
     tiers = {t: count(sample.tier_is(t)) for t in Tier.values}
-    tiered = count(sample.tier >= 0) > 0
+    tiered = sum(tiers.values()) > 0
     correlated = spearman_grouped(codes, sample.views, sample.results, groups)
 
     statistics = [result or {} for result in correlated]
@@ -662,7 +662,7 @@ def _apply_correlation(obj: SegmentationRun | PartnerSegment, result: dict | Non
     obj.correlation_ci_high = result.get("ci_high")
 
 
-def spearman(xs: list[float], ys: list[float]) -> dict | None:
+def spearman(xs: Sequence[float] | np.ndarray, ys: Sequence[float] | np.ndarray) -> dict | None:
     """Spearman's ρ of two equal-length samples with its p-value and a 95% interval.
 
     ``None`` with fewer than ``MIN_REPS_FOR_STATISTICS`` values or when either side is
@@ -751,8 +751,7 @@ def _summarise(*, run: SegmentationRun, config: SegmentationSettings, sample: _S
         run.results_cutoff = Decimal(config.results_threshold)
     else:
         run.results_cutoff = _median(sample.results[sample.active])
-    codes = np.zeros(len(sample.views), dtype=np.int64)
-    _apply_correlation(run, spearman_grouped(codes, sample.views, sample.results, 1)[0])
+    _apply_correlation(run, spearman(sample.views, sample.results))
 
 
 def _median(values: np.ndarray) -> Decimal | None:
