@@ -44,15 +44,12 @@ def deal_signal_emails_send(tenant_id: int, notification_ids: list[int]) -> int:
 
 @shared_task(base=TenantTask, name="enablement.tasks.deal_signals_expire", queue=Queues.NOTIFY)
 def deal_signals_expire(tenant_id: int) -> int:
-    """Mark the tenant's open signals past their expiry as expired, and queue the checks
-    that waited for the queue (``deal_signals_backlog_replay``)."""
-    from enablement.services.signals import deal_signals_backlog_replay
-    from enablement.services.signals import deal_signals_expire as expire
+    """The tenant's hourly upkeep (``deal_signals_sweep``): queue the checks that waited
+    for the queue, and expire the open signals past their expiry."""
+    from enablement.services.signals import deal_signals_sweep
     from pse_crm.tenancy import current_tenant
 
-    tenant = current_tenant()
-    deal_signals_backlog_replay(tenant=tenant)
-    return expire(tenant=tenant)
+    return deal_signals_sweep(tenant=current_tenant())
 
 
 @shared_task(base=TenantTask, name="enablement.tasks.deal_signal_digest", queue=Queues.NOTIFY)
@@ -60,14 +57,12 @@ def deal_signal_digest(tenant_id: int, until: str | None = None) -> int:
     """Queue the checks that waited for the queue, expire stale signals, then send the
     tenant's daily digests up to ``until`` (ISO)."""
     from enablement.services.notifications import deal_signal_digest_send
-    from enablement.services.signals import deal_signals_backlog_replay
-    from enablement.services.signals import deal_signals_expire as expire
+    from enablement.services.signals import deal_signals_sweep
     from pse_crm.tenancy import current_tenant
 
     tenant = current_tenant()
     cutoff = dt.datetime.fromisoformat(until) if until else None
-    deal_signals_backlog_replay(tenant=tenant)
-    expire(tenant=tenant)
+    deal_signals_sweep(tenant=tenant)
     return deal_signal_digest_send(tenant=tenant, until=cutoff)
 
 

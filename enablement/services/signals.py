@@ -353,6 +353,14 @@ def deal_signals_backlog_replay(*, tenant: Tenant) -> int:
     return len(rep_ids)
 
 
+def deal_signals_sweep(*, tenant: Tenant, now: dt.datetime | None = None) -> int:
+    """The hourly upkeep of one tenant's signals: queue the checks that waited for the
+    queue (``deal_signals_backlog_replay``), then expire stale signals. Returns how many
+    signals expired."""
+    deal_signals_backlog_replay(tenant=tenant)
+    return deal_signals_expire(tenant=tenant, now=now)
+
+
 def deal_signals_reevaluate_recent(*, tenant: Tenant, now: dt.datetime | None = None) -> int:
     """Queue an evaluation of every rep with a view recent enough to raise a signal.
 
