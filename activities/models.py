@@ -99,6 +99,85 @@ class MaterialView(TenantOwned):
         return f"{self.rep_id} viewed {self.material_id} at {self.viewed_at:%Y-%m-%d %H:%M}"
 
 
+# --- roll-ups of the views ------------------------------------------------------------
+# Derived from MaterialView and kept in step with it by PostgreSQL triggers (migration
+# 0006 of this app): every insert, update or delete of views, whatever wrote it (the
+# ingestion, the CSV import, seed_demo, a tenant import, raw SQL), updates them in the
+# same transaction. They let the segmentation run count a rep's views and distinct
+# materials without reading every view (see enablement/services/segmentation.py). On
+# SQLite (the demo) there are no triggers and they stay empty: nothing reads them there.
+# Not exported with a tenant (``is_derived``): an import rebuilds them.
+
+
+class RepViewDay(TenantOwned):
+    """A rep's views on one UTC calendar day: how many, and the last one."""
+
+    is_derived = True
+
+    # Keyed by what identifies the row (no id column, no index of its own for the
+    # tenant): one index to maintain per upsert. Day first: the segmentation reads a
+    # range of days, and new views land on the latest days (the right edge of the key).
+    pk = models.CompositePrimaryKey("tenant", "day", "rep")
+    tenant = models.ForeignKey(
+        "pse_crm.Tenant",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("tenant"),
+        editable=False,
+        db_index=False,
+    )
+    rep = models.ForeignKey(
+        Rep, on_delete=models.CASCADE, related_name="+", verbose_name=_("rep"), db_index=False
+    )
+    day = models.DateField(_("day (UTC)"))
+    views = models.PositiveIntegerField(_("views"))
+    last_viewed_at = models.DateTimeField(_("last viewed at"))
+
+    class Meta:
+        verbose_name = _("views of a rep on a day")
+        verbose_name_plural = _("views of reps per day")
+
+    def __str__(self) -> str:
+        return f"{self.rep_id} on {self.day}: {self.views}"
+
+
+class RepMaterialSpan(TenantOwned):
+    """The first and the last time a rep viewed one material."""
+
+    is_derived = True
+
+    pk = models.CompositePrimaryKey("tenant", "rep", "material")
+    tenant = models.ForeignKey(
+        "pse_crm.Tenant",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("tenant"),
+        editable=False,
+        db_index=False,
+    )
+    rep = models.ForeignKey(
+        Rep, on_delete=models.CASCADE, related_name="+", verbose_name=_("rep"), db_index=False
+    )
+    material = models.ForeignKey(
+        Material,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("material"),
+        db_index=False,
+    )
+    first_viewed_at = models.DateTimeField(_("first viewed at"))
+    last_viewed_at = models.DateTimeField(_("last viewed at"))
+
+    class Meta:
+        verbose_name = _("views of a material by a rep")
+        verbose_name_plural = _("views of materials by reps")
+
+    def __str__(self) -> str:
+        return (
+            f"{self.rep_id} viewed {self.material_id} {self.first_viewed_at}–{self.last_viewed_at}"
+        )
+
+
 class Deal(TenantOwned):
     """An opportunity synced from Salesforce. Won is ``IsWon``, never a stage name.
 

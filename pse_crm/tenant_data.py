@@ -115,6 +115,8 @@ def tenant_export(*, tenant: Tenant, out: Path) -> dict[str, int]:
                 zf, f"data/{user_label}.json", _member_users(tenant).iterator(chunk_size=2000)
             )
             for model in tenant_linked_models():
+                if getattr(model, "is_derived", False):
+                    continue  # rebuilt from the rows it derives from (triggers) on import
                 label = model._meta.label
                 counts[label] = _write(
                     zf, f"data/{label}.json", _rows(model, tenant).iterator(chunk_size=2000)
@@ -159,7 +161,8 @@ def tenant_import(*, source: Path) -> ImportResult:
 
     Primary keys are kept, so the target must not hold rows with those ids (an empty
     database does not). A member whose email already exists as a user is linked to that
-    user instead of being created again.
+    user instead of being created again. Derived rows, which the export leaves out (models
+    with ``is_derived``), are rebuilt by PostgreSQL's triggers as the views are restored.
     """
     User = get_user_model()
     with zipfile.ZipFile(source) as zf:

@@ -68,7 +68,12 @@ def test_export_writes_every_row_of_the_tenant_and_none_of_another(populated, tm
         manifest = json.loads(zf.read("manifest.json"))
         files = {n: json.loads(zf.read(n)) for n in zf.namelist() if n.startswith("data/")}
     expected = tenant_counts(a)
-    assert {k: manifest["counts"][k] for k in expected} == expected
+    # Roll-ups derived from the views are not exported (an import rebuilds them).
+    derived = {m._meta.label for m in tenant_linked_models() if getattr(m, "is_derived", False)}
+    assert derived and not derived & set(manifest["counts"])
+    assert {k: manifest["counts"][k] for k in expected if k not in derived} == {
+        k: v for k, v in expected.items() if k not in derived
+    }
     assert manifest["counts"]["pse_crm.Tenant"] == 1
     assert manifest["counts"]["pse_crm.User"] == 2  # the owner and the shared manager
     assert expected["activities.Deal"] == 3 and expected["enablement.RepSegment"] == 3
@@ -173,4 +178,11 @@ def test_import_into_an_empty_sqlite_database(populated, tmp_path):
         "c = tenant_counts(t); c['pse_crm.Tenant'] = 1; c['pse_crm.User'] = User.objects.count(); "
         "print(json.dumps(c))",
     )
-    assert json.loads(counted.strip().splitlines()[-1]) == expected
+    restored = json.loads(counted.strip().splitlines()[-1])
+    # Every exported model restored with its count; the derived roll-ups (not exported)
+    # are the only others, and SQLite keeps none (no triggers there).
+    assert {k: v for k, v in restored.items() if k in expected} == expected
+    assert {k: v for k, v in restored.items() if k not in expected} == {
+        "activities.RepMaterialSpan": 0,
+        "activities.RepViewDay": 0,
+    }
