@@ -3,12 +3,12 @@
 ``segmentation_run`` computes one run for one tenant as of one moment:
 
 1. one ``CREATE TEMPORARY TABLE … AS SELECT`` aggregates the views (count, distinct
-   materials and last view, in one pass) and the deals (won in window, open pipeline)
-   per employed rep (PostgreSQL may run it with parallel workers); then one
-   ``INSERT … SELECT`` writes every rep's segment with the medians (or thresholds), the
-   quadrant, a score, the 2:6:2 tier inside the partner (window functions) and the rep's
-   quadrant and tier in the previous current run. The same SQL runs on PostgreSQL and
-   SQLite;
+   materials and last view: on PostgreSQL from the views' roll-ups, see ``_views_cte``)
+   and the deals (won in window, open pipeline) per employed rep (PostgreSQL may run it
+   with parallel workers); then one ``INSERT … SELECT`` writes every rep's segment with
+   the medians (or thresholds), the quadrant, a score, the 2:6:2 tier inside the partner
+   (window functions) and the rep's quadrant and tier in the previous current run. Besides
+   the views' roll-ups, the same SQL runs on PostgreSQL and SQLite;
 2. that ``INSERT`` returns ``(partner, views, results, …)`` per rep (``RETURNING``: no
    read back) into NumPy columns for the counts and the statistics (Spearman's ρ,
    vectorised with NumPy/SciPy; correlation, not causation);
@@ -21,8 +21,8 @@ On PostgreSQL the run's transaction raises ``work_mem`` (sorts stay in memory), 
 parallel plans cheaper, turns JIT compilation off (it cost more than it saved) and does
 not wait for the commit's WAL flush (derived rows: a crash loses at most this run, and
 the previous one stays current); the aggregates run without plain index scans (see
-``_without_index_scans``). These and the JSON reader are the only backend branches,
-besides the advisory lock.
+``_without_index_scans``). These, the views' roll-ups and the JSON reader are the only
+backend branches, besides the advisory lock.
 
 All four steps are one transaction: readers see the previous complete run or the new
 complete run, never a half. A failure rolls them back and the run is recorded as
@@ -72,7 +72,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from scipy import stats as scipy_stats
 
-from activities.models import Deal, MaterialView
+from activities.models import Deal, MaterialView, RepMaterialSpan, RepViewDay
 from enablement.models import (
     PartnerSegment,
     Quadrant,
@@ -345,9 +345,11 @@ def _median_cte(name: str, column: str, base: str) -> str:
 def _without_index_scans() -> Iterator[None]:
     """On PostgreSQL, no plain index scans for the block (this transaction only).
 
-    The aggregates read a large share of the views; an index on (tenant, rep, …) offers
-    them in rep order, and with some statistics the planner takes it over a parallel scan
-    and sort: 2.5 million random heap reads, measured 4.9 s instead of 1.9 s.
+    The aggregates read a large share of a table (the deals, the roll-ups; all the
+    window's views without them); an index on (tenant, rep, …) offers the rows in rep
+    order, and with some statistics the planner takes it over a parallel scan: on the
+    views, 2.5 million random heap reads, measured 4.9 s instead of 1.9 s. Bitmap scans
+    (the roll-ups' part-days, the few probes) stay allowed.
     """
     if connection.vendor != "postgresql":
         yield
@@ -360,14 +362,134 @@ def _without_index_scans() -> Iterator[None]:
         cursor.execute("SELECT set_config('enable_indexscan', 'on', true)")
 
 
+def _views_cte(*, rollups: bool) -> str:
+    """SQL for the CTE ``v``: per rep, ``views`` and ``materials`` (distinct) in the view
+    window ``(views_from, as_of]`` and ``last_view``, the last view at or before ``as_of``
+    (in the window or before it). A rep without any view may have no row (the caller
+    joins it to the reps).
+
+    With ``rollups`` (PostgreSQL, where triggers keep them): from ``RepViewDay`` and
+    ``RepMaterialSpan`` instead of every view. On the demo generator's data that reads
+    about 0.3 million roll-up rows and the ~1% of views on the window's two part-days,
+    instead of sorting 1.5 million views to count distinct materials. Exact for any
+    ``as_of``:
+
+    * views: the whole UTC days strictly inside the window from ``RepViewDay``, the two
+      part-days at its ends from the views themselves (an index range each);
+    * distinct materials: a (rep, material) pair counts when its last view is in the
+      window, or its first view is; when neither settles it (first before the window,
+      last after ``as_of``: only a run as of the past meets many) the views are asked;
+    * last view: the latest pair's last view at or before ``as_of``; a rep with a pair
+      that also has views after ``as_of`` is asked the views (one index probe).
+
+    Without: one pass over the window's views (SQLite, and the reference in the tests).
+    """
+    mv = MaterialView._meta.db_table
+    if not rollups:
+        return f"""
+    v AS (
+        SELECT w.rep_id, w.views, w.materials,
+               -- Without a view in the window: the last one before it (one index probe).
+               COALESCE(w.last_view, (
+                   SELECT MAX(mv2.viewed_at) FROM {mv} mv2
+                   WHERE mv2.tenant_id = %(tenant)s AND mv2.rep_id = w.rep_id
+                     AND mv2.viewed_at <= %(as_of)s
+               )) AS last_view
+        FROM (
+            SELECT r.id AS rep_id, COUNT(mv.id) AS views,
+                   COUNT(DISTINCT mv.material_id) AS materials, MAX(mv.viewed_at) AS last_view
+            FROM {Rep._meta.db_table} r
+            LEFT JOIN {mv} mv
+              ON mv.tenant_id = %(tenant)s AND mv.rep_id = r.id
+             AND mv.viewed_at > %(views_from)s AND mv.viewed_at <= %(as_of)s
+            WHERE r.tenant_id = %(tenant)s AND r.is_employed
+            GROUP BY r.id
+        ) w
+    )"""
+    return f"""
+    days AS (
+        SELECT rep_id, SUM(views) AS views
+        FROM {RepViewDay._meta.db_table}
+        WHERE tenant_id = %(tenant)s AND day > %(first_day)s AND day < %(last_day)s
+        GROUP BY rep_id
+    ),
+    part_days AS (
+        SELECT rep_id, COUNT(*) AS views
+        FROM {mv}
+        WHERE tenant_id = %(tenant)s
+          AND ((viewed_at > %(views_from)s AND viewed_at < %(first_day_end)s)
+               OR (viewed_at >= %(last_day_start)s AND viewed_at <= %(as_of)s))
+        GROUP BY rep_id
+    ),
+    pairs AS (
+        -- No subquery in here, so that workers can aggregate it in parallel.
+        SELECT rep_id,
+               COUNT(*) FILTER (
+                   WHERE first_viewed_at <= %(as_of)s AND last_viewed_at > %(views_from)s
+                     AND (last_viewed_at <= %(as_of)s OR first_viewed_at > %(views_from)s)
+               ) AS materials,
+               MAX(last_viewed_at) FILTER (WHERE last_viewed_at <= %(as_of)s) AS last_settled,
+               BOOL_OR(first_viewed_at <= %(as_of)s AND last_viewed_at > %(as_of)s)
+                   AS unsettled
+        FROM {RepMaterialSpan._meta.db_table}
+        WHERE tenant_id = %(tenant)s
+        GROUP BY rep_id
+    ),
+    straddling AS (
+        -- Pairs viewed before the window and after as_of: in the window only if viewed
+        -- in it too.
+        SELECT p.rep_id, COUNT(*) AS materials
+        FROM {RepMaterialSpan._meta.db_table} p
+        WHERE p.tenant_id = %(tenant)s
+          AND p.first_viewed_at <= %(views_from)s AND p.last_viewed_at > %(as_of)s
+          AND EXISTS (
+              SELECT FROM {mv} m
+              WHERE m.tenant_id = %(tenant)s AND m.rep_id = p.rep_id
+                AND m.material_id = p.material_id
+                AND m.viewed_at > %(views_from)s AND m.viewed_at <= %(as_of)s
+          )
+        GROUP BY p.rep_id
+    ),
+    v AS (
+        SELECT pairs.rep_id,
+               COALESCE(days.views, 0) + COALESCE(part_days.views, 0) AS views,
+               pairs.materials + COALESCE(straddling.materials, 0) AS materials,
+               CASE WHEN pairs.unsettled THEN (
+                   SELECT MAX(mv2.viewed_at) FROM {mv} mv2
+                   WHERE mv2.tenant_id = %(tenant)s AND mv2.rep_id = pairs.rep_id
+                     AND mv2.viewed_at <= %(as_of)s
+               ) ELSE pairs.last_settled END AS last_view
+        FROM pairs
+        LEFT JOIN days ON days.rep_id = pairs.rep_id
+        LEFT JOIN part_days ON part_days.rep_id = pairs.rep_id
+        LEFT JOIN straddling ON straddling.rep_id = pairs.rep_id
+    )"""
+
+
+def _views_rollups_usable() -> bool:
+    """The roll-ups are kept by PostgreSQL triggers; SQLite (the demo) has none."""
+    return connection.vendor == "postgresql"
+
+
 def _write_rep_segments(
-    *, run: SegmentationRun, config: SegmentationSettings, previous_run_id: int | None
+    *,
+    run: SegmentationRun,
+    config: SegmentationSettings,
+    previous_run_id: int | None,
+    rollups: bool | None = None,
 ) -> _Sample:
     """Step 1: every employed rep's segment, in one set-based statement; returns what the
-    statement wrote, as the sample for steps 2 and 3."""
+    statement wrote, as the sample for steps 2 and 3. ``rollups``: read the views'
+    roll-ups (default: where they are kept; see ``_views_cte``)."""
+    if rollups is None:
+        rollups = _views_rollups_usable()
     ops = connection.ops
     as_of = run.as_of
     as_of_date = run.as_of_date
+    views_from = as_of - dt.timedelta(days=config.view_window_days)
+    # The UTC days at the ends of the view window (the roll-ups' days are UTC days).
+    first_day = views_from.astimezone(dt.UTC).date()
+    last_day = as_of.astimezone(dt.UTC).date()
     tier_measure = {
         SegmentationSettings.TierMeasure.VIEWS: "views",
         SegmentationSettings.TierMeasure.RESULTS: "results",
@@ -377,8 +499,14 @@ def _write_rep_segments(
         "run": run.pk,
         "previous_run": previous_run_id,
         "as_of": ops.adapt_datetimefield_value(as_of),
-        "views_from": ops.adapt_datetimefield_value(
-            as_of - dt.timedelta(days=config.view_window_days)
+        "views_from": ops.adapt_datetimefield_value(views_from),
+        "first_day": ops.adapt_datefield_value(first_day),
+        "last_day": ops.adapt_datefield_value(last_day),
+        "first_day_end": ops.adapt_datetimefield_value(
+            dt.datetime.combine(first_day + dt.timedelta(days=1), dt.time(), dt.UTC)
+        ),
+        "last_day_start": ops.adapt_datetimefield_value(
+            dt.datetime.combine(last_day, dt.time(), dt.UTC)
         ),
         "as_of_date": ops.adapt_datefield_value(as_of_date),
         "won_from": ops.adapt_datefield_value(
@@ -398,7 +526,6 @@ def _write_rep_segments(
     }
     views_high = _high_condition("views", config.views_high_rule, "vcut", "views_threshold")
     results_high = _high_condition("results", config.results_high_rule, "rcut", "results_threshold")
-    mv = MaterialView._meta.db_table
     deal = Deal._meta.db_table
     rep = Rep._meta.db_table
     seg = RepSegment._meta.db_table
@@ -406,16 +533,10 @@ def _write_rep_segments(
     base = "segmentation_base"
     # Step 1a: the per-rep aggregates, into one temporary table. A plain CREATE … AS
     # SELECT, which PostgreSQL may run with parallel workers (an INSERT … SELECT never
-    # is). The views are read once: count, distinct materials and last view together.
+    # is).
     aggregates = f"""
     CREATE TEMPORARY TABLE {base} AS
-    WITH v AS (
-        SELECT rep_id, COUNT(*) AS views, COUNT(DISTINCT material_id) AS materials,
-               MAX(viewed_at) AS last_view
-        FROM {mv}
-        WHERE tenant_id = %(tenant)s AND viewed_at > %(views_from)s AND viewed_at <= %(as_of)s
-        GROUP BY rep_id
-    ),
+    WITH {_views_cte(rollups=rollups)},
     d AS (
         SELECT rep_id,
                -- FILTER: no addition of zeros per row (NULL when none: COALESCE below).
@@ -481,13 +602,7 @@ def _write_rep_segments(
         quadrant, tier, score, previous_quadrant, previous_tier
     )
     SELECT %(tenant)s, %(run)s, t.rep_id, t.partner_id, t.views,
-           t.materials,
-           -- Without a view in the window: the last one before it (one index probe).
-           COALESCE(t.last_view, (
-               SELECT MAX(mv2.viewed_at) FROM {mv} mv2
-               WHERE mv2.tenant_id = %(tenant)s AND mv2.rep_id = t.rep_id
-                 AND mv2.viewed_at <= %(as_of)s
-           )),
+           t.materials, t.last_view,
            t.won_amount, t.won_deals, t.open_amount, t.open_deals, t.active,
            CASE WHEN t.vh = 1 AND t.rh = 1 THEN %(performer)s
                 WHEN t.vh = 1 THEN %(motivated)s
