@@ -106,6 +106,9 @@ class MaterialView(TenantOwned):
 # same transaction. They let the segmentation run count a rep's views and distinct
 # materials without reading every view (see enablement/services/segmentation.py). On
 # SQLite (the demo) there are no triggers and they stay empty: nothing reads them there.
+# No foreign-key constraints in the database: every row derives from views, whose own keys
+# are checked (and which protect their rep and material from deletion). Checking them
+# again at commit, per upserted row, took a 10,000-view ingestion from 0.7 s to 1.0 s.
 # Not exported with a tenant (``is_derived``): an import rebuilds them.
 
 
@@ -125,9 +128,15 @@ class RepViewDay(TenantOwned):
         verbose_name=_("tenant"),
         editable=False,
         db_index=False,
+        db_constraint=False,
     )
     rep = models.ForeignKey(
-        Rep, on_delete=models.CASCADE, related_name="+", verbose_name=_("rep"), db_index=False
+        Rep,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("rep"),
+        db_index=False,
+        db_constraint=False,
     )
     day = models.DateField(_("day (UTC)"))
     views = models.PositiveIntegerField(_("views"))
@@ -154,9 +163,15 @@ class RepMaterialSpan(TenantOwned):
         verbose_name=_("tenant"),
         editable=False,
         db_index=False,
+        db_constraint=False,
     )
     rep = models.ForeignKey(
-        Rep, on_delete=models.CASCADE, related_name="+", verbose_name=_("rep"), db_index=False
+        Rep,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("rep"),
+        db_index=False,
+        db_constraint=False,
     )
     material = models.ForeignKey(
         Material,
@@ -164,6 +179,7 @@ class RepMaterialSpan(TenantOwned):
         related_name="+",
         verbose_name=_("material"),
         db_index=False,
+        db_constraint=False,
     )
     first_viewed_at = models.DateTimeField(_("first viewed at"))
     last_viewed_at = models.DateTimeField(_("last viewed at"))

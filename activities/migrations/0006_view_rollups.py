@@ -167,9 +167,9 @@ class Migration(migrations.Migration):
                 ('pk', models.CompositePrimaryKey('tenant', 'rep', 'material', blank=True, editable=False, primary_key=True, serialize=False)),
                 ('first_viewed_at', models.DateTimeField(verbose_name='first viewed at')),
                 ('last_viewed_at', models.DateTimeField(verbose_name='last viewed at')),
-                ('material', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='activities.material', verbose_name='material')),
-                ('rep', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='reps.rep', verbose_name='rep')),
-                ('tenant', models.ForeignKey(db_index=False, editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='pse_crm.tenant', verbose_name='tenant')),
+                ('material', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='activities.material', verbose_name='material')),
+                ('rep', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='reps.rep', verbose_name='rep')),
+                ('tenant', models.ForeignKey(db_constraint=False, db_index=False, editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='pse_crm.tenant', verbose_name='tenant')),
             ],
             options={
                 'verbose_name': 'views of a material by a rep',
@@ -183,8 +183,8 @@ class Migration(migrations.Migration):
                 ('day', models.DateField(verbose_name='day (UTC)')),
                 ('views', models.PositiveIntegerField(verbose_name='views')),
                 ('last_viewed_at', models.DateTimeField(verbose_name='last viewed at')),
-                ('rep', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='reps.rep', verbose_name='rep')),
-                ('tenant', models.ForeignKey(db_index=False, editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='pse_crm.tenant', verbose_name='tenant')),
+                ('rep', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='reps.rep', verbose_name='rep')),
+                ('tenant', models.ForeignKey(db_constraint=False, db_index=False, editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='pse_crm.tenant', verbose_name='tenant')),
             ],
             options={
                 'verbose_name': 'views of a rep on a day',
