@@ -33,7 +33,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
-from activities.models import Deal, Material, MaterialView
+from activities.models import Deal, Material, MaterialView, RepMaterialSpan, RepViewDay
 from partners.models import Partner, PartnerDomain
 from pse_crm.management.tenants import tenant_from_slug
 from pse_crm.models import Tenant
@@ -263,7 +263,7 @@ class Command(BaseCommand):
                 )
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
-                    for model in (Rep, MaterialView, Deal):
+                    for model in (Rep, MaterialView, RepViewDay, RepMaterialSpan, Deal):
                         cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
         seconds = time.perf_counter() - started
         self._summary(tenant, seed, counts, seconds)
