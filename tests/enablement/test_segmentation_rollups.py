@@ -101,3 +101,60 @@ def test_the_roll_ups_find_what_a_pass_over_the_views_finds(tenant, world, case)
         in_window = [v for v in views if as_of_minute - window * DAY < v[2] <= as_of_minute]
         assert sum(row[1] for row in expected) == len(in_window)
         transaction.set_rollback(True)
+
+
+def _pays(tenant, *, as_of) -> bool:
+    from enablement.services.segmentation import _views_rollups_pay
+
+    with connection.cursor() as cursor:
+        for table in (
+            "activities_materialview",
+            "activities_repviewday",
+            "activities_repmaterialspan",
+        ):
+            cursor.execute(f"ANALYZE {table}")
+    views_from = as_of - dt.timedelta(days=90)
+    return _views_rollups_pay(
+        {
+            "tenant": tenant.pk,
+            "as_of": as_of,
+            "views_from": views_from,
+            "first_day": views_from.date(),
+            "last_day": as_of.date(),
+        }
+    )
+
+
+def test_the_roll_ups_are_read_where_they_hold_fewer_rows_than_the_window(tenant, world):
+    reps, materials = world
+    as_of = T0 + dt.timedelta(days=100)
+    # Many views of one material by one rep, on a few days in the window: a few roll-ups.
+    MaterialView.objects.bulk_create(
+        MaterialView(
+            tenant=tenant,
+            rep=reps[0],
+            material=materials[0],
+            viewed_at=as_of - dt.timedelta(days=1 + i % 3, minutes=i),
+            event_id=f"e{next(_events)}",
+        )
+        for i in range(400)
+    )
+    assert _pays(tenant, as_of=as_of)
+
+
+def test_the_views_are_read_where_the_roll_ups_would_hold_more_rows(tenant, world):
+    reps, _ = world
+    as_of = T0 + dt.timedelta(days=100)
+    # Each view its own material and day, nearly all before the window.
+    materials = [MaterialFactory(tenant=tenant) for _ in range(150)]
+    MaterialView.objects.bulk_create(
+        MaterialView(
+            tenant=tenant,
+            rep=reps[i % 3],
+            material=m,
+            viewed_at=as_of - dt.timedelta(days=100 + i),
+            event_id=f"e{next(_events)}",
+        )
+        for i, m in enumerate(materials)
+    )
+    assert not _pays(tenant, as_of=as_of)
