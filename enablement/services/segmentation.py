@@ -563,8 +563,10 @@ def _write_rep_segments(
     }
     if rollups is None:
         rollups = _views_rollups_pay(params)
-    views_high = _high_condition("views", config.views_high_rule, "vcut", "views_threshold")
-    results_high = _high_condition("results", config.results_high_rule, "rcut", "results_threshold")
+    views_high = _high_condition("m.views", config.views_high_rule, "vcut", "views_threshold")
+    results_high = _high_condition(
+        "m.results", config.results_high_rule, "rcut", "results_threshold"
+    )
     deal = Deal._meta.db_table
     rep = Rep._meta.db_table
     seg = RepSegment._meta.db_table
@@ -617,13 +619,30 @@ def _write_rep_segments(
         SELECT COALESCE((SELECT cut FROM vmed), 0) AS vcut,
                COALESCE((SELECT cut FROM rmed), 0) AS rcut
     ),
+    -- PERCENT_RANK() by views and by results, without sorting every rep's row twice:
+    -- per distinct value, the reps below it (a sort of the few distinct values), joined
+    -- back on the value. (rank - 1) / (n - 1) as PERCENT_RANK computes it; 0 for one rep.
+    total AS (SELECT COUNT(*) AS n FROM {base}),
+    views_below AS (
+        SELECT views, SUM(COUNT(*)) OVER (ORDER BY views) - COUNT(*) AS below
+        FROM {base} GROUP BY views
+    ),
+    results_below AS (
+        SELECT results, SUM(COUNT(*)) OVER (ORDER BY results) - COUNT(*) AS below
+        FROM {base} GROUP BY results
+    ),
     q AS (
         SELECT m.*,
                CASE WHEN {views_high} THEN 1 ELSE 0 END AS vh,
                CASE WHEN {results_high} THEN 1 ELSE 0 END AS rh,
-               (PERCENT_RANK() OVER (ORDER BY m.views)
-                + PERCENT_RANK() OVER (ORDER BY m.results)) * 50.0 AS score
-        FROM {base} m CROSS JOIN cuts
+               (CASE WHEN total.n > 1
+                     THEN CAST(vb.below AS double precision) / (total.n - 1) ELSE 0 END
+                + CASE WHEN total.n > 1
+                       THEN CAST(rb.below AS double precision) / (total.n - 1) ELSE 0 END
+               ) * 50.0 AS score
+        FROM {base} m CROSS JOIN cuts CROSS JOIN total
+        JOIN views_below vb ON vb.views = m.views
+        JOIN results_below rb ON rb.results = m.results
     ),
     t AS (
         SELECT q.*,

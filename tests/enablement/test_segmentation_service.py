@@ -601,3 +601,37 @@ def test_the_aggregates_run_without_plain_index_scans(data, monkeypatch):
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('enable_indexscan')")
         assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_score_is_the_mean_percent_rank_of_views_and_results(in_tenant, seed):
+    """Score = 50 × (percent rank by views + percent rank by results), ties sharing the
+    lowest rank (as PERCENT_RANK does), against SciPy's ranks of the same figures."""
+    import random
+
+    rng = random.Random(seed)
+    partner = PartnerFactory(tenant=in_tenant)
+    material = MaterialFactory(tenant=in_tenant)
+    reps = [RepFactory(tenant=in_tenant, partner=partner) for _ in range(rng.randint(1, 14))]
+    figures = {}
+    for rep in reps:
+        views = rng.choice([0, 0, 1, 2, 2, 5])
+        amount = rng.choice([None, 500, 500, 1_000, 2_500])
+        _views(rep, material, views)
+        if amount:
+            _won(rep, amount)
+        figures[rep.pk] = (views, amount or 0)
+    run = segmentation_run(tenant=in_tenant, as_of=AS_OF)
+    assert run.status == SegmentationRun.Status.SUCCEEDED, run.error
+    ids = list(figures)
+    n = len(ids)
+
+    def percent_ranks(values):
+        ranks = scipy_stats.rankdata(values, method="min")
+        return [(r - 1) / (n - 1) if n > 1 else 0.0 for r in ranks]
+
+    by_views = percent_ranks([figures[i][0] for i in ids])
+    by_results = percent_ranks([figures[i][1] for i in ids])
+    scores = dict(RepSegment.objects.filter(run=run).values_list("rep_id", "score"))
+    for i, rep_id in enumerate(ids):
+        assert scores[rep_id] == pytest.approx((by_views[i] + by_results[i]) * 50), rep_id
