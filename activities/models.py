@@ -109,11 +109,12 @@ class MaterialView(TenantOwned):
 # No foreign-key constraints in the database: every row derives from views, whose own keys
 # are checked (and which protect their rep and material from deletion). Checking them
 # again at commit, per upserted row, took a 10,000-view ingestion from 0.7 s to 1.0 s.
-# Not exported with a tenant (``is_derived``): an import rebuilds them.
+# Not exported with a tenant (``is_derived``): an import rebuilds them. After anything
+# that bypassed the triggers: ``manage.py rebuild_view_rollups``.
 
 
 class RepViewDay(TenantOwned):
-    """A rep's views on one UTC calendar day: how many, and the last one."""
+    """How many views a rep made on one UTC calendar day."""
 
     is_derived = True
 
@@ -140,7 +141,6 @@ class RepViewDay(TenantOwned):
     )
     day = models.DateField(_("day (UTC)"))
     views = models.PositiveIntegerField(_("views"))
-    last_viewed_at = models.DateTimeField(_("last viewed at"))
 
     class Meta:
         verbose_name = _("views of a rep on a day")

@@ -18,7 +18,17 @@ from django.db import migrations, models
 # new snapshot, so the rebuild sees what committed while it waited.)
 #
 # Days are UTC calendar days. The rows are derived: the backfill below computes them from
-# the views already stored.
+# the views already stored. A TRUNCATE of the views empties them too. What bypasses
+# triggers (DISABLE TRIGGER, session_replication_role = replica, a restore with
+# --disable-triggers) leaves them stale: `manage.py rebuild_view_rollups` recomputes them.
+#
+# The protocol assumes READ COMMITTED (Django's default): under REPEATABLE READ a rebuild
+# sees no fresh snapshot and fails (a serialization or unique-key error, never wrong
+# rows). A transaction that inserts views and then updates or deletes views holds the
+# lock shared and asks for it exclusively; two such at once deadlock and PostgreSQL
+# aborts one. Nothing in the application does that: views are inserted, and deleted
+# only with their tenant. An update or delete holds the tenant's lock until it commits,
+# so it pauses that tenant's ingestion meanwhile.
 
 ROLLUP_LOCK_CLASS = 0x7011
 
@@ -29,12 +39,10 @@ BEGIN
     -- (ON CONFLICT DO NOTHING: only the rows actually inserted are in new_views.)
     PERFORM pg_advisory_xact_lock_shared({ROLLUP_LOCK_CLASS}, t.tenant_id::integer)
     FROM (SELECT DISTINCT tenant_id FROM new_views ORDER BY tenant_id) t;
-    INSERT INTO activities_repviewday AS d (tenant_id, day, rep_id, views, last_viewed_at)
-    SELECT tenant_id, (viewed_at AT TIME ZONE 'UTC')::date, rep_id, count(*), max(viewed_at)
+    INSERT INTO activities_repviewday AS d (tenant_id, day, rep_id, views)
+    SELECT tenant_id, (viewed_at AT TIME ZONE 'UTC')::date, rep_id, count(*)
     FROM new_views GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (tenant_id, day, rep_id) DO UPDATE
-    SET views = d.views + EXCLUDED.views,
-        last_viewed_at = GREATEST(d.last_viewed_at, EXCLUDED.last_viewed_at);
+    ON CONFLICT (tenant_id, day, rep_id) DO UPDATE SET views = d.views + EXCLUDED.views;
     INSERT INTO activities_repmaterialspan AS s
         (tenant_id, rep_id, material_id, first_viewed_at, last_viewed_at)
     SELECT tenant_id, rep_id, material_id, min(viewed_at), max(viewed_at)
@@ -56,8 +64,8 @@ BEGIN
     DELETE FROM activities_repviewday d
     USING (SELECT DISTINCT tenant_id, day, rep_id FROM _rollup_keys) k
     WHERE d.tenant_id = k.tenant_id AND d.day = k.day AND d.rep_id = k.rep_id;
-    INSERT INTO activities_repviewday (tenant_id, day, rep_id, views, last_viewed_at)
-    SELECT k.tenant_id, k.day, k.rep_id, count(*), max(v.viewed_at)
+    INSERT INTO activities_repviewday (tenant_id, day, rep_id, views)
+    SELECT k.tenant_id, k.day, k.rep_id, count(*)
     FROM (SELECT DISTINCT tenant_id, day, rep_id FROM _rollup_keys) k
     JOIN activities_materialview v
       ON v.tenant_id = k.tenant_id AND v.rep_id = k.rep_id
@@ -120,12 +128,32 @@ FOR EACH STATEMENT EXECUTE FUNCTION activities_views_rollup_removed();
 CREATE TRIGGER activities_views_rollup_changed AFTER UPDATE ON activities_materialview
 REFERENCING OLD TABLE AS old_views NEW TABLE AS new_views
 FOR EACH STATEMENT EXECUTE FUNCTION activities_views_rollup_changed();
+
+-- TRUNCATE fires no DELETE trigger: the roll-ups of an emptied table are emptied too.
+-- TRUNCATE ignores row-level security and empties every tenant's views, so the roll-ups
+-- go for every tenant: the wall is lifted for these two statements and put back. (A
+-- DELETE, not a TRUNCATE: Django's flush truncates the roll-ups in the same statement.)
+CREATE FUNCTION activities_views_rollup_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    previous text := coalesce(current_setting('app.all_tenants', true), '');
+BEGIN
+    PERFORM set_config('app.all_tenants', 'on', true);
+    DELETE FROM activities_repviewday;
+    DELETE FROM activities_repmaterialspan;
+    PERFORM set_config('app.all_tenants', previous, true);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER activities_views_rollup_truncated AFTER TRUNCATE ON activities_materialview
+FOR EACH STATEMENT EXECUTE FUNCTION activities_views_rollup_truncated();
 """
 
 # From the views already stored (and, in the tests, to check the triggers against).
 BACKFILL = """
-INSERT INTO activities_repviewday (tenant_id, day, rep_id, views, last_viewed_at)
-SELECT tenant_id, (viewed_at AT TIME ZONE 'UTC')::date, rep_id, count(*), max(viewed_at)
+INSERT INTO activities_repviewday (tenant_id, day, rep_id, views)
+SELECT tenant_id, (viewed_at AT TIME ZONE 'UTC')::date, rep_id, count(*)
 FROM activities_materialview GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 INSERT INTO activities_repmaterialspan
     (tenant_id, rep_id, material_id, first_viewed_at, last_viewed_at)
@@ -137,6 +165,8 @@ BACKWARD = """
 DROP TRIGGER activities_views_rollup_add ON activities_materialview;
 DROP TRIGGER activities_views_rollup_removed ON activities_materialview;
 DROP TRIGGER activities_views_rollup_changed ON activities_materialview;
+DROP TRIGGER activities_views_rollup_truncated ON activities_materialview;
+DROP FUNCTION activities_views_rollup_truncated();
 DROP FUNCTION activities_views_rollup_add();
 DROP FUNCTION activities_views_rollup_removed();
 DROP FUNCTION activities_views_rollup_changed();
@@ -182,7 +212,6 @@ class Migration(migrations.Migration):
                 ('pk', models.CompositePrimaryKey('tenant', 'day', 'rep', blank=True, editable=False, primary_key=True, serialize=False)),
                 ('day', models.DateField(verbose_name='day (UTC)')),
                 ('views', models.PositiveIntegerField(verbose_name='views')),
-                ('last_viewed_at', models.DateTimeField(verbose_name='last viewed at')),
                 ('rep', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='reps.rep', verbose_name='rep')),
                 ('tenant', models.ForeignKey(db_constraint=False, db_index=False, editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='pse_crm.tenant', verbose_name='tenant')),
             ],

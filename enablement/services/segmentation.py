@@ -371,7 +371,7 @@ def _views_cte(*, rollups: bool) -> str:
 
     With ``rollups`` (PostgreSQL, where triggers keep them): from ``RepViewDay`` and
     ``RepMaterialSpan`` instead of every view. On the demo generator's data that reads
-    about 0.3 million roll-up rows and the ~1% of views on the window's two part-days,
+    about 0.65 million roll-up rows and the ~1% of views on the window's two part-days,
     instead of sorting 1.5 million views to count distinct materials. Exact for any
     ``as_of``:
 
@@ -381,7 +381,8 @@ def _views_cte(*, rollups: bool) -> str:
       window, or its first view is; when neither settles it (first before the window,
       last after ``as_of``: only a run as of the past meets many) the views are asked;
     * last view: the latest pair's last view at or before ``as_of``; a rep with a pair
-      that also has views after ``as_of`` is asked the views (one index probe).
+      that also has views after ``as_of`` is ``unsettled``, and the segment statement
+      asks the views (one index probe, see ``_last_view_sql``).
 
     Without: one pass over the window's views (SQLite; PostgreSQL where the roll-ups
     would not pay, see ``_views_rollups_pay``).
@@ -393,7 +394,7 @@ def _views_cte(*, rollups: bool) -> str:
         return f"""
     v AS (
         SELECT rep_id, COUNT(*) AS views, COUNT(DISTINCT material_id) AS materials,
-               MAX(viewed_at) AS last_view
+               MAX(viewed_at) AS last_view, FALSE AS unsettled
         FROM {mv}
         WHERE tenant_id = %(tenant)s AND viewed_at > %(views_from)s AND viewed_at <= %(as_of)s
         GROUP BY rep_id
@@ -446,11 +447,7 @@ def _views_cte(*, rollups: bool) -> str:
         SELECT pairs.rep_id,
                COALESCE(days.views, 0) + COALESCE(part_days.views, 0) AS views,
                pairs.materials + COALESCE(straddling.materials, 0) AS materials,
-               CASE WHEN pairs.unsettled THEN (
-                   SELECT MAX(mv2.viewed_at) FROM {mv} mv2
-                   WHERE mv2.tenant_id = %(tenant)s AND mv2.rep_id = pairs.rep_id
-                     AND mv2.viewed_at <= %(as_of)s
-               ) ELSE pairs.last_settled END AS last_view
+               pairs.last_settled AS last_view, pairs.unsettled
         FROM pairs
         LEFT JOIN days ON days.rep_id = pairs.rep_id
         LEFT JOIN part_days ON part_days.rep_id = pairs.rep_id
@@ -459,15 +456,19 @@ def _views_cte(*, rollups: bool) -> str:
 
 
 def _last_view_sql(*, rollups: bool) -> str:
-    """The segment's last view, in the segment statement (``t`` is the rep's row)."""
-    if rollups:
-        return "t.last_view"  # already the last view at or before as_of
-    # Without a view in the window: the last one before it (one index probe).
-    return f"""COALESCE(t.last_view, (
+    """The segment's last view, in the segment statement (``t`` is the rep's row), where
+    index scans are allowed: the few reps the aggregates could not settle ask the views
+    (one backward index probe each)."""
+    probe = f"""(
                SELECT MAX(mv2.viewed_at) FROM {MaterialView._meta.db_table} mv2
                WHERE mv2.tenant_id = %(tenant)s AND mv2.rep_id = t.rep_id
                  AND mv2.viewed_at <= %(as_of)s
-           ))"""
+           )"""
+    if rollups:
+        # A rep with views after as_of: its settled pairs may miss a later one before it.
+        return f"CASE WHEN t.unsettled THEN {probe} ELSE t.last_view END"
+    # Without a view in the window: the last one before it.
+    return f"COALESCE(t.last_view, {probe})"
 
 
 def _estimated_rows(sql: str, params: dict) -> float:
@@ -490,7 +491,8 @@ def _views_rollups_pay(params: dict) -> bool:
     million rep-material pairs: a run in 1.2 s instead of 2.3 s), and lose where views
     spread thinly (the segmentation bench's own 0.5 million views in the window sit
     among 1.3 million pairs). So: the roll-ups when the planner estimates fewer of their
-    rows to read than views in the window. Three plans, no execution: a few ms.
+    rows to read than views in the window, a pair that needs the views weighing as 20
+    views (a run as of the past meets many). Four plans, no execution: a few ms.
     """
     if connection.vendor != "postgresql":
         return False
@@ -507,7 +509,14 @@ def _views_rollups_pay(params: dict) -> bool:
     pairs = _estimated_rows(
         f"SELECT 1 FROM {RepMaterialSpan._meta.db_table} WHERE tenant_id = %(tenant)s", params
     )
-    return days + pairs < views
+    # Pairs viewed before the window and after as_of (a run as of the past) each ask the
+    # views of their rep in the window: weigh them as many views.
+    straddling = _estimated_rows(
+        f"SELECT 1 FROM {RepMaterialSpan._meta.db_table} WHERE tenant_id = %(tenant)s"
+        " AND first_viewed_at <= %(views_from)s AND last_viewed_at > %(as_of)s",
+        params,
+    )
+    return days + pairs + 20 * straddling < views
 
 
 def _write_rep_segments(
@@ -522,6 +531,8 @@ def _write_rep_segments(
     roll-ups (default: where they pay, see ``_views_rollups_pay``)."""
     ops = connection.ops
     as_of = run.as_of
+    if timezone.is_naive(as_of):
+        raise ValueError("as_of must be an aware datetime")
     as_of_date = run.as_of_date
     views_from = as_of - dt.timedelta(days=config.view_window_days)
     # The UTC days at the ends of the view window (the roll-ups' days are UTC days).
@@ -596,7 +607,7 @@ def _write_rep_segments(
     SELECT r.id AS rep_id, r.partner_id,
            COALESCE(v.views, 0) AS views,
            COALESCE(v.materials, 0) AS materials,
-           v.last_view,
+           v.last_view, COALESCE(v.unsettled, FALSE) AS unsettled,
            COALESCE(d.won_amount, 0) AS won_amount,
            COALESCE(d.won_deals, 0) AS won_deals,
            COALESCE(d.open_amount, 0) AS open_amount,
@@ -620,8 +631,8 @@ def _write_rep_segments(
                COALESCE((SELECT cut FROM rmed), 0) AS rcut
     ),
     -- PERCENT_RANK() by views and by results, without sorting every rep's row twice:
-    -- per distinct value, the reps below it (a sort of the few distinct values), joined
-    -- back on the value. (rank - 1) / (n - 1) as PERCENT_RANK computes it; 0 for one rep.
+    -- per distinct value, the reps below it (a sort of the distinct values: few for the
+    -- views, about one per active rep for a won amount), joined back on the value. (rank - 1) / (n - 1) as PERCENT_RANK computes it; 0 for one rep.
     total AS (SELECT COUNT(*) AS n FROM {base}),
     views_below AS (
         SELECT views, SUM(COUNT(*)) OVER (ORDER BY views) - COUNT(*) AS below

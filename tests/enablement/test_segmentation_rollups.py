@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import zoneinfo
 
 import pytest
 from django.db import connection, transaction
@@ -27,6 +28,7 @@ pytestmark = [
 ]
 
 T0 = dt.datetime(2026, 3, 10, tzinfo=dt.UTC)  # a UTC midnight
+TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 DAY = 1440  # minutes
 _events = itertools.count()
 COMPARED = ("rep_id", "views", "distinct_materials", "last_viewed_at", "quadrant", "tier", "score")
@@ -65,31 +67,35 @@ def cases(draw):
     start = as_of_minute - window * DAY
     # Views anywhere from before the window to after as_of, and on the edges: the window's
     # start (excluded) and end (included), the UTC midnights around them.
-    special = [start, start + 1, as_of_minute, as_of_minute + 1, -DAY, 0, DAY, 2 * DAY]
+    first_day_end, last_day_start = (start // DAY + 1) * DAY, (as_of_minute // DAY) * DAY
+    special = [start, start + 1, as_of_minute, as_of_minute + 1, first_day_end, last_day_start]
     minute = st.one_of(st.integers(start - 2 * DAY, as_of_minute + DAY), st.sampled_from(special))
     views = draw(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), minute), max_size=25))
-    return window, as_of_minute, views
+    # Whole minutes put views (and as_of) exactly on UTC midnights and window ends; a
+    # seconds offset puts them between. as_of in UTC or in Tokyo time: the same instant.
+    seconds = draw(st.sampled_from([0, 30]))
+    zone = draw(st.sampled_from([dt.UTC, TOKYO]))
+    return window, as_of_minute, views, seconds, zone
 
 
 @settings(
-    max_examples=60,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,
 )
 @given(case=cases())
 def test_the_roll_ups_find_what_a_pass_over_the_views_finds(tenant, world, case):
-    window, as_of_minute, views = case
+    window, as_of_minute, views, seconds, zone = case
     reps, materials = world
-    as_of = T0 + dt.timedelta(minutes=as_of_minute, seconds=30)
+    as_of = (T0 + dt.timedelta(minutes=as_of_minute, seconds=seconds)).astimezone(zone)
     with tenant_scope(tenant), transaction.atomic():
         MaterialView.objects.bulk_create(
             MaterialView(
                 tenant=tenant,
                 rep=reps[r],
                 material=materials[m],
-                # Seconds too: the window's ends fall between whole minutes.
-                viewed_at=T0 + dt.timedelta(minutes=minute, seconds=30),
+                viewed_at=T0 + dt.timedelta(minutes=minute, seconds=seconds),
                 event_id=f"e{next(_events)}",
             )
             for r, m, minute in views
