@@ -113,15 +113,12 @@ class MaterialView(TenantOwned):
 # that bypassed the triggers: ``manage.py rebuild_view_rollups``.
 
 
-class RepViewDay(TenantOwned):
-    """How many views a rep made on one UTC calendar day."""
+class _RepViewsRollup(TenantOwned):
+    """A rep's roll-up row: derived, keyed by tenant and rep among others (no index and
+    no database constraint of their own, see above)."""
 
     is_derived = True
 
-    # Keyed by what identifies the row (no id column, no index of its own for the
-    # tenant): one index to maintain per upsert. Day first: the segmentation reads a
-    # range of days, and new views land on the latest days (the right edge of the key).
-    pk = models.CompositePrimaryKey("tenant", "day", "rep")
     tenant = models.ForeignKey(
         "pse_crm.Tenant",
         on_delete=models.PROTECT,
@@ -139,6 +136,18 @@ class RepViewDay(TenantOwned):
         db_index=False,
         db_constraint=False,
     )
+
+    class Meta:
+        abstract = True
+
+
+class RepViewDay(_RepViewsRollup):
+    """How many views a rep made on one UTC calendar day."""
+
+    # Keyed by what identifies the row (no id column, no index of its own for the
+    # tenant): one index to maintain per upsert. Day first: the segmentation reads a
+    # range of days, and new views land on the latest days (the right edge of the key).
+    pk = models.CompositePrimaryKey("tenant", "day", "rep")
     day = models.DateField(_("day (UTC)"))
     views = models.PositiveIntegerField(_("views"))
 
@@ -150,29 +159,10 @@ class RepViewDay(TenantOwned):
         return f"{self.rep_id} on {self.day}: {self.views}"
 
 
-class RepMaterialSpan(TenantOwned):
+class RepMaterialSpan(_RepViewsRollup):
     """The first and the last time a rep viewed one material."""
 
-    is_derived = True
-
     pk = models.CompositePrimaryKey("tenant", "rep", "material")
-    tenant = models.ForeignKey(
-        "pse_crm.Tenant",
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("tenant"),
-        editable=False,
-        db_index=False,
-        db_constraint=False,
-    )
-    rep = models.ForeignKey(
-        Rep,
-        on_delete=models.CASCADE,
-        related_name="+",
-        verbose_name=_("rep"),
-        db_index=False,
-        db_constraint=False,
-    )
     material = models.ForeignKey(
         Material,
         on_delete=models.CASCADE,
