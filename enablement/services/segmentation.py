@@ -475,9 +475,7 @@ def _estimated_rows(sql: str, params: dict) -> float:
     """The planner's estimate of the rows ``sql`` returns (no execution)."""
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-        plan = cursor.fetchone()[0]
-    if isinstance(plan, str):
-        plan = json.loads(plan)
+        (plan,) = cursor.fetchone()  # psycopg parses the JSON
     return float(plan[0]["Plan"]["Plan Rows"])
 
 
@@ -632,7 +630,8 @@ def _write_rep_segments(
     ),
     -- PERCENT_RANK() by views and by results, without sorting every rep's row twice:
     -- per distinct value, the reps below it (a sort of the distinct values: few for the
-    -- views, about one per active rep for a won amount), joined back on the value. (rank - 1) / (n - 1) as PERCENT_RANK computes it; 0 for one rep.
+    -- views, about one per active rep for a won amount), joined back on the value.
+    -- (rank - 1) / (n - 1) as PERCENT_RANK computes it; 0 for one rep.
     total AS (SELECT COUNT(*) AS n FROM {base}),
     views_below AS (
         SELECT views, SUM(COUNT(*)) OVER (ORDER BY views) - COUNT(*) AS below

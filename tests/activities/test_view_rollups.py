@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import threading
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection, connections, transaction
@@ -191,32 +192,38 @@ def test_the_migration_backfill_equals_what_the_triggers_keep(tenant, world):
     assert len(kept[tenant.pk][0]) == 2
 
 
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_writers_neither_lose_nor_double_count(tenant, world):
-    """An insert waits on another's uncommitted row (ON CONFLICT adds after it commits);
-    a deletion's rebuild waits for inserts in flight, so it counts them."""
-    rep, deck = world["rep"], world["deck"]
-    at = dt.datetime(2026, 6, 1, 9, tzinfo=UTC)
-    doomed = MaterialViewFactory(tenant=tenant, rep=rep, material=deck, viewed_at=at)
-    first_inserted = threading.Event()
-    finish_first = threading.Event()
-    errors: list[BaseException] = []
+@contextmanager
+def _uncommitted_view(errors: list[BaseException], **fields):
+    """A view inserted on another connection and left uncommitted for the block; it
+    commits when the block ends."""
+    inserted, finish = threading.Event(), threading.Event()
 
-    def first_writer():
+    def hold():
         try:
             with transaction.atomic():
-                MaterialViewFactory(
-                    tenant=tenant, rep=rep, material=deck, viewed_at=at + dt.timedelta(hours=1)
-                )
-                first_inserted.set()
-                finish_first.wait(10)
+                MaterialViewFactory(**fields)
+                inserted.set()
+                finish.wait(10)
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
-            first_inserted.set()
+            inserted.set()
         finally:
             connections.close_all()
 
-    def second_writer(action):
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert inserted.wait(10)
+    try:
+        yield
+    finally:
+        finish.set()
+        thread.join(20)
+
+
+def _started(action, errors: list[BaseException]) -> threading.Thread:
+    """``action`` running on another connection (its exception kept in ``errors``)."""
+
+    def run():
         try:
             action()
         except BaseException as exc:
@@ -224,30 +231,31 @@ def test_concurrent_writers_neither_lose_nor_double_count(tenant, world):
         finally:
             connections.close_all()
 
-    one = threading.Thread(target=first_writer)
-    one.start()
-    assert first_inserted.wait(10)
-    # While the first insert is uncommitted: a second insert on the same keys, and the
-    # deletion of another view of them. Both must wait for the first to commit.
-    two = threading.Thread(
-        target=second_writer,
-        args=(
-            lambda: MaterialViewFactory(
-                tenant=tenant, rep=rep, material=deck, viewed_at=at + dt.timedelta(hours=2)
-            ),
-        ),
-    )
-    three = threading.Thread(
-        target=second_writer,
-        args=(lambda: MaterialView._base_manager.filter(pk=doomed.pk).delete(),),
-    )
-    two.start()
-    three.start()
-    two.join(1)
-    three.join(1)
-    assert two.is_alive() and three.is_alive(), "they should wait for the first writer"
-    finish_first.set()
-    for thread in (one, two, three):
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_neither_lose_nor_double_count(tenant, world):
+    """An insert waits on another's uncommitted row (ON CONFLICT adds after it commits);
+    a deletion's rebuild waits for inserts in flight, so it counts them."""
+    rep, deck = world["rep"], world["deck"]
+    at = dt.datetime(2026, 6, 1, 9, tzinfo=UTC)
+    doomed = MaterialViewFactory(tenant=tenant, rep=rep, material=deck, viewed_at=at)
+    errors: list[BaseException] = []
+    held = {"tenant": tenant, "rep": rep, "material": deck}
+    with _uncommitted_view(errors, **held, viewed_at=at + dt.timedelta(hours=1)):
+        # While the first insert is uncommitted: a second insert on the same keys, and the
+        # deletion of another view of them. Both must wait for the first to commit.
+        two = _started(
+            lambda: MaterialViewFactory(**held, viewed_at=at + dt.timedelta(hours=2)), errors
+        )
+        three = _started(lambda: MaterialView._base_manager.filter(pk=doomed.pk).delete(), errors)
+        two.join(1)
+        three.join(1)
+        assert two.is_alive() and three.is_alive(), "they should wait for the first writer"
+    for thread in (two, three):
         thread.join(20)
     assert not errors, errors
     _assert_in_step(tenant.pk)
@@ -267,41 +275,16 @@ def test_a_view_moved_onto_keys_an_uncommitted_insert_creates_waits_for_it(tenan
     at = dt.datetime(2026, 6, 1, 9, tzinfo=UTC)
     new_day = at + dt.timedelta(days=3)
     moving = MaterialViewFactory(tenant=tenant, rep=rep, material=deck, viewed_at=at)
-    inserted = threading.Event()
-    finish = threading.Event()
     errors: list[BaseException] = []
-
-    def inserter():
-        try:
-            with transaction.atomic():
-                MaterialViewFactory(tenant=tenant, rep=rep, material=sheet, viewed_at=new_day)
-                inserted.set()
-                finish.wait(10)
-        except BaseException as exc:
-            errors.append(exc)
-            inserted.set()
-        finally:
-            connections.close_all()
-
-    def mover():
-        try:
-            MaterialView._base_manager.filter(pk=moving.pk).update(
+    with _uncommitted_view(errors, tenant=tenant, rep=rep, material=sheet, viewed_at=new_day):
+        two = _started(
+            lambda: MaterialView._base_manager.filter(pk=moving.pk).update(
                 viewed_at=new_day + dt.timedelta(minutes=5), material=sheet
-            )
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    one = threading.Thread(target=inserter)
-    one.start()
-    assert inserted.wait(10)
-    two = threading.Thread(target=mover)
-    two.start()
-    two.join(1)
-    assert two.is_alive(), "the move should wait for the insert"
-    finish.set()
-    one.join(20)
+            ),
+            errors,
+        )
+        two.join(1)
+        assert two.is_alive(), "the move should wait for the insert"
     two.join(20)
     assert not errors, errors
     _assert_in_step(tenant.pk)
