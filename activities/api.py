@@ -18,13 +18,13 @@ from rest_framework import exceptions
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from activities.models import Deal, Material, MaterialView
-from activities.parsers import (
+from activities.deal_inputs import (
     DealInputInvalid,
     deal_inputs_from_api_list,
     deal_inputs_from_csv,
     deal_inputs_from_salesforce,
 )
+from activities.models import Deal, Material, MaterialView
 from activities.selectors import deal_sync_watermark, sync_settings_get
 from activities.serializers import (
     DealSerializer,
@@ -39,28 +39,20 @@ from activities.serializers import (
     SalesforceQueryResponseSerializer,
 )
 from activities.services.deals import deal_sync
-from activities.services.materials import material_bulk_upsert
-from activities.services.views import (
+from activities.services.material_views import (
     IngestValidationError,
     material_view_rows_from_csv,
     material_views_ingest,
 )
+from activities.services.materials import material_bulk_upsert
 from partners.models import Partner
 from pse_crm import roles
-from pse_crm.api import (
-    BatchInvalid,
-    BoundedJSONParser,
-    BulkResultSerializer,
-    RawCSVParser,
-    RecordError,
-    StrictBooleanFilter,
-    TenantModelViewSet,
-    TenantReadOnlyViewSet,
-    TenantRelatedIdFilter,
-    check_batch_size,
-    reject_duplicate_keys,
-    validate_batch,
-)
+from pse_crm.api.errors import BatchInvalid, RecordError, reject_duplicate_keys, validate_batch
+from pse_crm.api.filters import StrictBooleanFilter, TenantRelatedIdFilter
+from pse_crm.api.limits import check_batch_size
+from pse_crm.api.parsers import BoundedJSONParser, RawCSVParser
+from pse_crm.api.schema import BulkResultSerializer
+from pse_crm.api.viewsets import TenantModelViewSet, TenantReadOnlyViewSet
 from reps.models import Rep
 
 # --- materials ----------------------------------------------------------------------------

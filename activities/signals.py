@@ -1,4 +1,4 @@
-"""Signals sent by the activities app. Higher layers (``enablement``) listen; we never import them.
+"""Signals sent by the activities app. Higher layers (``deal_signals``) listen; we never import them.
 
 ``material_views_ingested`` is sent once per ingestion batch, after the transaction that
 stored the views has committed, and only when at least one new view was stored::

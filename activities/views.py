@@ -24,4 +24,6 @@ def settings_salesforce(request: HttpRequest) -> HttpResponse:
         form.save()
         messages.success(request, _("Salesforce field mapping saved. The next sync uses it."))
         return redirect("settings-salesforce")
-    return render(request, "settings/salesforce.html", {"form": form, "tab": "salesforce"})
+    return render(
+        request, "activities/salesforce_settings.html", {"form": form, "tab": "salesforce"}
+    )

@@ -162,7 +162,7 @@ def _tenant(*, reps: int, history_views: int):
 
 def _owners(tenant, count: int = 20) -> None:
     """Partner-success staff owning the partners, reading a daily digest (no mail storm)."""
-    from enablement.models import NotificationPreference
+    from deal_signals.models import NotificationPreference
     from partners.models import Partner
     from pse_crm.models import Membership, User
     from pse_crm.tenancy import tenant_scope
@@ -249,7 +249,7 @@ def _wait_http(url: str, timeout: float = 60) -> None:
 def _measure(tenant, key: str, *, views: int, run: int) -> dict:
     from django.db.models import Count, Max
 
-    from enablement.models import DealSignal, Notification
+    from deal_signals.models import DealSignal, Notification
     from pse_crm.celery import app
     from pse_crm.tenancy import tenant_scope
 
@@ -304,8 +304,8 @@ def _in_process(tenant, *, views: int, run: int) -> tuple[float, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from activities.services.views import material_views_ingest
-    from enablement.services.signals import deal_signals_evaluate
+    from activities.services.material_views import material_views_ingest
+    from deal_signals.services.signals import deal_signals_evaluate
     from pse_crm.tenancy import tenant_scope
 
     _reset(tenant)

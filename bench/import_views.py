@@ -46,7 +46,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from activities.models import Material, MaterialView  # noqa: E402
-from activities.services.views import material_views_ingest  # noqa: E402
+from activities.services.material_views import material_views_ingest  # noqa: E402
 from activities.signals import material_views_ingested  # noqa: E402
 from partners.models import Partner, PartnerDomain  # noqa: E402
 from pse_crm.models import Tenant  # noqa: E402

@@ -41,9 +41,9 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
 
-    from enablement.models import RepSegment
     from pse_crm.models import Membership, Tenant
     from pse_crm.tenancy import tenant_scope
+    from segmentation.models import RepSegment
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     tenant = Tenant.objects.get(slug=args.tenant)

@@ -57,12 +57,12 @@ from activities.models import (  # noqa: E402
     RepMaterialSpan,
     RepViewDay,
 )
-from enablement.models import PartnerSegment, RepSegment, SegmentationRun  # noqa: E402
-from enablement.services.segmentation import segmentation_run  # noqa: E402
 from partners.models import Partner  # noqa: E402
 from pse_crm.models import Tenant  # noqa: E402
 from pse_crm.tenancy import tenant_scope  # noqa: E402
 from reps.models import Rep  # noqa: E402
+from segmentation.models import PartnerSegment, RepSegment, SegmentationRun  # noqa: E402
+from segmentation.services.engine import segmentation_run  # noqa: E402
 
 BENCH_SLUG = "bench-segmentation"
 

@@ -1,12 +1,14 @@
 from django.apps import AppConfig
-from django.utils.translation import gettext_lazy as _
 
 
 class EnablementConfig(AppConfig):
+    """The former home of the method's features, kept for its migrations only.
+
+    Its models moved to ``segmentation``, ``knowhow``, ``support``, ``deal_signals`` and
+    ``momentum`` with their tables unchanged (``enablement_*``); ``0010_moved_out`` hands
+    them over, so a database migrated before the move migrates forward with no data change.
+    """
+
     default_auto_field = "django.db.models.BigAutoField"
     name = "enablement"
-    verbose_name = _("Enablement")
-
-    def ready(self) -> None:
-        # Connect the listeners to ingestion (activities sends, enablement listens).
-        from enablement import receivers  # noqa: F401
+    verbose_name = "Enablement (history)"

@@ -12,13 +12,10 @@ from partners.models import Partner
 from partners.serializers import PartnerBulkRecordSerializer, PartnerSerializer
 from partners.services import partner_bulk_upsert
 from pse_crm import roles
-from pse_crm.api import (
-    BoundedJSONParser,
-    BulkResultSerializer,
-    TenantModelViewSet,
-    reject_duplicate_keys,
-    validate_batch,
-)
+from pse_crm.api.errors import reject_duplicate_keys, validate_batch
+from pse_crm.api.parsers import BoundedJSONParser
+from pse_crm.api.schema import BulkResultSerializer
+from pse_crm.api.viewsets import TenantModelViewSet
 
 
 class PartnerFilter(filters.FilterSet):

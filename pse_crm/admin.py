@@ -224,3 +224,13 @@ class UserAdmin(DjangoUserAdmin):
             and request.membership.role == roles.Role.OWNER
             and request.user.is_staff
         )
+
+
+class ReadOnlyTenantAdmin(TenantOwnedAdmin):
+    """Computed by the segmentation run: readable history, never edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -52,7 +52,7 @@ class AuditMiddleware:
 
 
 def _actor():
-    from pse_crm.api_auth import APIKeyPrincipal
+    from pse_crm.api.auth import APIKeyPrincipal
 
     request = _request.get()
     user = getattr(request, "user", None) if request is not None else None

@@ -7,8 +7,8 @@ import sqlite3
 from django.core import checks
 from django.db import connections
 
-# The segmentation run's INSERT … RETURNING and JSON reader (enablement/services/
-# segmentation.py) need SQLite 3.35 with JSON1, where Django itself accepts 3.31.
+# The segmentation run's INSERT … RETURNING and JSON reader (segmentation/services/
+# engine.py) need SQLite 3.35 with JSON1, where Django itself accepts 3.31.
 MIN_SQLITE = (3, 35, 0)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from pse_crm import roles
 from pse_crm.models import Membership, User
 from pse_crm.roles import Role
 
@@ -54,3 +56,36 @@ class APIKeyCreateForm(forms.Form):
         max_length=50,
         help_text=_("Say which integration uses it, e.g. “Salesforce sync”."),
     )
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+def task_assignees(tenant):
+    """Members who can work support tasks: active staff, managers and owners."""
+    return User.objects.filter(
+        memberships__tenant=tenant,
+        memberships__is_active=True,
+        memberships__role__in=roles.WRITE_ENABLEMENT,
+    ).order_by("email")
+
+
+class ServiceErrorsMixin:
+    """Attach a service's ValidationError to the named fields (else to the form)."""
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        if hasattr(error, "error_dict"):
+            for field, errors in error.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        else:
+            self.add_error(None, error.messages)
+
+
+class UserChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return obj.get_full_name() or obj.email
+
+
+def labels_from_text(value: str) -> list[str]:
+    return [part.strip() for part in (value or "").replace("、", ",").split(",") if part.strip()]

@@ -46,11 +46,22 @@ class QueueUnavailable(Exception):
 BEST_EFFORT_QUEUES = frozenset({Queues.INGEST, Queues.NOTIFY})
 
 
-def send_task(task: Task, *args: Any, **kwargs: Any) -> Any:
+def task_named(name: str) -> Task:
+    """The registered task called ``name``: services enqueue their app's tasks by name, so
+    a service never imports a tasks module (tasks call services, never the reverse)."""
+    from pse_crm.celery import app
+
+    return app.tasks[name]
+
+
+def send_task(task: Task | str, *args: Any, **kwargs: Any) -> Any:
     """``task.apply_async`` that turns an unreachable broker into ``QueueUnavailable``.
 
-    Returns the task's result handle; ``None`` only when a best-effort task was dropped.
+    ``task`` is a task or its registered name. Returns the task's result handle; ``None``
+    only when a best-effort task was dropped.
     """
+    if isinstance(task, str):
+        task = task_named(task)
     try:
         return task.apply_async(args=args, kwargs=kwargs)
     except BrokerUnavailable as exc:
@@ -60,7 +71,7 @@ def send_task(task: Task, *args: Any, **kwargs: Any) -> Any:
         raise QueueUnavailable(str(exc)) from exc
 
 
-def enqueue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
+def enqueue_on_commit(task: Task | str, *args: Any, **kwargs: Any) -> None:
     """Send ``task`` once the current transaction commits (at once outside one)."""
     transaction.on_commit(lambda: send_task(task, *args, **kwargs))
 

@@ -17,7 +17,11 @@ api_v1 = [
     path("", include("partners.api_urls")),
     path("", include("reps.api_urls")),
     path("", include("activities.api_urls")),
-    path("", include("enablement.api_urls")),
+    path("", include("segmentation.api_urls")),
+    path("", include("knowhow.api_urls")),
+    path("", include("support.api_urls")),
+    path("", include("deal_signals.api_urls")),
+    path("", include("momentum.api_urls")),
 ]
 
 urlpatterns = [
@@ -39,10 +43,12 @@ urlpatterns = [
         views.settings_api_key_revoke,
         name="settings-api-key-revoke",
     ),
-    path("", include("partners.urls")),
-    path("", include("reps.urls")),
     path("", include("activities.urls")),
-    path("", include("enablement.urls")),
+    path("", include("segmentation.urls")),
+    path("", include("knowhow.urls")),
+    path("", include("support.urls")),
+    path("", include("deal_signals.urls")),
+    path("", include("web.urls")),
 ]
 
 if settings.DEBUG:

@@ -13,17 +13,11 @@ from rest_framework.response import Response
 from partners.models import Partner
 from partners.selectors import partners_by_external_id
 from pse_crm import roles
-from pse_crm.api import (
-    BatchInvalid,
-    BoundedJSONParser,
-    BulkResultSerializer,
-    RecordError,
-    StrictBooleanFilter,
-    TenantModelViewSet,
-    TenantRelatedIdFilter,
-    reject_duplicate_keys,
-    validate_batch,
-)
+from pse_crm.api.errors import BatchInvalid, RecordError, reject_duplicate_keys, validate_batch
+from pse_crm.api.filters import StrictBooleanFilter, TenantRelatedIdFilter
+from pse_crm.api.parsers import BoundedJSONParser
+from pse_crm.api.schema import BulkResultSerializer
+from pse_crm.api.viewsets import TenantModelViewSet
 from reps.models import Rep
 from reps.serializers import RepBulkRecordSerializer, RepSerializer
 from reps.services import RepBulkError, rep_bulk_upsert

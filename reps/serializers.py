@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from partners.models import Partner
-from pse_crm.api import SalesforceIdField, TenantPrimaryKeyRelatedField
+from pse_crm.api.fields import SalesforceIdField, TenantPrimaryKeyRelatedField
 from reps.models import Rep
 
 REP_FIELDS = [

@@ -11,8 +11,8 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from activities.deal_inputs import DealInput
 from activities.models import Deal
-from activities.parsers import DealInput
 from activities.selectors import deal_sync_watermark
 from partners.models import Partner
 from pse_crm.models import Tenant

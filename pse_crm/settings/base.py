@@ -40,7 +40,13 @@ INSTALLED_APPS = [
     "partners.apps.PartnersConfig",
     "reps.apps.RepsConfig",
     "activities.apps.ActivitiesConfig",
-    "enablement.apps.EnablementConfig",
+    "enablement.apps.EnablementConfig",  # history: its migrations only
+    "segmentation.apps.SegmentationConfig",
+    "knowhow.apps.KnowhowConfig",
+    "support.apps.SupportConfig",
+    "deal_signals.apps.DealSignalsConfig",
+    "momentum.apps.MomentumConfig",
+    "web.apps.WebConfig",
 ]
 
 MIDDLEWARE = [
@@ -77,7 +83,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "pse_crm.context_processors.tenancy",
-                "enablement.context_processors.deal_signals",
+                "deal_signals.context_processors.deal_signals",
             ],
         },
     },
@@ -138,13 +144,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Periodic work: each entry fans out one task per tenant; `expires` drops a stale run.
 CELERY_BEAT_SCHEDULE = {
     "nightly-sweep": {
-        "task": "enablement.tasks.nightly_sweep",
+        "task": "momentum.tasks.nightly_sweep",
         # Hourly: the sweep picks the tenants whose local time is 02:00.
         "schedule": crontab(minute=0),
         "options": {"expires": 50 * 60},
     },
     "deal-signals-hourly": {
-        "task": "enablement.tasks.deal_signals_hourly",
+        "task": "deal_signals.tasks.deal_signals_hourly",
         # Expires stale signals; sends daily digests at 08:00 in each tenant's time zone.
         "schedule": crontab(minute=5),
         "options": {"expires": 50 * 60},
@@ -153,20 +159,20 @@ CELERY_BEAT_SCHEDULE = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "pse_crm.api_auth.BearerAPIKeyAuthentication",
-        "pse_crm.api_auth.CsrfSessionAuthentication",
+        "pse_crm.api.auth.BearerAPIKeyAuthentication",
+        "pse_crm.api.auth.CsrfSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["pse_crm.api_auth.TenantRolePermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["pse_crm.api.auth.TenantRolePermission"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "pse_crm.api_auth.DefaultCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "pse_crm.api.auth.DefaultCursorPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["pse_crm.api_auth.PerKeyThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["pse_crm.api.auth.PerKeyThrottle"],
     "DEFAULT_THROTTLE_RATES": {"per_key": env("API_THROTTLE_RATE", default="6000/min")},
-    "EXCEPTION_HANDLER": "pse_crm.api.exception_handler",
+    "EXCEPTION_HANDLER": "pse_crm.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 API_KEY_CUSTOM_HEADER = None
@@ -184,14 +190,14 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MaterialKindEnum": "activities.models.Material.Kind",
         "PartnerStatusEnum": "partners.models.Partner.Status",
-        "DealSignalKindEnum": "enablement.models.signals.SignalKind",
-        "SupportTaskKindEnum": "enablement.models.workflows.SupportTask.Kind",
-        "SupportTaskStatusEnum": "enablement.models.workflows.SupportTask.Status",
-        "QuickWinOutcomeEnum": "enablement.models.workflows.QuickWin.Outcome",
-        "QuadrantEnum": "enablement.models.segmentation.Quadrant",
-        "SegmentTierEnum": "enablement.models.segmentation.Tier",
-        "SegmentationHighRuleEnum": "enablement.models.segmentation.SegmentationSettings.HighRule",
-        "SegmentationRunStatusEnum": "enablement.models.segmentation.SegmentationRun.Status",
+        "DealSignalKindEnum": "deal_signals.models.SignalKind",
+        "SupportTaskKindEnum": "support.models.SupportTask.Kind",
+        "SupportTaskStatusEnum": "support.models.SupportTask.Status",
+        "QuickWinOutcomeEnum": "support.models.QuickWin.Outcome",
+        "QuadrantEnum": "segmentation.models.Quadrant",
+        "SegmentTierEnum": "segmentation.models.Tier",
+        "SegmentationHighRuleEnum": "segmentation.models.SegmentationSettings.HighRule",
+        "SegmentationRunStatusEnum": "segmentation.models.SegmentationRun.Status",
     },
 }
 
@@ -248,10 +254,10 @@ CSRF_COOKIE_SAMESITE = "Lax"
 AUDITED_MODELS = [
     "activities.Deal",
     "activities.SyncSettings",
-    "enablement.Hearing",
-    "enablement.SegmentationSettings",
-    "enablement.SignalRule",
-    "enablement.SupportTask",
+    "knowhow.Hearing",
+    "segmentation.SegmentationSettings",
+    "deal_signals.SignalRule",
+    "support.SupportTask",
     "pse_crm.Membership",
     "pse_crm.Tenant",
 ]

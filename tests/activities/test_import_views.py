@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from activities.models import MaterialView
-from activities.services.views import (
+from activities.services.material_views import (
     IngestValidationError,
     material_view_rows_from_csv,
     material_views_ingest,

@@ -15,7 +15,7 @@ import pytest
 from django.db import connection, connections, transaction
 
 from activities.models import MaterialView, RepMaterialSpan, RepViewDay
-from activities.services.views import material_views_ingest
+from activities.services.material_views import material_views_ingest
 from pse_crm.tenancy import all_tenants, tenant_scope
 from pse_crm.tenant_data import tenant_delete
 from tests.activities.factories import MaterialFactory, MaterialViewFactory

@@ -11,13 +11,14 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from enablement.models import Hearing, SupportTask
-from enablement.services.support_tasks import support_task_create, support_task_transition
+from knowhow.models import Hearing
 from pse_crm.roles import Role
 from pse_crm.tenancy import tenant_scope
+from support.models import SupportTask
+from support.services.support_tasks import support_task_create, support_task_transition
 from tests.browser.conftest import PASSWORD, log_in
-from tests.enablement.test_views import build
 from tests.factories import MembershipFactory, TenantFactory
+from tests.web.test_views import build
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -167,7 +168,7 @@ def test_screenshots_of_the_main_pages(page, world, tmp_path):
 
 def test_a_running_segmentation_shows_its_progress_until_done(page, world):
     """The runs page polls a pending run and reloads by itself when the worker is done."""
-    from enablement.models import SegmentationRun
+    from segmentation.models import SegmentationRun
 
     with tenant_scope(world["tenant"]):
         run = SegmentationRun.objects.create(

@@ -7,7 +7,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from activities.models import Deal
-from pse_crm.api_auth import APIKeyPrincipal
+from pse_crm.api.auth import APIKeyPrincipal
 from pse_crm.audit import AuditMiddleware
 from pse_crm.models import AuditEvent, Membership
 from pse_crm.roles import Role

@@ -21,16 +21,17 @@ from django.db import connection
 from django.utils import timezone
 
 from activities.models import Deal, MaterialView
-from enablement.models import DealSignal, SegmentationRun, SignalEvaluationBacklog
+from deal_signals.models import DealSignal, SignalEvaluationBacklog
 from pse_crm.celery import app as celery_app
 from pse_crm.roles import Role
 from pse_crm.sfid import to_18
 from pse_crm.tenancy import tenant_scope
+from segmentation.models import SegmentationRun
 from tests.activities.factories import DealFactory, MaterialFactory, MaterialViewFactory
-from tests.enablement.factories import SegmentationRunFactory
 from tests.factories import MembershipFactory, make_api_key
 from tests.partners.factories import PartnerFactory
 from tests.reps.factories import RepFactory
+from tests.segmentation.factories import SegmentationRunFactory
 
 
 def _require_postgresql():
@@ -208,7 +209,7 @@ def test_worker_killed_mid_segmentation_run(tenant):
         holder.execute("LOCK TABLE enablement_repsegment IN ACCESS EXCLUSIVE MODE")
         celery_app.conf.task_always_eager = False
         try:
-            from enablement.tasks import tenant_nightly
+            from momentum.tasks import tenant_nightly
 
             tenant_nightly.apply_async(args=[tenant.pk, now.isoformat()], queue=queue)
         finally:
@@ -343,7 +344,8 @@ def throwaway_redis(tmp_path, monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_redis_stopped(tenant, throwaway_redis, client):
     _require_postgresql()
-    from enablement.tasks import deal_signals_hourly, nightly_sweep
+    from deal_signals.tasks import deal_signals_hourly
+    from momentum.tasks import nightly_sweep
 
     partner = PartnerFactory(tenant=tenant)
     rep = RepFactory(tenant=tenant, partner=partner)

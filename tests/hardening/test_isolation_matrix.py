@@ -34,17 +34,13 @@ from pse_crm.models import Membership, TenantOwned
 from pse_crm.roles import Role
 from pse_crm.tenancy import tenant_scope
 from tests.activities.factories import DealFactory, MaterialViewFactory
-from tests.enablement.factories import (
-    DealSignalFactory,
-    HearingFactory,
-    KnowHowShareFactory,
-    RepSegmentFactory,
-    SegmentationRunFactory,
-    SupportTaskFactory,
-)
+from tests.deal_signals.factories import DealSignalFactory
 from tests.factories import MembershipFactory, UserFactory, make_api_key
 from tests.hardening.conftest import acting_as_app_role
+from tests.knowhow.factories import HearingFactory, KnowHowShareFactory
 from tests.partners.factories import PartnerDomainFactory, PartnerFactory
+from tests.segmentation.factories import RepSegmentFactory, SegmentationRunFactory
+from tests.support.factories import SupportTaskFactory
 
 # Open to everyone by design (no tenant data). The tenant switcher is any logged-in
 # user's (it answers 404 for a tenant they are not a member of: tests/pse_crm).
@@ -55,9 +51,9 @@ PARAM_VALUES = {"fmt": "csv"}
 # Page path segment -> model, where the segment is not the model's name.
 SEGMENT_MODELS = {
     "members": "pse_crm.Membership",
-    "tasks": "enablement.SupportTask",
-    "signals": "enablement.DealSignal",
-    "runs": "enablement.SegmentationRun",
+    "tasks": "support.SupportTask",
+    "signals": "deal_signals.DealSignal",
+    "runs": "segmentation.SegmentationRun",
 }
 TOKEN = {"acme": "ZQACMEQZ", "rival": "ZQRIVALQZ"}
 ROLE_ORDER = [Role.VIEWER, Role.STAFF, Role.MANAGER, Role.OWNER]
@@ -193,13 +189,10 @@ def _kwargs(r: Route, tenant, key_prefix: str) -> tuple[dict, bool]:
 
 
 def _seed(tenant) -> str:
-    from enablement.models import (
-        MomentumSnapshot,
-        PartnerSegment,
-        QuickWin,
-        SignalKind,
-        SignalRule,
-    )
+    from deal_signals.models import SignalKind, SignalRule
+    from momentum.models import MomentumSnapshot
+    from segmentation.models import PartnerSegment
+    from support.models import QuickWin
 
     token = TOKEN[tenant.slug]
     now = timezone.now()

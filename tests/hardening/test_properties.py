@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from activities.deal_inputs import DealInput, DealInputInvalid, deal_inputs_from_csv
 from activities.models import Deal
-from activities.parsers import DealInput, DealInputInvalid, deal_inputs_from_csv
 from activities.services.deals import deal_sync
-from activities.services.views import IngestValidationError, material_view_rows_from_csv
+from activities.services.material_views import IngestValidationError, material_view_rows_from_csv
 from pse_crm.sfid import to_18
 from pse_crm.tenancy import tenant_scope
 

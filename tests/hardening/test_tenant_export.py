@@ -20,13 +20,10 @@ from pse_crm.roles import Role
 from pse_crm.tenancy import tenant_scope
 from pse_crm.tenant_data import tenant_counts, tenant_linked_models
 from tests.activities.factories import DealFactory, MaterialViewFactory
-from tests.enablement.factories import (
-    DealSignalFactory,
-    RepSegmentFactory,
-    SegmentationRunFactory,
-)
+from tests.deal_signals.factories import DealSignalFactory
 from tests.factories import MembershipFactory, make_api_key
 from tests.partners.factories import PartnerDomainFactory, PartnerFactory
+from tests.segmentation.factories import RepSegmentFactory, SegmentationRunFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,7 +73,7 @@ def test_export_writes_every_row_of_the_tenant_and_none_of_another(populated, tm
     }
     assert manifest["counts"]["pse_crm.Tenant"] == 1
     assert manifest["counts"]["pse_crm.User"] == 2  # the owner and the shared manager
-    assert expected["activities.Deal"] == 3 and expected["enablement.RepSegment"] == 3
+    assert expected["activities.Deal"] == 3 and expected["segmentation.RepSegment"] == 3
     for name, rows in files.items():
         assert len(rows) == manifest["counts"][name[5:-5]], name
         for row in rows:

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from pse_crm.api_auth import PerKeyThrottle
+from pse_crm.api.auth import PerKeyThrottle
 from pse_crm.models import TenantAPIKey
 from pse_crm.roles import Role
 from tests.factories import MembershipFactory, make_api_key

@@ -15,10 +15,7 @@ ALLOWED = {
     "all_tenants(": {
         "pse_crm/tenancy.py",
         "pse_crm/middleware.py",
-        "enablement/tasks.py",
         "pse_crm/management/commands/delete_tenant.py",
-        "pse_crm/management/commands/export_tenant.py",
-        "pse_crm/management/commands/import_tenant.py",
     },
 }
 

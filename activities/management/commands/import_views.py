@@ -11,7 +11,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from activities.services.views import (
+from activities.services.material_views import (
     COLUMNS,
     IngestValidationError,
     RowError,

@@ -1,1 +1,0 @@
-"""Enablement API viewsets, one module per part of the method."""

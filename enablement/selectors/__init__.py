@@ -1,1 +1,0 @@
-"""Enablement reads, one module per part of the method."""

@@ -1,1 +1,0 @@
-"""Enablement serializers, one module per part of the method."""

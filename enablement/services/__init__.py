@@ -1,1 +1,0 @@
-"""Enablement writes, one module per part of the method."""

@@ -1,0 +1,17 @@
+"""Listeners to the lower apps' signals (connected in ``MomentumConfig.ready``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.dispatch import receiver
+
+from support.signals import quick_wins_recomputed
+
+
+@receiver(quick_wins_recomputed, dispatch_uid="momentum.rebuild_on_quick_wins")
+def momentum_on_quick_wins(sender, *, tenant_id: int, now: dt.datetime, **kwargs) -> None:
+    """Quick wins count in momentum: rebuild this week's and last week's snapshots."""
+    from momentum.services import momentum_build_current
+
+    momentum_build_current(now=now)

@@ -1,0 +1,162 @@
+"""Errors: batch validation (400 with one entry per bad record, nothing written) and the
+one exception handler that turns every error into the documented shape."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, DataError, IntegrityError
+from django.db.models import ProtectedError, RestrictedError
+from django.http import Http404
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django_scopes import ScopeError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from pse_crm.api.limits import PayloadTooLarge, check_batch_size
+from pse_crm.models import Membership
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One bad record of a batch: where it is (``index`` in a JSON array, ``line`` in CSV)."""
+
+    field: str
+    message: str
+    index: int | None = None
+    line: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.index is not None:
+            out["index"] = self.index
+        if self.line is not None:
+            out["line"] = self.line
+        out["field"] = self.field
+        out["message"] = str(self.message)
+        return out
+
+
+class BatchInvalid(exceptions.APIException):
+    """A batch with at least one bad record: 400, one entry per bad record, nothing written."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+    def __init__(self, errors: Sequence[RecordError], detail: str | None = None):
+        self.errors = list(errors)
+        super().__init__(
+            detail
+            or gettext("%(count)d record(s) are invalid; nothing was written.")
+            % {"count": len({(e.index, e.line) for e in self.errors})}
+        )
+
+
+def _flatten_errors(detail, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(detail, dict):
+        out = []
+        for key, value in detail.items():
+            name = "" if key == api_settings.NON_FIELD_ERRORS_KEY else str(key)
+            out.extend(
+                _flatten_errors(value, f"{prefix}.{name}" if prefix and name else prefix or name)
+            )
+        return out
+    if isinstance(detail, list):
+        out = []
+        for value in detail:
+            out.extend(_flatten_errors(value, prefix))
+        return out
+    return [(prefix, str(detail))]
+
+
+def validate_batch(serializer_class, records, *, context=None) -> list[dict]:
+    """Validate a JSON array of records with ``serializer_class``.
+
+    Raises 400 (``BatchInvalid``: one entry per bad field of each bad record, with its
+    index) when any record is invalid, and 413 past the batch limit.
+    """
+    if not isinstance(records, list):
+        raise exceptions.ParseError(gettext("Expected a JSON array of records."))
+    check_batch_size(len(records))
+    serializer = serializer_class(data=records, many=True, context=context or {})
+    if serializer.is_valid():
+        return list(serializer.validated_data)
+    # DRF lists one entry per record, or (3.16+) maps the index of each bad record.
+    by_index = serializer.errors
+    items = by_index.items() if isinstance(by_index, dict) else enumerate(by_index)
+    errors = [
+        RecordError(index=int(index), field=field, message=message)
+        for index, record_errors in sorted(items, key=lambda item: int(item[0]))
+        for field, message in _flatten_errors(record_errors)
+    ]
+    raise BatchInvalid(errors)
+
+
+def reject_duplicate_keys(records: Sequence[dict], *fields: str) -> None:
+    """400 when two records of one batch share a key (compared case-insensitively)."""
+    errors = []
+    for field in fields:
+        seen: dict[object, int] = {}
+        for index, record in enumerate(records):
+            value = record.get(field)
+            if not value:
+                continue
+            key = value.lower() if isinstance(value, str) else value
+            if key in seen:
+                errors.append(
+                    RecordError(
+                        index=index,
+                        field=field,
+                        message=gettext("The same value is in record %(other)d of this batch.")
+                        % {"other": seen[key]},
+                    )
+                )
+            else:
+                seen[key] = index
+    if errors:
+        raise BatchInvalid(errors)
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus: a scope miss is a 404, a bad batch lists its bad records, a
+    uniqueness race is a 409, an over-size body a 413 and a database outage a clear 503."""
+    if isinstance(exc, BatchInvalid):
+        return Response(
+            {"detail": str(exc.detail), "errors": [e.as_dict() for e in exc.errors]},
+            status=exc.status_code,
+        )
+    if isinstance(exc, ScopeError | Membership.DoesNotExist):
+        exc = Http404()
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    response = drf_exception_handler(exc, context)
+    if response is None and isinstance(exc, ProtectedError | RestrictedError):
+        return Response(
+            {"detail": _("It cannot be deleted: other records (reps, views, deals) refer to it.")},
+            status=409,
+        )
+    if response is None and isinstance(exc, IntegrityError):
+        log.info("integrity error in API request", exc_info=True)
+        return Response(
+            {"detail": _("This conflicts with a record stored meanwhile; retry the request.")},
+            status=409,
+        )
+    if response is None and isinstance(exc, DataError):
+        log.info("data error in API request", exc_info=True)
+        return Response({"detail": _("A value does not fit its field.")}, status=400)
+    if response is None and isinstance(exc, DatabaseError):
+        log.exception("database error in API request")
+        return Response({"detail": _("The database is unavailable; try again.")}, status=503)
+    return response

@@ -1,0 +1,77 @@
+"""The OpenAPI schema: every operation documents its error answers."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
+
+
+class BulkResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    ids = serializers.ListField(
+        child=serializers.IntegerField(), help_text=_("Stored ids, in the order of the records.")
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class RecordErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField(required=False, help_text=_("0-based index in a JSON array."))
+    line = serializers.IntegerField(required=False, help_text=_("1-based line in a CSV body."))
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class BatchErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = RecordErrorSerializer(many=True, required=False)
+
+
+_ERROR_RESPONSES = {
+    "400": (_("Invalid input: one entry per bad field or record."), BatchErrorSerializer),
+    "401": (_("No credentials, or an invalid or revoked API key."), ErrorSerializer),
+    "403": (_("The role of the key or the member does not allow this."), ErrorSerializer),
+    "404": (_("Not found in this tenant (another tenant's id looks the same)."), ErrorSerializer),
+    "413": (_("Too many records or too large a body; the message names the limit."), None),
+    "409": (_("It conflicts with stored data (still referenced, or a duplicate)."), None),
+    "415": (_("Unsupported content type."), ErrorSerializer),
+    "429": (_("Too many requests for this key; retry later."), ErrorSerializer),
+}
+
+
+# Codes that only a request with a body (or a delete, for 409) can get.
+_SKIP_CODES = {
+    "GET": {"409", "413", "415"},
+    "HEAD": {"409", "413", "415"},
+    "DELETE": {"400", "413", "415"},
+}
+
+
+class TenantAutoSchema(AutoSchema):
+    """Every operation documents its error answers, in the one error shape the API uses."""
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return operation
+        responses = operation.setdefault("responses", {})
+        is_detail = "{" in path
+        for code, (description, serializer) in _ERROR_RESPONSES.items():
+            if code in responses:
+                continue
+            if code in _SKIP_CODES.get(method, set()):
+                continue
+            if code == "404" and not is_detail and method == "GET":
+                # A list answers 404 only when a filter names an unknown id.
+                description = _("A filter names an id that does not exist in this tenant.")
+            component = self.resolve_serializer(serializer or ErrorSerializer, "response")
+            responses[code] = {
+                "description": str(description),
+                "content": {"application/json": {"schema": component.ref}},
+            }
+        return operation

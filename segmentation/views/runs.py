@@ -1,0 +1,91 @@
+"""Pages of the segmentation runs: history, "Recompute now" and its progress, and the
+segmentation and quick-win settings."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from django_tables2 import RequestConfig
+
+from pse_crm import roles
+from pse_crm.permissions import capability_required
+from segmentation.forms import SegmentationSettingsForm
+from segmentation.models import SegmentationRun
+from segmentation.selectors import segmentation_runs, segmentation_settings_get
+from segmentation.services.engine import segmentation_settings_update
+from segmentation.services.recompute import segmentation_recompute_start
+from segmentation.tables import RunTable
+
+UNFINISHED = (SegmentationRun.Status.PENDING, SegmentationRun.Status.RUNNING)
+
+
+PROGRESS = {
+    SegmentationRun.Status.PENDING: 10,
+    SegmentationRun.Status.RUNNING: 55,
+}
+
+
+@capability_required(roles.READ)
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs: QuerySet[SegmentationRun] = segmentation_runs(tenant=request.tenant).select_related(
+        "requested_by"
+    )
+    table = RunTable(runs)
+    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    return render(
+        request,
+        "segmentation/run_list.html",
+        {"table": table, "active": runs.filter(status__in=UNFINISHED).first()},
+    )
+
+
+@require_POST
+@capability_required(roles.MANAGE)
+def run_recompute(request: HttpRequest) -> HttpResponse:
+    running = segmentation_runs(tenant=request.tenant).filter(status__in=UNFINISHED).first()
+    if running is not None:
+        messages.info(request, _("A run is already in progress."))
+        return redirect("run-list")
+    segmentation_recompute_start(tenant=request.tenant, requested_by=request.user)
+    messages.success(request, _("Recomputing the segments. This page follows the progress."))
+    return redirect("run-list")
+
+
+@capability_required(roles.READ)
+def run_status(request: HttpRequest, pk: int) -> JsonResponse:
+    run = get_object_or_404(segmentation_runs(tenant=request.tenant), pk=pk)
+    finished = run.status not in UNFINISHED
+    return JsonResponse(
+        {
+            "id": run.pk,
+            "status": run.status,
+            "label": run.get_status_display(),
+            "percent": 100 if finished else PROGRESS.get(run.status, 10),
+            "finished": finished,
+        }
+    )
+
+
+# Issue 5: segmentation and quick-win settings are tuned by owners and managers (as in the API).
+@capability_required(roles.MANAGE)
+def settings_segmentation(request: HttpRequest) -> HttpResponse:
+    instance = segmentation_settings_get(tenant=request.tenant)
+    form = SegmentationSettingsForm(request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        values = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        try:
+            segmentation_settings_update(tenant=request.tenant, user=request.user, **values)
+        except ValidationError as error:
+            for field, errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(
+                request, _("Settings saved. The next run uses them; past runs keep theirs.")
+            )
+            return redirect("settings-segmentation")
+    return render(request, "segmentation/settings.html", {"form": form, "tab": "segmentation"})

@@ -1,0 +1,97 @@
+"""Chart data for the pages, as django-chartjs JSON views fetched by static/js/app.js.
+
+Only the view classes of django-chartjs are used: its bundled Chart.js 2 is never served
+(``chartjs`` is not an installed app); the pages load Chart.js 4 from node_modules.
+"""
+
+from __future__ import annotations
+
+from chartjs.views.base import JSONView
+from chartjs.views.lines import BaseLineChartView
+from django.shortcuts import get_object_or_404
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from momentum.selectors import momentum_snapshots
+from partners.models import Partner
+from pse_crm import roles
+from pse_crm.permissions import TenantViewMixin
+from reps.models import Rep
+from web import selectors as pages
+
+
+class _ChartMixin(TenantViewMixin):
+    capability = roles.READ
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        # TemplateView puts the view itself and the URL kwargs in the context: not data.
+        context.pop("view", None)
+        for key in self.kwargs:
+            context.pop(key, None)
+        return context
+
+
+class _SeriesChart(_ChartMixin, BaseLineChartView):
+    """Labels plus one dataset per series; colours are chosen by app.js."""
+
+    def get_dataset_options(self, index, color):
+        return {}
+
+
+class RepViewsChart(_SeriesChart):
+    def get_rows(self):
+        if not hasattr(self, "_rows"):
+            rep = get_object_or_404(Rep.objects.select_related("tenant"), pk=self.kwargs["pk"])
+            self._rows = pages.rep_views_by_week(rep=rep)
+        return self._rows
+
+    def get_labels(self):
+        return [date_format(week, "SHORT_DATE_FORMAT") for week, _n in self.get_rows()]
+
+    def get_providers(self):
+        return [_("Material views")]
+
+    def get_data(self):
+        return [[n for _week, n in self.get_rows()]]
+
+
+class MomentumChart(_SeriesChart):
+    """Active reps and won deals per week, for the tenant or (``pk``) one partner."""
+
+    def get_rows(self):
+        if not hasattr(self, "_rows"):
+            if "pk" in self.kwargs:
+                partner = get_object_or_404(Partner, pk=self.kwargs["pk"])
+                self._rows = list(momentum_snapshots(partner_id=partner.pk))
+            else:
+                self._rows = list(momentum_snapshots(whole_tenant=True))
+        return self._rows
+
+    def get_labels(self):
+        return [date_format(row.week_start, "SHORT_DATE_FORMAT") for row in self.get_rows()]
+
+    def get_providers(self):
+        return [_("Active reps"), _("Won deals")]
+
+    def get_data(self):
+        rows = self.get_rows()
+        return [[row.active_reps for row in rows], [row.won_deals for row in rows]]
+
+    def get_datasets(self):
+        datasets = super().get_datasets()
+        if len(datasets) > 1:
+            datasets[1]["yAxisID"] = "y1"
+        return datasets
+
+
+class ScatterChart(_ChartMixin, JSONView):
+    """Views × results of the current run, one dataset per quadrant, with the thresholds."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        partner = None
+        if "pk" in self.kwargs:
+            partner = get_object_or_404(Partner, pk=self.kwargs["pk"])
+        context.update(pages.scatter_payload(tenant=self.request.tenant, partner=partner))
+        return context

@@ -1,0 +1,259 @@
+"""Reads behind the server-rendered pages that no other selector module provides.
+
+Each function is one or two set-based queries whose count does not grow with the rows:
+the pages' query-count tests rely on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models.functions import TruncWeek
+from django.utils import timezone
+
+from activities.models import Deal, MaterialView
+from partners.models import Partner
+from reps.models import Rep
+
+__all__ = [
+    "RepDealSummary",
+    "partner_rep_counts",
+    "rep_deal_summary",
+    "rep_deals",
+    "rep_materials_viewed",
+    "rep_views_by_week",
+]
+
+
+def partner_rep_counts(*, partner: Partner) -> dict[str, int]:
+    row = Rep.objects.filter(partner=partner).aggregate(
+        total=Count("pk"), employed=Count("pk", filter=Q(is_employed=True))
+    )
+    return {"total": row["total"] or 0, "employed": row["employed"] or 0}
+
+
+def rep_views_by_week(
+    *, rep: Rep, weeks: int = 26, now: dt.datetime | None = None
+) -> list[tuple[dt.date, int]]:
+    """Material views of ``rep`` per ISO week (tenant time zone) for the last ``weeks`` weeks,
+    oldest first, weeks without views included as zero."""
+    tz = rep.tenant.tzinfo
+    now = (now or timezone.now()).astimezone(tz)
+    this_monday = now.date() - dt.timedelta(days=now.weekday())
+    first_monday = this_monday - dt.timedelta(weeks=weeks - 1)
+    since = dt.datetime.combine(first_monday, dt.time.min, tzinfo=tz)
+    rows = (
+        MaterialView.objects.filter(rep=rep, viewed_at__gte=since)
+        .annotate(week=TruncWeek("viewed_at", tzinfo=tz))
+        .values("week")
+        .annotate(n=Count("pk"))
+        .order_by("week")
+    )
+    counts = {}
+    for row in rows:
+        week = row["week"]
+        day = week.astimezone(tz).date() if isinstance(week, dt.datetime) else week
+        counts[day] = row["n"]
+    return [
+        (first_monday + dt.timedelta(weeks=i), counts.get(first_monday + dt.timedelta(weeks=i), 0))
+        for i in range(weeks)
+    ]
+
+
+def rep_materials_viewed(*, rep: Rep, limit: int = 15) -> list[dict]:
+    """The materials ``rep`` opened most, with how often and when last."""
+    return list(
+        MaterialView.objects.filter(rep=rep)
+        .values("material_id", "material__title", "material__kind")
+        .annotate(views=Count("pk"), last_viewed=Max("viewed_at"), seconds=Sum("duration_seconds"))
+        .order_by("-views", "-last_viewed")[:limit]
+    )
+
+
+def rep_deals(*, rep: Rep, limit: int = 25) -> QuerySet[Deal]:
+    return Deal.objects.filter(rep=rep, is_deleted=False).order_by(
+        "-close_date", "-system_modstamp"
+    )[:limit]
+
+
+@dataclass(frozen=True)
+class RepDealSummary:
+    open: int
+    won: int
+    won_amount: int
+    lost: int
+
+
+def rep_deal_summary(*, rep: Rep) -> RepDealSummary:
+    row = Deal.objects.filter(rep=rep, is_deleted=False).aggregate(
+        open=Count("pk", filter=Q(is_closed=False)),
+        won=Count("pk", filter=Q(is_won=True)),
+        won_amount=Sum("amount", filter=Q(is_won=True)),
+        lost=Count("pk", filter=Q(is_closed=True, is_won=False)),
+    )
+    return RepDealSummary(
+        open=row["open"] or 0,
+        won=row["won"] or 0,
+        won_amount=int(row["won_amount"] or 0),
+        lost=row["lost"] or 0,
+    )
+
+
+# --- Over the segmentation (enablement.selectors.segmentation) and workflows -------------
+
+# Beyond this many reps the scatter draws an even sample: the chart stays readable and the
+# JSON light at 50,000 reps. The counts and statistics always cover every rep.
+SCATTER_MAX_POINTS = 6000
+
+
+def rep_segment_history_rows(*, rep: Rep) -> list[dict]:
+    """The rep's quadrant and tier in each kept run, newest first, ready to display."""
+    from segmentation.models import Quadrant, Tier
+    from segmentation.selectors import rep_segment_history
+
+    quadrants, tiers = dict(Quadrant.choices), dict(Tier.choices)
+    rows = []
+    for seg in rep_segment_history(tenant=rep.tenant, rep_id=rep.pk)[:24]:
+        measure = seg.run.settings_used.get("results_measure", "won_amount")
+        rows.append(
+            {
+                "computed_at": seg.run.as_of,
+                "quadrant": seg.quadrant,
+                "quadrant_label": quadrants.get(seg.quadrant, seg.quadrant),
+                "tier": seg.tier or "none",
+                "tier_label": tiers.get(seg.tier, "—") if seg.tier else "—",
+                "views": seg.views,
+                "results": seg.won_deals if measure == "won_deals" else seg.won_amount,
+            }
+        )
+    return rows
+
+
+def scatter_payload(*, tenant, partner: Partner | None = None) -> dict:
+    """The views × results chart: one dataset per quadrant, the two cut-off lines, axes."""
+    from django.utils.translation import gettext as _
+
+    from segmentation.models import Quadrant
+    from segmentation.selectors import segment_scatter_points, segmentation_current_run
+
+    run = segmentation_current_run(tenant=tenant)
+    points = segment_scatter_points(
+        tenant=tenant, partner_id=partner.pk if partner is not None else None
+    )
+    total = len(points)
+    if total > SCATTER_MAX_POINTS:
+        step = total / SCATTER_MAX_POINTS
+        points = [points[int(i * step)] for i in range(SCATTER_MAX_POINTS)]
+    by_quadrant: dict[str, list[dict]] = {q: [] for q in Quadrant.values}
+    for views, results, quadrant in points:
+        by_quadrant.setdefault(quadrant, []).append({"x": views, "y": results})
+    measure = (run.settings_used if run else {}).get("results_measure", "won_amount")
+    return {
+        "datasets": [
+            {"key": q, "label": str(label), "data": by_quadrant.get(q, [])}
+            for q, label in Quadrant.choices
+        ],
+        "thresholds": {
+            "x": float(run.views_cutoff) if run and run.views_cutoff is not None else None,
+            "y": float(run.results_cutoff) if run and run.results_cutoff is not None else None,
+            "x_label": _("views cut-off"),
+            "y_label": _("results cut-off"),
+        },
+        "axes": {
+            "x": _("Material views"),
+            "y": _("Won deals") if measure == "won_deals" else _("Won amount"),
+        },
+        "total": total,
+        "shown": len(points),
+        "point_radius": 2 if len(points) > 1000 else 4,
+    }
+
+
+def tier_bars(*, tenant, limit: int = 12) -> list[dict]:
+    """2:6:2 per partner in the current run for the tiered partners with the most reps:
+    one query on the run's partner figures."""
+    from segmentation.models import PartnerSegment
+
+    rows = (
+        PartnerSegment.objects.filter(tenant=tenant, run__is_current=True, is_tiered=True)
+        .values("partner_id", "partner__name", "top_reps", "middle_reps", "bottom_reps")
+        .order_by("-reps", "partner__name")[:limit]
+    )
+    out = []
+    for row in rows:
+        top, middle, bottom = row.pop("top_reps"), row.pop("middle_reps"), row.pop("bottom_reps")
+        total = top + middle + bottom
+        whole = total or 1
+        out.append(
+            {
+                **row,
+                "top": top,
+                "middle": middle,
+                "bottom": bottom,
+                "total": total,
+                "top_pct": round(100 * top / whole, 1),
+                "middle_pct": round(100 * middle / whole, 1),
+                "bottom_pct": round(100 * bottom / whole, 1),
+                "middle_end": round(100 * (top + middle) / whole, 1),
+            }
+        )
+    return out
+
+
+def partner_tier_counts(*, tenant, partner: Partner) -> dict[str, int]:
+    """The partner's reps per tier in the current run (``"none"``: a partner too small to
+    be tiered), as the run counted them; empty before the first run."""
+    from segmentation.models import PartnerSegment
+
+    figures = PartnerSegment.objects.filter(
+        tenant=tenant, run__is_current=True, partner=partner
+    ).first()
+    if figures is None:
+        return {}
+    if not figures.is_tiered:
+        return {"none": figures.reps}
+    return {"top": figures.top_reps, "middle": figures.middle_reps, "bottom": figures.bottom_reps}
+
+
+def partners_with_current_segments() -> QuerySet[Partner]:
+    """Every partner with its employed reps and its current-run figures (null before a
+    run). One query; each figure is a correlated subquery, so a page of partners ordered
+    by name computes them for that page only."""
+    from django.db.models import IntegerField, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    from segmentation.models import PartnerSegment
+
+    current = PartnerSegment.objects.filter(partner=OuterRef("pk"), run__is_current=True)
+    employed = (
+        Rep.objects.filter(partner=OuterRef("pk"), is_employed=True)
+        .order_by()
+        .values("partner")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Partner.objects.annotate(
+        rep_count=Coalesce(Subquery(employed, output_field=IntegerField()), 0),
+        active_reps=Subquery(current.values("active_reps")[:1]),
+        activation_rate=Subquery(current.values("activation_rate")[:1]),
+        performers=Subquery(current.values("performers")[:1]),
+        motivated=Subquery(current.values("motivated")[:1]),
+    ).order_by("name", "pk")
+
+
+def partner_segment_current(*, partner: Partner):
+    from segmentation.models import PartnerSegment
+
+    return PartnerSegment.objects.filter(partner=partner, run__is_current=True).first()
+
+
+def partner_know_how_shares(*, partner: Partner, limit: int = 20) -> list:
+    from knowhow.models import KnowHowShare
+
+    return list(
+        KnowHowShare.objects.filter(partner=partner)
+        .select_related("know_how", "rep", "shared_by")
+        .order_by("-shared_on", "-pk")[:limit]
+    )

@@ -1,0 +1,62 @@
+"""Tables of the combined pages: the partner list."""
+
+from __future__ import annotations
+
+import django_tables2 as tables
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from pse_crm.tables import BaseTable, NumColumn
+from pse_crm.templatetags.pse_ui import pct
+
+
+class PartnerTable(BaseTable):
+    name = tables.Column(
+        verbose_name=_("Partner"), linkify=("partner-detail", {"pk": tables.A("pk")})
+    )
+    partner_type = tables.Column(verbose_name=_("Type"))
+    rep_count = NumColumn(verbose_name=_("Reps"))
+    active_reps = NumColumn(verbose_name=_("Active reps"), default=None)
+    activation_rate = tables.Column(
+        verbose_name=_("Activation rate"),
+        attrs={"th": {"class": "num"}, "td": {"class": "num"}},
+        default=None,
+    )
+    performers = NumColumn(verbose_name=_("Keyman ①"), default=None)
+    motivated = NumColumn(verbose_name=_("Keyman ②"), default=None)
+    momentum = tables.Column(verbose_name=_("Momentum"), orderable=False, empty_values=())
+
+    class Meta(BaseTable.Meta):
+        fields = ()
+        sequence = (
+            "name",
+            "partner_type",
+            "rep_count",
+            "active_reps",
+            "activation_rate",
+            "performers",
+            "motivated",
+            "momentum",
+        )
+
+    def __init__(self, *args, trends: dict | None = None, **kwargs):
+        self.trends = trends or {}
+        super().__init__(*args, **kwargs)
+
+    def render_partner_type(self, record):
+        return record.get_partner_type_display()
+
+    def render_activation_rate(self, value):
+        return pct(value)
+
+    def render_momentum(self, record):
+        momentum = self.trends.get(record.pk)
+        if momentum is None:
+            return format_html('<span class="badge">{}</span>', _("No snapshots yet"))
+        arrow = {"accelerating": "↗", "stalling": "↘"}.get(momentum.label, "→")
+        return format_html(
+            '<span class="badge m-{}">{} {}</span>',
+            momentum.label,
+            arrow,
+            momentum.label_display,
+        )
