@@ -104,7 +104,7 @@ class MaterialView(TenantOwned):
 # 0006 of this app): every insert, update or delete of views, whatever wrote it (the
 # ingestion, the CSV import, seed_demo, a tenant import, raw SQL), updates them in the
 # same transaction. They let the segmentation run count a rep's views and distinct
-# materials without reading every view (see segmentation/services/engine.py). On
+# materials without reading every view (see segmentation/services/sql.py). On
 # SQLite (the demo) there are no triggers and they stay empty: nothing reads them there.
 # No foreign-key constraints in the database: every row derives from views, whose own keys
 # are checked (and which protect their rep and material from deletion). Checking them

@@ -62,7 +62,7 @@ from pse_crm.models import Tenant  # noqa: E402
 from pse_crm.tenancy import tenant_scope  # noqa: E402
 from reps.models import Rep  # noqa: E402
 from segmentation.models import PartnerSegment, RepSegment, SegmentationRun  # noqa: E402
-from segmentation.services.engine import segmentation_run  # noqa: E402
+from segmentation.services.runs import segmentation_run  # noqa: E402
 
 BENCH_SLUG = "bench-segmentation"
 

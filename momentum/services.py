@@ -256,7 +256,7 @@ def _segment_weeks_without_run(tenant: Tenant, mondays: list[dt.date], now: dt.d
     """Run the segmentation as of the end of every week (oldest first) that has no
     succeeded run inside it, so each week's keyman counts come from that week's data.
     The current week's run is as of ``now``. Returns how many runs were made."""
-    from segmentation.services.engine import segmentation_run
+    from segmentation.services.runs import segmentation_run
 
     covered = {
         week_start(local_date(tenant, as_of))

@@ -63,7 +63,7 @@ def tenant_nightly(self, tenant_id: int, now: str | None = None) -> dict:
     """
     from pse_crm.tenancy import current_tenant
     from segmentation.models import SegmentationRun
-    from segmentation.services.engine import segmentation_nightly, segmentation_runs_prune
+    from segmentation.services.runs import segmentation_nightly, segmentation_runs_prune
 
     tenant = current_tenant()
     moment = _moment(now)

@@ -14,11 +14,10 @@ are correlation, not causation, and say so.
 from __future__ import annotations
 
 import django_filters
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import generics, status
 from rest_framework.response import Response
 
 from pse_crm import roles
@@ -33,8 +32,8 @@ from segmentation.serializers import (
     SegmentationRunSerializer,
     SegmentationSettingsSerializer,
 )
-from segmentation.services.engine import segmentation_settings_update
 from segmentation.services.recompute import segmentation_recompute_start
+from segmentation.services.settings import segmentation_settings_update
 
 
 class RepSegmentFilter(django_filters.FilterSet):
@@ -166,11 +165,7 @@ class SegmentationSettingsView(TenantAPIMixin, generics.GenericAPIView):
         incoming = self.get_serializer(current, data=request.data, partial=partial)
         incoming.is_valid(raise_exception=True)
         user = request.user if getattr(request.user, "pk", None) else None
-        try:
-            saved = segmentation_settings_update(
-                tenant=request.tenant, user=user, **incoming.validated_data
-            )
-        except DjangoValidationError as exc:
-            detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-            raise serializers.ValidationError(detail) from None
+        saved = segmentation_settings_update(
+            tenant=request.tenant, user=user, **incoming.validated_data
+        )
         return Response(self.get_serializer(saved).data)

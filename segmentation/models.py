@@ -6,7 +6,8 @@ current in the same transaction, so a reader sees the previous complete run or t
 complete one, never a half. ``is_current`` marks the one run readers use (at most one per
 tenant, enforced by a partial unique index).
 
-Edge cases, decided (see segmentation/services/engine.py for the full list):
+Edge cases, decided (the full list is in the docstrings of segmentation/services/
+segments.py, statistics.py and runs.py):
 
 * a rep with no activity at all is ``dormant``: "high" always means more than zero;
 * reps who left the partner (``Rep.is_employed=False``) are not segmented; their past

@@ -10,10 +10,9 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from pse_crm.models import Tenant
-from segmentation.models import PartnerSegment, RepSegment, SegmentationRun, SegmentationSettings
+from segmentation.models import RepSegment, SegmentationRun, SegmentationSettings
 
 __all__ = [
-    "partner_segments_current",
     "rep_segment_history",
     "rep_segments_current",
     "rep_segments_of_partner",
@@ -80,13 +79,6 @@ def rep_segments_current(
     if partner_id is not None:
         qs = rep_segments_of_partner(qs, partner_id=partner_id)
     return qs
-
-
-def partner_segments_current(*, tenant: Tenant) -> QuerySet[PartnerSegment]:
-    """The current run's per-partner figures (reps, activation, keymen, correlation)."""
-    return PartnerSegment.objects.filter(
-        tenant=tenant, run__is_current=True, run__tenant=tenant
-    ).select_related("partner")
 
 
 def segment_scatter_points(

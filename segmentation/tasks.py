@@ -32,7 +32,7 @@ def segmentation_execute(tenant_id: int, run_id: int) -> str | None:
     """
     from pse_crm.tenancy import current_tenant
     from segmentation.models import SegmentationRun
-    from segmentation.services.engine import segmentation_run
+    from segmentation.services.runs import segmentation_run
 
     run = SegmentationRun.objects.filter(pk=run_id).first()
     if run is None:

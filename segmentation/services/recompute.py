@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from pse_crm.models import Tenant, User
 from pse_crm.tasks import QueueUnavailable, send_task
 from segmentation.models import SegmentationRun
-from segmentation.services.engine import segmentation_run_request
+from segmentation.services.runs import segmentation_run_request
 
 
 def segmentation_recompute_start(

@@ -215,18 +215,22 @@
     });
   }
 
-  /* A running segmentation: poll its status until it is done, then reload. */
+  /* A running segmentation: poll its status until it is done, then reload. The status
+   * says how long the run has waited or run (no percentage: nothing measures that). */
   function progress() {
     document.querySelectorAll("[data-poll-url]").forEach(function (box) {
-      var bar = box.querySelector("progress");
       var label = box.querySelector("[data-progress-label]");
       function tick() {
         fetch(box.dataset.pollUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
           .then(function (r) { return r.json(); })
           .then(function (s) {
-            if (bar) bar.value = s.percent || 0;
-            if (label) label.textContent = s.label || "";
+            if (label) label.textContent = s.text || s.label || "";
             box.dataset.status = s.status;
+            if (s.elapsed_seconds === null || s.elapsed_seconds === undefined) {
+              delete box.dataset.elapsed;
+            } else {
+              box.dataset.elapsed = s.elapsed_seconds;
+            }
             if (s.finished) {
               window.setTimeout(function () { window.location.reload(); }, 600);
             } else {

@@ -176,13 +176,22 @@ def test_a_running_segmentation_shows_its_progress_until_done(page, world):
             as_of=timezone.now(),
             as_of_date=timezone.localdate(),
             status=SegmentationRun.Status.RUNNING,
+            started_at=timezone.now(),
         )
     log_in(page, "manager@acme.example")
     page.goto(reverse("run-list"))
     progress = page.locator("[data-testid=run-progress]")
     assert progress.count() == 1
     assert page.locator("[data-testid=recompute]").is_disabled()
-    page.locator("[data-testid=run-progress] progress[value='55']").wait_for()
+    assert page.locator("[data-testid=run-progress] .spinner").count() == 1
+    # The polling keeps the elapsed time going (no made-up percentage).
+    page.wait_for_function(
+        "Number(document.querySelector('[data-testid=run-progress]').dataset.elapsed) >= 2"
+    )
+    elapsed, text = progress.evaluate(
+        "box => [box.dataset.elapsed, box.querySelector('[data-progress-label]').textContent]"
+    )
+    assert elapsed in text
     # The worker finishes: the page notices within a few seconds and reloads.
     with tenant_scope(world["tenant"]):
         SegmentationRun.objects.filter(pk=run.pk).update(

@@ -14,7 +14,7 @@ from pse_crm.celery import Queues
 from pse_crm.tenancy import tenant_scope
 from segmentation import tasks as segmentation_tasks
 from segmentation.models import RepSegment, SegmentationRun
-from segmentation.services import engine as service
+from segmentation.services import runs as service
 from tests.activities.factories import DealFactory, MaterialViewFactory
 from tests.factories import TenantFactory
 from tests.partners.factories import PartnerFactory
@@ -87,7 +87,7 @@ def test_tenant_nightly_retries_a_failed_run(tenant, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(service, "_write_partner_segments", broken)
+    monkeypatch.setattr(service, "write_partner_segments", broken)
     retried = []
     monkeypatch.setattr(
         tasks.tenant_nightly, "retry", lambda exc=None, **kw: retried.append(exc) or Retry()

@@ -17,7 +17,7 @@ from activities.models import MaterialView
 from pse_crm.tenancy import tenant_scope
 from segmentation.models import RepSegment, SegmentationRun
 from segmentation.selectors import segmentation_settings_get
-from segmentation.services.engine import _write_rep_segments
+from segmentation.services.segments import write_rep_segments
 from tests.activities.factories import MaterialFactory, MaterialViewFactory
 from tests.partners.factories import PartnerFactory
 from tests.reps.factories import RepFactory
@@ -56,7 +56,7 @@ def _segments(tenant, *, as_of, window, rollups) -> list[tuple]:
     run = SegmentationRun.objects.create(
         tenant=tenant, as_of=as_of, as_of_date=as_of.date(), status=SegmentationRun.Status.RUNNING
     )
-    _write_rep_segments(run=run, config=config, previous_run_id=None, rollups=rollups)
+    write_rep_segments(run=run, config=config, previous_run_id=None, rollups=rollups)
     return list(RepSegment.objects.filter(run=run).order_by("rep_id").values_list(*COMPARED))
 
 
@@ -110,7 +110,7 @@ def test_the_roll_ups_find_what_a_pass_over_the_views_finds(tenant, world, case)
 
 
 def _pays(tenant, *, as_of) -> bool:
-    from segmentation.services.engine import _views_rollups_pay
+    from segmentation.services.sql import views_rollups_pay
 
     with connection.cursor() as cursor:
         for table in (
@@ -120,7 +120,7 @@ def _pays(tenant, *, as_of) -> bool:
         ):
             cursor.execute(f"ANALYZE {table}")
     views_from = as_of - dt.timedelta(days=90)
-    return _views_rollups_pay(
+    return views_rollups_pay(
         {
             "tenant": tenant.pk,
             "as_of": as_of,

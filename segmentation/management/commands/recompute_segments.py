@@ -12,7 +12,7 @@ from pse_crm.models import Tenant
 from pse_crm.tasks import enqueue_on_commit
 from pse_crm.tenancy import tenant_scope
 from segmentation.models import SegmentationRun
-from segmentation.services.engine import segmentation_run, segmentation_run_request
+from segmentation.services.runs import segmentation_run, segmentation_run_request
 
 
 class Command(BaseCommand):

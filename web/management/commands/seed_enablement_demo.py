@@ -111,7 +111,7 @@ class Command(BaseCommand):
         return staff, managers[0]
 
     def _segments(self, tenant):
-        from segmentation.services.engine import segmentation_run
+        from segmentation.services.runs import segmentation_run
 
         if not SegmentationRun.objects.filter(is_current=True).exists():
             segmentation_run(tenant=tenant, trigger=SegmentationRun.Trigger.COMMAND)

@@ -1,4 +1,5 @@
-"""The segmentation engine against a small hand-built data set.
+"""The segmentation's statements (quadrants, tiers, scores, partner figures) against a
+small hand-built data set (``handbuilt.py``).
 
 Every expected quadrant, tier, activation rate and statistic below is worked out by hand
 in the comments, from the data the fixture builds.
@@ -9,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
-import threading
-import zoneinfo
 from decimal import Decimal
 
 import pytest
@@ -20,129 +19,19 @@ from scipy import stats as scipy_stats
 from pse_crm.tenancy import tenant_scope
 from segmentation.models import PartnerSegment, RepSegment, SegmentationRun
 from segmentation.selectors import (
-    partner_segments_current,
     rep_segment_history,
     rep_segments_current,
     segment_scatter_points,
     segmentation_current_run,
 )
-from segmentation.services import engine as service
-from segmentation.services.engine import (
-    segmentation_nightly,
-    segmentation_run,
-    segmentation_runs_prune,
-    segmentation_settings_update,
-)
-from tests.activities.factories import DealFactory, MaterialFactory, MaterialViewFactory
+from segmentation.services import segments
+from segmentation.services.runs import segmentation_run
+from segmentation.services.settings import segmentation_settings_update
+from tests.activities.factories import MaterialFactory
 from tests.partners.factories import PartnerFactory
 from tests.reps.factories import RepFactory
+from tests.segmentation.handbuilt import AS_OF, REPS, add_views, add_won, segments_by_name
 from web.selectors import partner_tier_counts, tier_bars
-
-TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
-AS_OF = dt.datetime(2026, 11, 20, 3, 0, tzinfo=TOKYO)
-AS_OF_DATE = AS_OF.date()
-
-# name: (partner, views in the 90-day window, won amounts closed in the 365-day window)
-REPS = {
-    "a1": ("A", 20, [1_000_000, 1_000_000, 1_000_000]),
-    "a2": ("A", 12, [500_000]),
-    "a3": ("A", 8, []),
-    "a4": ("A", 5, []),
-    "a5": ("A", 3, []),
-    "a6": ("A", 0, [2_000_000]),
-    "a7": ("A", 1, []),
-    "a8": ("A", 0, []),  # an open deal only: active, but dormant
-    "a9": ("A", 0, []),  # one view 200 days ago: inactive
-    "a10": ("A", 0, []),
-    "b1": ("B", 15, []),
-    "b2": ("B", 2, []),
-    "b3": ("B", 0, []),
-    "b4": ("B", 6, [1_000_000]),
-}
-
-
-def _views(rep, material, count, *, days_ago=1.0):
-    for i in range(count):
-        MaterialViewFactory(
-            tenant=rep.tenant,
-            rep=rep,
-            material=material,
-            viewed_at=AS_OF - dt.timedelta(days=days_ago, minutes=i),
-        )
-
-
-def _won(rep, amount, *, days_ago=10, **extra):
-    return DealFactory(
-        tenant=rep.tenant,
-        rep=rep,
-        partner=rep.partner,
-        amount=amount,
-        is_closed=True,
-        is_won=True,
-        stage="Closed Won",
-        close_date=AS_OF_DATE - dt.timedelta(days=days_ago),
-        **extra,
-    )
-
-
-@pytest.fixture
-def data(in_tenant, other_tenant):
-    tenant = in_tenant
-    partners = {"A": PartnerFactory(tenant=tenant, name="A"), "B": PartnerFactory(tenant=tenant)}
-    deck = MaterialFactory(tenant=tenant)
-    case = MaterialFactory(tenant=tenant)
-    reps = {}
-    for name, (partner, views, wins) in REPS.items():
-        rep = RepFactory(tenant=tenant, partner=partners[partner], name=name)
-        reps[name] = rep
-        _views(rep, deck, views - 1 if name == "a1" else views)
-        for amount in wins:
-            _won(rep, amount)
-    # a1's 20 views: 19 of the deck and the case study once (2 distinct materials).
-    _views(reps["a1"], case, 1, days_ago=0.5)
-
-    # Things that must not count:
-    _won(reps["a5"], 10_000_000, is_deleted=True)  # a deleted deal
-    _won(reps["a7"], 4_000_000, days_ago=400)  # closed before the results window
-    DealFactory(  # a lost deal
-        tenant=tenant,
-        rep=reps["a7"],
-        partner=partners["A"],
-        amount=900_000,
-        is_closed=True,
-        is_won=False,
-        close_date=AS_OF_DATE - dt.timedelta(days=5),
-    )
-    DealFactory(  # a won deal without a rep counts for no rep
-        tenant=tenant,
-        rep=None,
-        partner=partners["A"],
-        amount=7_000_000,
-        is_closed=True,
-        is_won=True,
-        close_date=AS_OF_DATE - dt.timedelta(days=5),
-    )
-    _views(reps["a4"], deck, 4, days_ago=100)  # before the view window
-    _views(reps["a5"], deck, 30, days_ago=-2)  # after the as-of moment
-    _views(reps["a9"], deck, 1, days_ago=200)  # only long ago
-    DealFactory(tenant=tenant, rep=reps["a8"], partner=partners["A"], amount=100_000)  # open
-    # A rep who left partner A: busy and selling, but not segmented.
-    left = RepFactory(tenant=tenant, partner=partners["A"], name="left", is_employed=False)
-    _views(left, deck, 50)
-    _won(left, 9_000_000)
-
-    # Another tenant's reps, views and deals in the same database change nothing.
-    rival_partner = PartnerFactory(tenant=other_tenant)
-    rival_deck = MaterialFactory(tenant=other_tenant)
-    for i in range(12):
-        rival = RepFactory(tenant=other_tenant, partner=rival_partner)
-        _views(rival, rival_deck, 40 + i)
-        _won(rival, 5_000_000 * (i + 1))
-    return {"tenant": tenant, "reps": reps, "partners": partners, "left": left}
-
-
-def _by_name(run):
-    return {s.rep.name: s for s in RepSegment.objects.filter(run=run).select_related("rep")}
 
 
 def _ranks(values):
@@ -176,7 +65,7 @@ def test_quadrants_tiers_activation_and_statistics_by_hand(data):
 
     assert run.status == SegmentationRun.Status.SUCCEEDED, run.error
     assert run.is_current
-    seg = _by_name(run)
+    seg = segments_by_name(run)
     # 14 employed reps; the rep who left is not segmented.
     assert set(seg) == set(REPS)
 
@@ -311,53 +200,10 @@ def test_other_tenants_data_changes_nothing_and_is_not_listed(data, other_tenant
     assert segmentation_current_run(tenant=data["tenant"]) == run
     listed = rep_segments_current(tenant=data["tenant"])
     assert {s.rep.name for s in listed} == set(REPS)
-    assert {s.tenant_id for s in partner_segments_current(tenant=data["tenant"])} == {
-        data["tenant"].pk
-    }
+    # What the partner-segments API lists: the scoped manager's current-run rows.
+    current = PartnerSegment.objects.filter(run__is_current=True)
+    assert {s.tenant_id for s in current} == {data["tenant"].pk}
     assert len(segment_scatter_points(tenant=data["tenant"])) == 14
-
-
-def test_selectors_filter_the_current_run(data):
-    segmentation_run(tenant=data["tenant"], as_of=AS_OF)
-    tenant = data["tenant"]
-    motivated = rep_segments_current(tenant=tenant, quadrant="motivated")
-    assert {s.rep.name for s in motivated} == {"a3", "b1"}
-    top = rep_segments_current(tenant=tenant, tier="top")
-    assert {s.rep.name for s in top} == {"a1", "a2"}
-    untiered = rep_segments_current(tenant=tenant, tier="none")
-    assert {s.rep.name for s in untiered} == {"b1", "b2", "b3", "b4"}
-    in_b = rep_segments_current(tenant=tenant, partner_id=data["partners"]["B"].pk)
-    assert in_b.count() == 4
-    points = segment_scatter_points(tenant=tenant, partner_id=data["partners"]["B"].pk)
-    assert sorted(points) == [
-        (0, 0.0, "dormant"),
-        (2, 0.0, "dormant"),
-        (6, 1_000_000.0, "performer"),
-        (15, 0.0, "motivated"),
-    ]
-
-
-def test_a_partners_reps_are_its_reps_now_as_segmented_in_the_run(data):
-    """``rep_segments_of_partner``: the segment's partner and the rep's partner now."""
-    tenant, partners, b2 = data["tenant"], data["partners"], data["reps"]["b2"]
-    segmentation_run(tenant=tenant, as_of=AS_OF)
-    b2.partner = partners["A"]  # moves after the run
-    b2.save(update_fields=["partner"])
-
-    def names(partner):
-        return {s.rep.name for s in rep_segments_current(tenant=tenant, partner_id=partner.pk)}
-
-    assert "b2" not in names(partners["B"]) | names(partners["A"])
-    assert names(partners["B"]) == {"b1", "b3", "b4"}
-    # The run's own figures still count b2 where it was.
-    assert PartnerSegment.objects.get(run__is_current=True, partner=partners["B"]).reps == 4
-    assert partner_tier_counts(tenant=tenant, partner=partners["B"]) == {"none": 4}
-    assert len(segment_scatter_points(tenant=tenant, partner_id=partners["B"].pk)) == 3
-
-    segmentation_run(tenant=tenant, as_of=AS_OF + dt.timedelta(days=1))
-    assert "b2" in names(partners["A"])
-    assert names(partners["B"]) == {"b1", "b3", "b4"}
-    assert PartnerSegment.objects.get(run__is_current=True, partner=partners["B"]).reps == 3
 
 
 def test_partner_won_amounts_are_exact_to_the_cent(in_tenant):
@@ -365,8 +211,8 @@ def test_partner_won_amounts_are_exact_to_the_cent(in_tenant):
     first = RepFactory(tenant=in_tenant, partner=partner)
     second = RepFactory(tenant=in_tenant, partner=partner)
     for amount in ("1234567890123.45", "0.10", "0.20"):
-        _won(first, Decimal(amount))
-    _won(second, Decimal("-0.35"))  # a credit note: amounts may be negative
+        add_won(first, Decimal(amount))
+    add_won(second, Decimal("-0.35"))  # a credit note: amounts may be negative
     run = segmentation_run(tenant=in_tenant, as_of=AS_OF)
 
     figures = PartnerSegment.objects.get(run=run, partner=partner)
@@ -378,13 +224,13 @@ def test_partner_won_amounts_are_exact_to_the_cent(in_tenant):
 def test_movement_from_the_previous_run_is_visible(data):
     first = segmentation_run(tenant=data["tenant"], as_of=AS_OF)
     # a3 (motivated) closes a first deal; a new rep joins partner A.
-    _won(data["reps"]["a3"], 300_000, days_ago=0)
+    add_won(data["reps"]["a3"], 300_000, days_ago=0)
     newcomer = RepFactory(tenant=data["tenant"], partner=data["partners"]["A"], name="new")
     second = segmentation_run(tenant=data["tenant"], as_of=AS_OF + dt.timedelta(days=1))
 
     first.refresh_from_db()
     assert second.is_current and not first.is_current
-    seg = _by_name(second)
+    seg = segments_by_name(second)
     assert (seg["a3"].previous_quadrant, seg["a3"].quadrant) == ("motivated", "performer")
     assert seg["a3"].moved
     assert (seg["a1"].previous_quadrant, seg["a1"].quadrant) == ("performer", "performer")
@@ -396,14 +242,6 @@ def test_movement_from_the_previous_run_is_visible(data):
         (first.pk, "motivated"),
     ]
     assert newcomer.pk in {s.rep_id for s in rep_segments_current(tenant=data["tenant"])}
-
-
-def test_an_older_as_of_does_not_replace_a_newer_current_run(data):
-    newer = segmentation_run(tenant=data["tenant"], as_of=AS_OF)
-    older = segmentation_run(tenant=data["tenant"], as_of=AS_OF - dt.timedelta(days=3))
-    assert older.status == SegmentationRun.Status.SUCCEEDED
-    assert not older.is_current
-    assert segmentation_current_run(tenant=data["tenant"]) == newer
 
 
 def test_no_activity_at_all_is_dormant_and_never_high(in_tenant):
@@ -418,13 +256,6 @@ def test_no_activity_at_all_is_dormant_and_never_high(in_tenant):
     assert run.active_rep_count == 0
 
 
-def test_an_empty_tenant_gets_an_empty_successful_run(in_tenant):
-    run = segmentation_run(tenant=in_tenant, as_of=AS_OF)
-    assert run.status == SegmentationRun.Status.SUCCEEDED, run.error
-    assert run.rep_count == 0 and run.is_current
-    assert list(rep_segments_current(tenant=in_tenant)) == []
-
-
 def test_threshold_rules_and_won_deal_count(data):
     segmentation_settings_update(
         tenant=data["tenant"],
@@ -437,7 +268,7 @@ def test_threshold_rules_and_won_deal_count(data):
         min_reps_for_tiers=4,
     )
     run = segmentation_run(tenant=data["tenant"], as_of=AS_OF)
-    seg = _by_name(run)
+    seg = segments_by_name(run)
     # High views: at least 12 (a1 20, b1 15, a2 12). High results: at least 2 won deals (a1).
     assert {n for n, s in seg.items() if s.quadrant == "performer"} == {"a1"}
     assert {n for n, s in seg.items() if s.quadrant == "motivated"} == {"b1", "a2"}
@@ -452,139 +283,12 @@ def test_threshold_rules_and_won_deal_count(data):
     assert run.settings_used["results_threshold"] == "2.00"
 
 
-def test_settings_are_validated(in_tenant):
-    from django.core.exceptions import ValidationError
-
-    with pytest.raises(ValidationError) as err:
-        segmentation_settings_update(tenant=in_tenant, view_window_days=0)
-    assert "view_window_days" in err.value.message_dict
-    with pytest.raises(ValidationError) as err:
-        segmentation_settings_update(tenant=in_tenant, results_window_days=4000)
-    assert "results_window_days" in err.value.message_dict
-    with pytest.raises(ValidationError) as err:
-        segmentation_settings_update(
-            tenant=in_tenant,
-            results_measure="won_deals",
-            results_high_rule="threshold",
-            results_threshold=Decimal("1.5"),
-        )
-    assert "results_threshold" in err.value.message_dict
-    saved = segmentation_settings_update(tenant=in_tenant, view_window_days=30)
-    assert saved.pk and saved.view_window_days == 30 and saved.results_window_days == 365
-
-
-def test_a_run_that_fails_half_way_leaves_the_previous_run_current(data, monkeypatch):
-    first = segmentation_run(tenant=data["tenant"], as_of=AS_OF)
-
-    def broken(**kwargs):
-        raise RuntimeError("disk full")
-
-    # The rep segments are written, then the partner step fails.
-    monkeypatch.setattr(service, "_write_partner_segments", broken)
-    failed = segmentation_run(tenant=data["tenant"], as_of=AS_OF + dt.timedelta(days=1))
-
-    assert failed.status == SegmentationRun.Status.FAILED
-    assert "disk full" in failed.error
-    assert failed.finished_at is not None and not failed.is_current
-    assert segmentation_current_run(tenant=data["tenant"]) == first
-    assert not RepSegment.objects.filter(run=failed).exists()
-    assert rep_segments_current(tenant=data["tenant"]).count() == 14
-
-
-def test_nightly_is_idempotent_per_local_day(data):
-    night = dt.datetime(2026, 11, 21, 2, 0, tzinfo=TOKYO)
-    run = segmentation_nightly(tenant=data["tenant"], now=night)
-    assert run.status == SegmentationRun.Status.SUCCEEDED
-    assert run.as_of_date == dt.date(2026, 11, 21)
-    assert segmentation_nightly(tenant=data["tenant"], now=night + dt.timedelta(hours=3)) is None
-    assert SegmentationRun.objects.filter(trigger="nightly").count() == 1
-    later = segmentation_nightly(tenant=data["tenant"], now=night + dt.timedelta(days=1))
-    assert later.status == SegmentationRun.Status.SUCCEEDED
-
-
-def test_prune_keeps_the_current_run_and_recent_history(data):
-    old = segmentation_run(tenant=data["tenant"], as_of=AS_OF - dt.timedelta(days=300))
-    recent = segmentation_run(tenant=data["tenant"], as_of=AS_OF - dt.timedelta(days=1))
-    current = segmentation_run(tenant=data["tenant"], as_of=AS_OF)
-    long_ago = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-    SegmentationRun.objects.filter(pk=old.pk).update(created_at=long_ago)
-    SegmentationRun.objects.filter(pk=current.pk).update(created_at=long_ago)
-
-    assert segmentation_runs_prune(tenant=data["tenant"]) == 1
-    kept = set(SegmentationRun.objects.values_list("pk", flat=True))
-    assert kept == {recent.pk, current.pk}
-    assert not RepSegment.objects.filter(run_id=old.pk).exists()
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the advisory lock is PostgreSQL's")
-@pytest.mark.django_db(transaction=True)
-def test_two_concurrent_runs_do_not_both_write(tenant, monkeypatch):
-    with tenant_scope(tenant):
-        partner = PartnerFactory(tenant=tenant)
-        RepFactory.create_batch(3, tenant=tenant, partner=partner)
-
-    inside = threading.Event()
-    release = threading.Event()
-    real = service._write_partner_segments
-
-    def slow(**kwargs):
-        inside.set()
-        assert release.wait(20)
-        return real(**kwargs)
-
-    monkeypatch.setattr(service, "_write_partner_segments", slow)
-    results = {}
-
-    def first_run():
-        try:
-            with tenant_scope(tenant):
-                results["first"] = segmentation_run(tenant=tenant, as_of=AS_OF)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=first_run)
-    worker.start()
-    try:
-        assert inside.wait(20)
-        monkeypatch.setattr(service, "_write_partner_segments", real)
-        with tenant_scope(tenant):
-            second = segmentation_run(tenant=tenant, as_of=AS_OF)
-            assert second.status == SegmentationRun.Status.SKIPPED
-            assert "in progress" in second.error
-            assert not RepSegment.objects.filter(run=second).exists()
-            # Meanwhile readers still see no current run (the first one is not committed).
-            assert segmentation_current_run(tenant=tenant) is None
-    finally:
-        release.set()
-        worker.join(30)
-    with tenant_scope(tenant):
-        first = results["first"]
-        assert first.status == SegmentationRun.Status.SUCCEEDED
-        assert segmentation_current_run(tenant=tenant) == first
-        assert RepSegment.objects.filter(run=first).count() == 3
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="row-level security is PostgreSQL's")
-def test_runs_as_the_application_role_under_row_level_security(data, other_tenant):
-    from tests.hardening.conftest import acting_as_app_role
-
-    with acting_as_app_role():
-        run = segmentation_run(tenant=data["tenant"], as_of=AS_OF)
-        assert run.status == SegmentationRun.Status.SUCCEEDED, run.error
-        assert run.rep_count == 14
-        assert run.quadrant_counts["performer"] == 3
-        with tenant_scope(other_tenant):
-            rival = segmentation_run(tenant=other_tenant, as_of=AS_OF)
-            assert rival.status == SegmentationRun.Status.SUCCEEDED, rival.error
-            assert rival.rep_count == 12
-
-
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL planner setting")
 def test_the_aggregates_run_without_plain_index_scans(data, monkeypatch):
     """The views aggregate must not be planned as an index walk in rep order (measured
     2.6x slower); the setting is local to the statement that needs it."""
     seen = []
-    real = service._without_index_scans
+    real = segments.without_index_scans
 
     @contextlib.contextmanager
     def spy():
@@ -594,7 +298,7 @@ def test_the_aggregates_run_without_plain_index_scans(data, monkeypatch):
                 seen.append(cursor.fetchone()[0])
             yield
 
-    monkeypatch.setattr(service, "_without_index_scans", spy)
+    monkeypatch.setattr(segments, "without_index_scans", spy)
     run = segmentation_run(tenant=data["tenant"], as_of=AS_OF)
     assert run.status == SegmentationRun.Status.SUCCEEDED
     assert seen == ["off"]
@@ -617,9 +321,9 @@ def test_the_score_is_the_mean_percent_rank_of_views_and_results(in_tenant, seed
     for rep in reps:
         views = rng.choice([0, 0, 1, 2, 2, 5])
         amount = rng.choice([None, 500, 500, 1_000, 2_500])
-        _views(rep, material, views)
+        add_views(rep, material, views)
         if amount:
-            _won(rep, amount)
+            add_won(rep, amount)
         figures[rep.pk] = (views, amount or 0)
     run = segmentation_run(tenant=in_tenant, as_of=AS_OF)
     assert run.status == SegmentationRun.Status.SUCCEEDED, run.error

@@ -1,0 +1,286 @@
+"""SQL fragments of the segmentation run and the tuning of its transaction.
+
+The run's statements (``segments``) are built from these parts: the views CTE, the median
+CTE, the "high" conditions, the last-view probe and the JSON reader. The same SQL runs on
+PostgreSQL and SQLite but for these backend branches, all of them here (the advisory
+lock aside, in ``runs``):
+
+* on PostgreSQL the run's transaction raises ``work_mem`` (sorts stay in memory), makes
+  parallel plans cheaper, turns JIT compilation off (it cost more than it saved) and does
+  not wait for the commit's WAL flush (derived rows: a crash loses at most this run, and
+  the previous one stays current): ``tune_transaction``;
+* the aggregates run without plain index scans: ``without_index_scans``;
+* the views' roll-ups, where they pay: ``views_cte``, ``views_rollups_pay``;
+* the JSON reader (``jsonb_array_elements`` on PostgreSQL, ``json_each`` on SQLite):
+  ``json_rows``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+
+from activities.models import MaterialView, RepMaterialSpan, RepViewDay
+from segmentation.models import SegmentationSettings
+
+__all__ = [
+    "high_condition",
+    "json_rows",
+    "last_view_sql",
+    "median_cte",
+    "results_column",
+    "tune_transaction",
+    "views_cte",
+    "views_rollups_pay",
+    "without_index_scans",
+]
+
+
+def tune_transaction() -> None:
+    """On PostgreSQL, tune the run's transaction (``SET LOCAL``: this transaction only).
+
+    Call it inside the run's transaction, before its first statement.
+    """
+    if connection.vendor != "postgresql":
+        return
+    local_settings = {
+        # The run sorts and hashes ~one row per rep several times: keep that in memory
+        # instead of spilling to disk at the 4 MB default.
+        "work_mem": "64MB",
+        # Parallel workers are worth their start-up for the aggregates over the views.
+        "parallel_setup_cost": "100",
+        "parallel_tuple_cost": "0.01",
+        # The statements are few and run once: compiling them costs more than it saves.
+        "jit": "off",
+        # Derived rows: a crash in the instant after commit loses this run, never
+        # consistency (the previous run stays current), so skip the wait for the flush.
+        "synchronous_commit": "off",
+    }
+    # For this transaction only (``SET LOCAL``), in one round trip.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(local_settings)),
+            [value for pair in local_settings.items() for value in pair],
+        )
+
+
+def results_column(config: SegmentationSettings) -> str:
+    if config.results_measure == SegmentationSettings.ResultsMeasure.WON_DEALS:
+        return "won_deals"
+    return "won_amount"
+
+
+def high_condition(column: str, rule: str, cut: str, threshold: str) -> str:
+    """SQL for "high" on one axis: above the median / at least the threshold, and > 0."""
+    if rule == SegmentationSettings.HighRule.THRESHOLD:
+        return f"({column} >= %({threshold})s AND {column} > 0)"
+    return f"({column} > cuts.{cut} AND {column} > 0)"
+
+
+def median_cte(name: str, column: str, base: str) -> str:
+    """A portable median (PostgreSQL and SQLite): the middle one or two of the sorted
+    values of active reps (``LIMIT``/``OFFSET`` from ``active_count``), averaged. NULL
+    when no rep is active."""
+    return f"""{name} AS (
+        SELECT AVG({column}) AS cut FROM (
+            SELECT {column} FROM {base} WHERE active ORDER BY {column}
+            LIMIT 2 - (SELECT c FROM active_count) %% 2
+            OFFSET ((SELECT c FROM active_count) - 1) / 2
+        ) middle
+    )"""
+
+
+@contextmanager
+def without_index_scans() -> Iterator[None]:
+    """On PostgreSQL, no plain index scans for the block (this transaction only).
+
+    The aggregates read a large share of a table (the deals, the roll-ups; all the
+    window's views without them); an index on (tenant, rep, …) offers the rows in rep
+    order, and with some statistics the planner takes it over a parallel scan: on the
+    views, 2.5 million random heap reads, measured 4.9 s instead of 1.9 s. Bitmap scans
+    (the roll-ups' part-days, the few probes) stay allowed.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('enable_indexscan', 'off', true)")
+    yield
+    # (After an error the transaction rolls back, and the setting with it.)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('enable_indexscan', 'on', true)")
+
+
+def views_cte(*, rollups: bool) -> str:
+    """SQL for the CTE ``v``: per rep, ``views`` and ``materials`` (distinct) in the view
+    window ``(views_from, as_of]`` and ``last_view``, the last view at or before ``as_of``
+    (in the window or before it; without the roll-ups, only in the window: see
+    ``last_view_sql``). A rep may have no row (the caller joins it to the reps).
+
+    With ``rollups`` (PostgreSQL, where triggers keep them): from ``RepViewDay`` and
+    ``RepMaterialSpan`` instead of every view. On the demo generator's data that reads
+    about 0.65 million roll-up rows and the ~1% of views on the window's two part-days,
+    instead of sorting 1.5 million views to count distinct materials. Exact for any
+    ``as_of``:
+
+    * views: the whole UTC days strictly inside the window from ``RepViewDay``, the two
+      part-days at its ends from the views themselves (an index range each);
+    * distinct materials: a (rep, material) pair counts when its last view is in the
+      window, or its first view is; when neither settles it (first before the window,
+      last after ``as_of``: only a run as of the past meets many) the views are asked;
+    * last view: the latest pair's last view at or before ``as_of``; a rep with a pair
+      that also has views after ``as_of`` is ``unsettled``, and the segment statement
+      asks the views (one index probe, see ``last_view_sql``).
+
+    Without: one pass over the window's views (SQLite; PostgreSQL where the roll-ups
+    would not pay, see ``views_rollups_pay``).
+    """
+    mv = MaterialView._meta.db_table
+    if not rollups:
+        # (A rep without a view in the window has no row; the segment statement asks the
+        # views for its last view before the window: see ``last_view_sql``.)
+        return f"""
+    v AS (
+        SELECT rep_id, COUNT(*) AS views, COUNT(DISTINCT material_id) AS materials,
+               MAX(viewed_at) AS last_view, FALSE AS unsettled
+        FROM {mv}
+        WHERE tenant_id = %(tenant)s AND viewed_at > %(views_from)s AND viewed_at <= %(as_of)s
+        GROUP BY rep_id
+    )"""
+    return f"""
+    days AS (
+        SELECT rep_id, SUM(views) AS views
+        FROM {RepViewDay._meta.db_table}
+        WHERE tenant_id = %(tenant)s AND day > %(first_day)s AND day < %(last_day)s
+        GROUP BY rep_id
+    ),
+    part_days AS (
+        SELECT rep_id, COUNT(*) AS views
+        FROM {mv}
+        WHERE tenant_id = %(tenant)s
+          AND ((viewed_at > %(views_from)s AND viewed_at < %(first_day_end)s)
+               OR (viewed_at >= %(last_day_start)s AND viewed_at <= %(as_of)s))
+        GROUP BY rep_id
+    ),
+    pairs AS (
+        -- No subquery in here, so that workers can aggregate it in parallel.
+        SELECT rep_id,
+               COUNT(*) FILTER (
+                   WHERE first_viewed_at <= %(as_of)s AND last_viewed_at > %(views_from)s
+                     AND (last_viewed_at <= %(as_of)s OR first_viewed_at > %(views_from)s)
+               ) AS materials,
+               MAX(last_viewed_at) FILTER (WHERE last_viewed_at <= %(as_of)s) AS last_settled,
+               BOOL_OR(first_viewed_at <= %(as_of)s AND last_viewed_at > %(as_of)s)
+                   AS unsettled
+        FROM {RepMaterialSpan._meta.db_table}
+        WHERE tenant_id = %(tenant)s
+        GROUP BY rep_id
+    ),
+    straddling AS (
+        -- Pairs viewed before the window and after as_of: in the window only if viewed
+        -- in it too.
+        SELECT p.rep_id, COUNT(*) AS materials
+        FROM {RepMaterialSpan._meta.db_table} p
+        WHERE p.tenant_id = %(tenant)s
+          AND p.first_viewed_at <= %(views_from)s AND p.last_viewed_at > %(as_of)s
+          AND EXISTS (
+              SELECT FROM {mv} m
+              WHERE m.tenant_id = %(tenant)s AND m.rep_id = p.rep_id
+                AND m.material_id = p.material_id
+                AND m.viewed_at > %(views_from)s AND m.viewed_at <= %(as_of)s
+          )
+        GROUP BY p.rep_id
+    ),
+    v AS (
+        SELECT pairs.rep_id,
+               COALESCE(days.views, 0) + COALESCE(part_days.views, 0) AS views,
+               pairs.materials + COALESCE(straddling.materials, 0) AS materials,
+               pairs.last_settled AS last_view, pairs.unsettled
+        FROM pairs
+        LEFT JOIN days ON days.rep_id = pairs.rep_id
+        LEFT JOIN part_days ON part_days.rep_id = pairs.rep_id
+        LEFT JOIN straddling ON straddling.rep_id = pairs.rep_id
+    )"""
+
+
+def last_view_sql(*, rollups: bool) -> str:
+    """The segment's last view, in the segment statement (``t`` is the rep's row), where
+    index scans are allowed: the few reps the aggregates could not settle ask the views
+    (one backward index probe each)."""
+    probe = f"""(
+               SELECT MAX(mv2.viewed_at) FROM {MaterialView._meta.db_table} mv2
+               WHERE mv2.tenant_id = %(tenant)s AND mv2.rep_id = t.rep_id
+                 AND mv2.viewed_at <= %(as_of)s
+           )"""
+    if rollups:
+        # A rep with views after as_of: its settled pairs may miss a later one before it.
+        return f"CASE WHEN t.unsettled THEN {probe} ELSE t.last_view END"
+    # Without a view in the window: the last one before it.
+    return f"COALESCE(t.last_view, {probe})"
+
+
+def _estimated_rows(sql: str, params: dict) -> float:
+    """The planner's estimate of the rows ``sql`` returns (no execution)."""
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        (plan,) = cursor.fetchone()  # psycopg parses the JSON
+    return float(plan[0]["Plan"]["Plan Rows"])
+
+
+def views_rollups_pay(params: dict) -> bool:
+    """Whether to read the views' roll-ups rather than the window's views.
+
+    Only PostgreSQL keeps them (triggers; SQLite, the demo, has none). Both ways give the
+    same figures (a property test holds them to it); which is faster depends on the
+    data. The roll-ups win where views crowd onto a few reps and materials (the demo
+    generator's 1.5 million views in the window make 0.4 million rep-days and 0.25
+    million rep-material pairs: a run in 1.2 s instead of 2.3 s), and lose where views
+    spread thinly (the segmentation bench's own 0.5 million views in the window sit
+    among 1.3 million pairs). So: the roll-ups when the planner estimates fewer of their
+    rows to read than views in the window, a pair that needs the views weighing as 20
+    views (a run as of the past meets many). Four plans, no execution: a few ms.
+    """
+    if connection.vendor != "postgresql":
+        return False
+    views = _estimated_rows(
+        f"SELECT 1 FROM {MaterialView._meta.db_table} WHERE tenant_id = %(tenant)s"
+        " AND viewed_at > %(views_from)s AND viewed_at <= %(as_of)s",
+        params,
+    )
+    days = _estimated_rows(
+        f"SELECT 1 FROM {RepViewDay._meta.db_table} WHERE tenant_id = %(tenant)s"
+        " AND day > %(first_day)s AND day < %(last_day)s",
+        params,
+    )
+    pairs = _estimated_rows(
+        f"SELECT 1 FROM {RepMaterialSpan._meta.db_table} WHERE tenant_id = %(tenant)s", params
+    )
+    # Pairs viewed before the window and after as_of (a run as of the past) each ask the
+    # views of their rep in the window: weigh them as many views.
+    straddling = _estimated_rows(
+        f"SELECT 1 FROM {RepMaterialSpan._meta.db_table} WHERE tenant_id = %(tenant)s"
+        " AND first_viewed_at <= %(views_from)s AND last_viewed_at > %(as_of)s",
+        params,
+    )
+    return days + pairs + 20 * straddling < views
+
+
+def json_rows(columns: dict[str, str]) -> str:
+    """A subquery of typed columns over one JSON parameter, a list of lists (one per row).
+
+    A single parameter whatever the number of rows: a ``VALUES`` list would bind one per
+    value, and converting thousands of placeholders costs the client more than the
+    statement costs the server (SQLite also caps them at 32,766).
+    """
+    if connection.vendor == "postgresql":
+        selected = ", ".join(
+            f"CAST(e.value ->> {i} AS {sql_type}) AS {name}"
+            for i, (name, sql_type) in enumerate(columns.items())
+        )
+        return f"(SELECT {selected} FROM jsonb_array_elements(CAST(%s AS jsonb)) AS e(value))"
+    selected = ", ".join(
+        f"json_extract(e.value, '$[{i}]') AS {name}" for i, name in enumerate(columns)
+    )
+    return f"(SELECT {selected} FROM json_each(%s) AS e)"

@@ -1,0 +1,54 @@
+"""The segmentation's readers: every reader of "the segments" reads the current run."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from segmentation.models import PartnerSegment
+from segmentation.selectors import rep_segments_current, segment_scatter_points
+from segmentation.services.runs import segmentation_run
+from tests.segmentation.handbuilt import AS_OF
+from web.selectors import partner_tier_counts
+
+
+def test_selectors_filter_the_current_run(data):
+    segmentation_run(tenant=data["tenant"], as_of=AS_OF)
+    tenant = data["tenant"]
+    motivated = rep_segments_current(tenant=tenant, quadrant="motivated")
+    assert {s.rep.name for s in motivated} == {"a3", "b1"}
+    top = rep_segments_current(tenant=tenant, tier="top")
+    assert {s.rep.name for s in top} == {"a1", "a2"}
+    untiered = rep_segments_current(tenant=tenant, tier="none")
+    assert {s.rep.name for s in untiered} == {"b1", "b2", "b3", "b4"}
+    in_b = rep_segments_current(tenant=tenant, partner_id=data["partners"]["B"].pk)
+    assert in_b.count() == 4
+    points = segment_scatter_points(tenant=tenant, partner_id=data["partners"]["B"].pk)
+    assert sorted(points) == [
+        (0, 0.0, "dormant"),
+        (2, 0.0, "dormant"),
+        (6, 1_000_000.0, "performer"),
+        (15, 0.0, "motivated"),
+    ]
+
+
+def test_a_partners_reps_are_its_reps_now_as_segmented_in_the_run(data):
+    """``rep_segments_of_partner``: the segment's partner and the rep's partner now."""
+    tenant, partners, b2 = data["tenant"], data["partners"], data["reps"]["b2"]
+    segmentation_run(tenant=tenant, as_of=AS_OF)
+    b2.partner = partners["A"]  # moves after the run
+    b2.save(update_fields=["partner"])
+
+    def names(partner):
+        return {s.rep.name for s in rep_segments_current(tenant=tenant, partner_id=partner.pk)}
+
+    assert "b2" not in names(partners["B"]) | names(partners["A"])
+    assert names(partners["B"]) == {"b1", "b3", "b4"}
+    # The run's own figures still count b2 where it was.
+    assert PartnerSegment.objects.get(run__is_current=True, partner=partners["B"]).reps == 4
+    assert partner_tier_counts(tenant=tenant, partner=partners["B"]) == {"none": 4}
+    assert len(segment_scatter_points(tenant=tenant, partner_id=partners["B"].pk)) == 3
+
+    segmentation_run(tenant=tenant, as_of=AS_OF + dt.timedelta(days=1))
+    assert "b2" in names(partners["A"])
+    assert names(partners["B"]) == {"b1", "b3", "b4"}
+    assert PartnerSegment.objects.get(run__is_current=True, partner=partners["B"]).reps == 3
