@@ -8,24 +8,32 @@ admin requests run with the tenant wall lifted (see TenantMiddleware).
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
+from django.db import router, transaction
+from django.http import HttpResponseRedirect
 from django.utils.translation import gettext_lazy as _
 
 from pse_crm import roles
 from pse_crm.models import Membership, Tenant, TenantAPIKey, User
+from pse_crm.permissions import request_role
+from pse_crm.services.memberships import (
+    membership_add,
+    membership_delete,
+    membership_role_change,
+)
 
 
 def admin_role_ok(request, capability: frozenset[str] = roles.MANAGE) -> bool:
     """A superuser, or active staff whose role in the request's tenant allows ``capability``."""
     if request.user.is_superuser:
         return True
-    membership = getattr(request, "membership", None)
     return (
         request.user.is_active
         and request.user.is_staff
-        and membership is not None
-        and roles.role_allows(membership.role, capability)
+        and roles.role_allows(request_role(request), capability)
     )
 
 
@@ -51,6 +59,15 @@ class TenantOwnedAdmin(admin.ModelAdmin):
         return (*base, "tenant") if request.user.is_superuser else base
 
     def get_form(self, request, obj=None, change=False, **kwargs):
+        if request.user.is_superuser and obj is None:
+            # The model's tenant is not editable: the fieldsets name it, but the model
+            # form must not (it is the extra field added below).
+            if "fields" in kwargs:
+                fields = kwargs["fields"]
+            else:
+                fields = flatten_fieldsets(self.get_fieldsets(request, obj))
+            if fields is not None:
+                kwargs["fields"] = [f for f in fields if f != "tenant"]
         form = super().get_form(request, obj, change=change, **kwargs)
         if request.user.is_superuser and obj is None:
             # Superusers act across tenants, so a new row needs its tenant named.
@@ -99,6 +116,40 @@ class TenantOwnedAdmin(admin.ModelAdmin):
         return admin_role_ok(request)
 
 
+class ServiceRefusalsAdminMixin:
+    """A service's ValidationError (a membership rule, say) becomes an error message on
+    the page it came from, instead of a server error.
+
+    It is caught outside the view's transaction, so everything the view did (the change,
+    its log entry) is rolled back first.
+    """
+
+    def _refused(self, request, error: ValidationError) -> HttpResponseRedirect:
+        self.message_user(request, " ".join(error.messages), messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as error:
+            return self._refused(request, error)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ValidationError as error:
+            return self._refused(request, error)
+
+    def response_action(self, request, queryset):
+        # Django runs actions ("delete selected") outside a transaction: one here, so a
+        # refused row undoes the whole action and its log entries.
+        try:
+            with transaction.atomic(using=router.db_for_write(self.model)):
+                return super().response_action(request, queryset)
+        except ValidationError as error:
+            return self._refused(request, error)
+
+
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "timezone", "is_active", "created_at")
@@ -114,7 +165,10 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(TenantOwnedAdmin):
+class MembershipAdmin(ServiceRefusalsAdminMixin, TenantOwnedAdmin):
+    """Memberships are written through the membership services only, so the admin keeps
+    the rules the settings page keeps (a tenant keeps an active owner)."""
+
     list_display = ("user", "role", "is_active", "created_at")
     list_filter = ("role", "is_active")
     search_fields = ("user__email",)
@@ -125,8 +179,7 @@ class MembershipAdmin(TenantOwnedAdmin):
         return request.user.is_superuser or self._is_owner(request)
 
     def _is_owner(self, request) -> bool:
-        m = getattr(request, "membership", None)
-        return request.user.is_staff and m is not None and m.role == roles.Role.OWNER
+        return request.user.is_staff and request_role(request) == roles.Role.OWNER
 
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)
@@ -143,6 +196,25 @@ class MembershipAdmin(TenantOwnedAdmin):
     def get_readonly_fields(self, request, obj=None):
         readonly = tuple(super().get_readonly_fields(request, obj))
         return (*readonly, "user") if obj is not None else readonly
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            membership_role_change(membership=obj, role=obj.role, is_active=obj.is_active)
+            return
+        tenant = form.cleaned_data.get("tenant") or request.tenant
+        saved = membership_add(
+            tenant=tenant, email=obj.user.email, role=obj.role, is_active=obj.is_active
+        )
+        # The admin goes on with its own instance (its log entry and redirect read obj.pk).
+        vars(obj).update(vars(saved))
+
+    def delete_model(self, request, obj):
+        membership_delete(membership=obj)
+
+    def delete_queryset(self, request, queryset):
+        # One by one, each through the rule; a refusal undoes them all (one transaction).
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            _memberships_delete(queryset)
 
 
 @admin.register(TenantAPIKey)
@@ -162,9 +234,8 @@ class TenantAPIKeyAdmin(admin.ModelAdmin):
         return qs.filter(tenant=request.tenant) if request.tenant else qs.none()
 
     def _is_owner(self, request) -> bool:
-        m = getattr(request, "membership", None)
         return request.user.is_superuser or (
-            request.user.is_staff and m is not None and m.role == roles.Role.OWNER
+            request.user.is_staff and request_role(request) == roles.Role.OWNER
         )
 
     def has_module_permission(self, request):
@@ -192,7 +263,7 @@ class TenantAPIKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(ServiceRefusalsAdminMixin, DjangoUserAdmin):
     ordering = ("email",)
     list_display = ("email", "first_name", "last_name", "is_staff", "is_active")
     search_fields = ("email", "first_name", "last_name")
@@ -220,10 +291,25 @@ class UserAdmin(DjangoUserAdmin):
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_superuser or (
-            getattr(request, "membership", None) is not None
-            and request.membership.role == roles.Role.OWNER
-            and request.user.is_staff
+            request_role(request) == roles.Role.OWNER and request.user.is_staff
         )
+
+    def delete_model(self, request, obj):
+        # Deleting a user deletes their memberships: each goes through the rule first,
+        # so the last active owner of a tenant cannot be deleted from here either.
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            _memberships_delete(Membership.objects.filter(user=obj))
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            _memberships_delete(Membership.objects.filter(user__in=queryset))
+            super().delete_queryset(request, queryset)
+
+
+def _memberships_delete(memberships) -> None:
+    for membership in memberships.order_by("tenant_id", "pk"):
+        membership_delete(membership=membership)
 
 
 class ReadOnlyTenantAdmin(TenantOwnedAdmin):

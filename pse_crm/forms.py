@@ -7,12 +7,24 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from pse_crm import roles
-from pse_crm.models import Membership, User
+from pse_crm.models import User
 from pse_crm.roles import Role
 
 
-class MemberAddForm(forms.Form):
-    """Add a person to the active tenant by email, with a role."""
+class ServiceErrorsMixin:
+    """Attach a service's ValidationError to the named fields (else to the form)."""
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        if hasattr(error, "error_dict"):
+            for field, errors in error.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        else:
+            self.add_error(None, error.messages)
+
+
+class MemberAddForm(ServiceErrorsMixin, forms.Form):
+    """Add a person to the active tenant by email, with a role (``membership_add`` checks
+    the rules)."""
 
     email = forms.EmailField(label=_("Email"))
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.STAFF)
@@ -24,25 +36,6 @@ class MemberAddForm(forms.Form):
         help_text=_("Only for a new account. An existing account keeps its password."),
         error_messages={"required": _("A new account needs an initial password.")},
     )
-
-    def __init__(self, *args, tenant, **kwargs):
-        self.tenant = tenant
-        super().__init__(*args, **kwargs)
-
-    def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if Membership.objects.filter(user__email=email).exists():
-            raise forms.ValidationError(_("This person is already a member."))
-        return email
-
-    def save(self) -> Membership:
-        email = self.cleaned_data["email"]
-        user = User.objects.filter(email=email).first()
-        if user is None:
-            user = User.objects.create_user(email=email, password=self.cleaned_data["password"])
-        return Membership.objects.create(
-            tenant=self.tenant, user=user, role=self.cleaned_data["role"]
-        )
 
 
 class MemberRoleForm(forms.Form):
@@ -69,17 +62,6 @@ def task_assignees(tenant):
         memberships__is_active=True,
         memberships__role__in=roles.WRITE_ENABLEMENT,
     ).order_by("email")
-
-
-class ServiceErrorsMixin:
-    """Attach a service's ValidationError to the named fields (else to the form)."""
-
-    def add_service_errors(self, error: ValidationError) -> None:
-        if hasattr(error, "error_dict"):
-            for field, errors in error.message_dict.items():
-                self.add_error(field if field in self.fields else None, errors)
-        else:
-            self.add_error(None, error.messages)
 
 
 class UserChoiceField(forms.ModelChoiceField):

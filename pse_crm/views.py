@@ -7,7 +7,8 @@ no app.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db import connection, transaction
+from django.core.exceptions import ValidationError
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -19,6 +20,7 @@ from pse_crm.forms import APIKeyCreateForm, MemberAddForm, MemberRoleForm
 from pse_crm.middleware import SESSION_KEY
 from pse_crm.models import Membership, TenantAPIKey
 from pse_crm.permissions import capability_required
+from pse_crm.services.memberships import membership_add, membership_role_change
 
 
 @require_POST
@@ -58,13 +60,17 @@ def health(request: HttpRequest) -> JsonResponse:
 
 @capability_required(roles.OWN)
 def settings_members(request: HttpRequest) -> HttpResponse:
-    form = MemberAddForm(request.POST or None, tenant=request.tenant)
+    form = MemberAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        membership = form.save()
-        messages.success(
-            request, _("%(email)s is now a member.") % {"email": membership.user.email}
-        )
-        return redirect("settings-members")
+        try:
+            membership = membership_add(tenant=request.tenant, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(
+                request, _("%(email)s is now a member.") % {"email": membership.user.email}
+            )
+            return redirect("settings-members")
     members = Membership.objects.select_related("user").order_by("-is_active", "user__email")
     return render(
         request,
@@ -81,22 +87,12 @@ def settings_member_update(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Choose a valid role."))
         return redirect("settings-members")
-    role, active = form.cleaned_data["role"], form.cleaned_data["is_active"]
-    with transaction.atomic():
-        # A tenant always keeps at least one active owner, so it can never lock itself out.
-        # Lock the owners' rows (evaluated: a bare count() takes no lock), so two owners
-        # demoting each other at once cannot both pass the check.
-        owners = list(
-            Membership.objects.select_for_update()
-            .filter(role=roles.Role.OWNER, is_active=True)
-            .values_list("pk", flat=True)
-        )
-        losing_owner = membership.role == roles.Role.OWNER and membership.is_active
-        if losing_owner and (role != roles.Role.OWNER or not active) and len(owners) <= 1:
-            messages.error(request, _("A tenant needs at least one active owner."))
-            return redirect("settings-members")
-        membership.role, membership.is_active = role, active
-        membership.save(update_fields=["role", "is_active"])
+    try:
+        membership_role_change(membership=membership, **form.cleaned_data)
+    except ValidationError as error:
+        # The last active owner, say: the service's message, as the admin shows it.
+        messages.error(request, " ".join(error.messages))
+        return redirect("settings-members")
     messages.success(request, _("Saved %(email)s.") % {"email": membership.user.email})
     return redirect("settings-members")
 

@@ -6,6 +6,7 @@ from django.db import transaction
 from pse_crm.management.tenants import tenant_from_slug
 from pse_crm.models import Membership, User
 from pse_crm.roles import Role
+from pse_crm.services.memberships import membership_add, membership_role_change
 from pse_crm.tenancy import tenant_scope
 
 
@@ -40,27 +41,36 @@ class Command(BaseCommand):
             raise CommandError(f"'{email}' is not a valid email address.") from None
         tenant_obj = tenant_from_slug(tenant)
         email = email.strip().lower()
-        with transaction.atomic(), tenant_scope(tenant_obj):
-            user = User.objects.filter(email__iexact=email).first()
-            created = user is None
-            if created:
-                user = User.objects.create_user(email=email, password=password, is_staff=staff)
-            else:
-                changed = []
-                if password:
-                    user.set_password(password)
-                    changed.append("password")
-                if staff and not user.is_staff:
-                    user.is_staff = True
-                    changed.append("is_staff")
-                if changed:
-                    user.save(update_fields=changed)
-            membership, m_created = Membership.objects.get_or_create(
-                user=user, tenant=tenant_obj, defaults={"role": role}
-            )
-            if not m_created and (membership.role != role or not membership.is_active):
-                membership.role = role
-                membership.is_active = True
-                membership.save(update_fields=["role", "is_active"])
+        try:
+            with transaction.atomic(), tenant_scope(tenant_obj):
+                created = self._upsert(tenant_obj, email, role, password, staff)
+        except ValidationError as error:
+            # A membership rule (the tenant's last active owner, say): the services' own
+            # message, as the settings page and the admin show it. Nothing was changed.
+            raise CommandError(" ".join(error.messages)) from None
         verb = "Created" if created else "Updated"
         self.stdout.write(self.style.SUCCESS(f"{verb} {email} as {role} in '{tenant}'."))
+
+    def _upsert(self, tenant, email: str, role: str, password: str | None, staff: bool) -> bool:
+        """Whether the user was created. Memberships go through the membership services."""
+        user = User.objects.filter(email__iexact=email).first()
+        created = user is None
+        if user is not None:
+            changed = []
+            if password:
+                user.set_password(password)
+                changed.append("password")
+            if staff and not user.is_staff:
+                user.is_staff = True
+                changed.append("is_staff")
+            if changed:
+                user.save(update_fields=changed)
+        membership = Membership.objects.filter(tenant=tenant, user=user).first() if user else None
+        if membership is None:
+            membership = membership_add(tenant=tenant, email=email, role=role, password=password)
+            if created and staff:
+                membership.user.is_staff = True
+                membership.user.save(update_fields=["is_staff"])
+        elif membership.role != role or not membership.is_active:
+            membership_role_change(membership=membership, role=role, is_active=True)
+        return created
