@@ -39,11 +39,11 @@ from activities.serializers import (
     SalesforceQueryResponseSerializer,
 )
 from activities.services.deals import deal_sync
-from activities.services.material_views import (
+from activities.services.material_view_csv import (
     IngestValidationError,
     material_view_rows_from_csv,
-    material_views_ingest,
 )
+from activities.services.material_views import material_views_ingest
 from activities.services.materials import material_bulk_upsert
 from partners.models import Partner
 from pse_crm import roles

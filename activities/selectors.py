@@ -1,12 +1,12 @@
-"""Reads of the activities app: sync settings, the deal sync watermark, listing querysets."""
+"""Reads of the activities app: sync settings and the deal sync watermark."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Max, QuerySet
+from django.db.models import Max
 
-from activities.models import Deal, Material, MaterialView, SyncSettings
+from activities.models import Deal, SyncSettings
 from pse_crm.models import Tenant
 
 
@@ -23,16 +23,3 @@ def deal_sync_watermark(*, tenant: Tenant) -> dt.datetime | None:
     """
     return Deal.objects.filter(tenant=tenant).aggregate(m=Max("system_modstamp"))["m"]
 
-
-def deal_list(*, include_deleted: bool = False) -> QuerySet[Deal]:
-    """The deals of the tenant in scope, soft-deleted ones only when asked."""
-    qs = Deal.objects.select_related("partner", "rep")
-    return qs if include_deleted else qs.filter(is_deleted=False)
-
-
-def material_list() -> QuerySet[Material]:
-    return Material.objects.all()
-
-
-def material_view_list() -> QuerySet[MaterialView]:
-    return MaterialView.objects.select_related("rep", "material")

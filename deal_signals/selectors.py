@@ -15,7 +15,8 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from activities.models import Deal
-from deal_signals.models import DealSignal, Notification, SignalKind
+from deal_signals.models import DealSignal, SignalKind, SignalRule
+from pse_crm.tenancy import current_tenant
 
 __all__ = [
     "OUTCOME_WINDOWS",
@@ -23,7 +24,7 @@ __all__ = [
     "deal_signal_list",
     "deal_signal_open_count",
     "deal_signal_rule_outcomes",
-    "notification_unread_count",
+    "signal_rules_get",
 ]
 
 OUTCOME_WINDOWS = (30, 60)
@@ -52,16 +53,24 @@ def deal_signal_list(
     return qs
 
 
+def signal_rules_get() -> dict[str, SignalRule]:
+    """Every kind's rule of the tenant in scope, by kind (in ``SignalKind`` order); one query,
+    no write. Rules are stored when a tenant is created; a kind whose rule is missing anyway
+    (deleted by hand) shows the defaults, unsaved, until a write stores it."""
+    stored = {rule.kind: rule for rule in SignalRule.objects.all()}
+    tenant = current_tenant()
+    defaults = SignalRule.DEFAULTS
+    return {
+        kind: stored.get(kind) or SignalRule(tenant=tenant, kind=kind, **defaults[kind])
+        for kind in SignalKind.values
+    }
+
+
 def deal_signal_open_count() -> int:
     """How many of the tenant's signals are waiting for someone (status ``new``)."""
     return DealSignal.objects.filter(
         status=DealSignal.Status.NEW, expires_at__gt=timezone.now()
     ).count()
-
-
-def notification_unread_count(*, user) -> int:
-    """The user's unread deal-signal notifications in the tenant in scope."""
-    return Notification.objects.filter(user=user, read_at__isnull=True).count()
 
 
 @dataclass(frozen=True)

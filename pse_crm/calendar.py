@@ -24,14 +24,6 @@ def week_start(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-def week_bounds(tenant: Tenant, monday: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """The aware [start, end) of the ISO week starting ``monday``, in the tenant's zone."""
-    tz = tenant.tzinfo
-    start = dt.datetime.combine(monday, dt.time.min, tzinfo=tz)
-    end = dt.datetime.combine(monday + dt.timedelta(days=7), dt.time.min, tzinfo=tz)
-    return start, end
-
-
 def day_start(tenant: Tenant, day: dt.date) -> dt.datetime:
     """The aware start of ``day`` in the tenant's zone."""
     return dt.datetime.combine(day, dt.time.min, tzinfo=tenant.tzinfo)

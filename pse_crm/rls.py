@@ -30,8 +30,6 @@ keeps the application-level wall only: everything here is PostgreSQL-only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.db import connections
@@ -169,16 +167,6 @@ class RLSUserMiddleware:
             _user_id.reset(token)
 
 
-@contextmanager
-def acting_user(user_id: int | None) -> Iterator[None]:
-    """Name a user to the database outside a request (tests, commands)."""
-    token = _user_id.set(user_id)
-    try:
-        yield
-    finally:
-        _user_id.reset(token)
-
-
 # --- the policies -------------------------------------------------------------------
 
 
@@ -194,14 +182,6 @@ def tenant_owned_tables() -> list[tuple[str, bool]]:
         if issubclass(model, TenantOwned) and meta.managed and not meta.proxy:
             tables[meta.db_table] = model is Membership
     return sorted(tables.items())
-
-
-def _policies(cursor, table: str) -> set[str]:
-    cursor.execute(
-        "SELECT policyname FROM pg_policies WHERE schemaname = current_schema() AND tablename = %s",
-        [table],
-    )
-    return {row[0] for row in cursor.fetchall()}
 
 
 def apply_policies(using: str = "default") -> list[str]:

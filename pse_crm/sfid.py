@@ -40,7 +40,3 @@ def to_18(value: str) -> str:
     if len(value) == 18 and value[15:].upper() != suffix:
         raise InvalidSalesforceId(f"'{value}' has a wrong checksum suffix.")
     return base + suffix
-
-
-def to_18_or_blank(value: str | None) -> str:
-    return to_18(value) if value and value.strip() else ""

@@ -7,6 +7,7 @@ whose row is not committed yet.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any
 
@@ -14,6 +15,7 @@ from celery import Task, shared_task
 from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
+from pse_crm import health
 from pse_crm.celery import Queues
 from pse_crm.models import Tenant
 from pse_crm.tenancy import tenant_scope
@@ -51,6 +53,9 @@ def task_named(name: str) -> Task:
     a service never imports a tasks module (tasks call services, never the reverse)."""
     from pse_crm.celery import app
 
+    if name not in app.tasks:
+        # Autodiscovery imports tasks modules lazily; import the named one for sure.
+        importlib.import_module(name.rpartition(".")[0])
     return app.tasks[name]
 
 
@@ -84,3 +89,10 @@ def worker_check(tenant_id: int) -> dict[str, Any]:
 
     tenant = current_tenant()
     return {"tenant": tenant.slug, "members": Membership.objects.count()}
+
+
+@shared_task(name="pse_crm.tasks.worker_heartbeat", ignore_result=True)
+def worker_heartbeat() -> None:
+    """Beat sends it every minute; the worker that runs it stamps the time in Redis.
+    ``/readyz`` reports the worker failed when the stamp is stale (pse_crm/health.py)."""
+    health.worker_heartbeat_record(worker=worker_heartbeat.request.hostname or "")

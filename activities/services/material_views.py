@@ -4,15 +4,13 @@ One service, ``material_views_ingest``, validates a batch in Python (reps, mater
 partner domains are resolved with one query each, never per row), then stores every valid
 row in one transaction. On PostgreSQL the rows are COPYed into a temporary staging table
 and moved with a single ``INSERT … SELECT … ON CONFLICT (tenant_id, event_id) DO NOTHING``;
-elsewhere (SQLite, the demo) ``bulk_create`` does the same work.
+elsewhere (SQLite, the demo) ``bulk_create`` does the same work. Reading a CSV file into
+rows is ``activities.services.material_view_csv``.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
 import datetime as dt
-import io
 import math
 import re
 import uuid
@@ -27,35 +25,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activities.models import Material, MaterialView
+from activities.services.material_view_csv import MALFORMED, IngestValidationError, RowError
 from activities.signals import material_views_ingested
 from partners.models import PartnerDomain
 from pse_crm.models import Tenant
 from pse_crm.tenancy import tenant_scope
 from reps.models import Rep
 
-__all__ = [
-    "COLUMNS",
-    "IngestResult",
-    "IngestValidationError",
-    "RowError",
-    "material_view_rows_from_csv",
-    "material_views_ingest",
-]
-
-# The columns of a view log. A file needs event_id and viewed_at, one rep column and one
-# material column; duration_seconds may be left out (0).
-COLUMNS = (
-    "event_id",
-    "rep_email",
-    "rep_external_id",
-    "material_external_id",
-    "material_url",
-    "viewed_at",
-    "duration_seconds",
-)
-_REQUIRED = ("event_id", "viewed_at")
-_REP_COLUMNS = ("rep_email", "rep_external_id")
-_MATERIAL_COLUMNS = ("material_external_id", "material_url")
+__all__ = ["IngestResult", "material_views_ingest"]
 
 _EVENT_ID_MAX = MaterialView._meta.get_field("event_id").max_length
 _SOURCE_MAX = MaterialView._meta.get_field("source").max_length
@@ -63,20 +40,6 @@ _DURATION_MAX = 2_147_483_647
 # Above this many distinct keys a batch loads the tenant's whole rep table in one query
 # instead of a long IN list.
 _LOAD_ALL_ABOVE = 5_000
-# A key the CSV reader puts in a row whose field count does not match the header.
-_MALFORMED = "\x00malformed"
-
-
-@dataclass(frozen=True)
-class RowError:
-    """Why one row was refused."""
-
-    row: int  # CSV: line number in the file (header is line 1); JSON: 0-based index
-    field: str  # column name, or "" for the whole row
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}" if self.field else self.message
 
 
 @dataclass
@@ -88,122 +51,6 @@ class IngestResult:
     rejected: list[RowError] = field(default_factory=list)  # only with skip_invalid=True
     reps_created: int = 0
     rep_ids: list[int] = field(default_factory=list)  # reps that got new views
-
-
-class IngestValidationError(Exception):
-    """The batch (or file) was refused as a whole; nothing was written."""
-
-    def __init__(self, errors: list[RowError]):
-        self.errors = errors
-        super().__init__("; ".join(f"{e.row}: {e}" for e in errors[:5]))
-
-
-# --- CSV --------------------------------------------------------------------------------
-
-
-_NOT_SHIFT_JIS = re.compile("[\x80-\x9f\uf8f0-\uf8f3]")
-
-
-def _decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM) or Shift_JIS (as Windows writes it, cp932)."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise IngestValidationError(
-            [RowError(1, "", _("The file is UTF-16; save it as UTF-8 or Shift_JIS."))]
-        )
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("cp932")
-            # Bytes Shift_JIS leaves undefined decode to C1 controls / U+F8F0-U+F8F3 in cp932.
-            if _NOT_SHIFT_JIS.search(text):
-                raise UnicodeDecodeError("cp932", data, 0, 1, "undefined byte")
-        except UnicodeDecodeError:
-            raise IngestValidationError(
-                [
-                    RowError(
-                        1,
-                        "",
-                        _("The file is neither UTF-8 nor Shift_JIS text; check its encoding."),
-                    )
-                ]
-            ) from None
-    if "\x00" in text:
-        raise IngestValidationError(
-            [RowError(1, "", _("The file contains NUL bytes; save it as UTF-8 or Shift_JIS."))]
-        )
-    return text
-
-
-def _header_errors(header: list[str]) -> list[RowError]:
-    errors = [
-        RowError(1, column, _("Missing column.")) for column in _REQUIRED if column not in header
-    ]
-    if not any(c in header for c in _REP_COLUMNS):
-        errors.append(RowError(1, "rep_email", _("Missing column: rep_email or rep_external_id.")))
-    if not any(c in header for c in _MATERIAL_COLUMNS):
-        errors.append(
-            RowError(
-                1,
-                "material_external_id",
-                _("Missing column: material_external_id or material_url."),
-            )
-        )
-    return errors
-
-
-def iter_csv_rows(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
-    """Like ``material_view_rows_from_csv`` but lazy: the header is checked on first use."""
-    text = _decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise IngestValidationError([RowError(1, "", _("The file is empty."))]) from None
-    except csv.Error as exc:
-        raise IngestValidationError([RowError(1, "", str(exc))]) from None
-    header = [h.strip().lower() for h in header]
-    errors = _header_errors(header)
-    if errors:
-        raise IngestValidationError(errors)
-    width = len(header)
-    line = reader.line_num
-    while True:
-        start = line + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            line = reader.line_num
-            yield start, {_MALFORMED: _("Unreadable CSV: %(error)s") % {"error": exc}}
-            continue
-        line = reader.line_num
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
-            continue  # a blank line
-        if len(fields) != width:
-            yield (
-                start,
-                {
-                    _MALFORMED: _("Expected %(expected)d columns, found %(found)d.")
-                    % {"expected": width, "found": len(fields)}
-                },
-            )
-            continue
-        yield start, dict(zip(header, fields, strict=True))
-
-
-def material_view_rows_from_csv(data: bytes) -> list[tuple[int, dict[str, str]]]:
-    """Decode (UTF-8 with/without BOM, Shift_JIS), check the header; rows with their line numbers.
-
-    Column names are matched case-insensitively; extra columns are ignored. Blank lines are
-    skipped. A row with the wrong number of fields is kept and refused by
-    ``material_views_ingest`` with its line number. Raises ``IngestValidationError`` for a
-    wrong encoding, an empty file or a missing column.
-    """
-    return list(iter_csv_rows(data))
 
 
 # --- validation -------------------------------------------------------------------------
@@ -383,7 +230,7 @@ def _validate(
     mat_by_ext = lookups.material_by_external_id
     mat_by_url = lookups.material_by_url
     for number, row in rows:
-        malformed = row.get(_MALFORMED)
+        malformed = row.get(MALFORMED)
         if malformed:
             errors.append(RowError(number, "", malformed))
             continue

@@ -9,11 +9,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from activities.models import MaterialView
-from activities.services.material_views import (
+from activities.services.material_view_csv import (
     IngestValidationError,
     material_view_rows_from_csv,
-    material_views_ingest,
 )
+from activities.services.material_views import material_views_ingest
 from activities.signals import material_views_ingested
 from reps.models import Rep
 from tests.activities.factories import MaterialFactory, MaterialViewFactory

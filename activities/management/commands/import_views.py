@@ -11,13 +11,14 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from activities.services.material_views import (
+from activities.services.material_view_csv import (
     COLUMNS,
     IngestValidationError,
     RowError,
     iter_csv_rows,
-    material_views_ingest,
 )
+from activities.services.material_views import material_views_ingest
+from pse_crm.exports import spreadsheet_safe
 from pse_crm.management.tenants import tenant_from_slug
 
 
@@ -127,7 +128,8 @@ class Command(BaseCommand):
 
     @staticmethod
     def _write_report(out: Path, data: bytes, rejected: list[RowError]) -> None:
-        """The rejected rows with their line and reason, as UTF-8 with a BOM (opens in Excel)."""
+        """The rejected rows with their line and reason, as UTF-8 with a BOM (opens in Excel).
+        It echoes the upload's text: a cell Excel would run as a formula is prefixed."""
         by_line = {e.row: e for e in rejected}
         with out.open("w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh)
@@ -135,8 +137,9 @@ class Command(BaseCommand):
             for line, row in iter_csv_rows(data):
                 error = by_line.pop(line, None)
                 if error is not None:
-                    writer.writerow(
-                        [line, error.field, error.message, *(row.get(c, "") for c in COLUMNS)]
-                    )
+                    cells = [line, error.field, error.message, *(row.get(c, "") for c in COLUMNS)]
+                    writer.writerow([spreadsheet_safe(v) for v in cells])
             for line, error in sorted(by_line.items()):
-                writer.writerow([line, error.field, error.message, *([""] * len(COLUMNS))])
+                writer.writerow(
+                    [line, error.field, spreadsheet_safe(error.message), *([""] * len(COLUMNS))]
+                )
