@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
 
 from partners.models import Partner, PartnerDomain
+from pse_crm.exports import spreadsheet_safe
 from pse_crm.models import Tenant
 from pse_crm.sfid import InvalidSalesforceId, to_18
 
@@ -26,6 +27,17 @@ def to_utf8(data: bytes) -> bytes:
         return data.decode("cp932").encode("utf-8")
     except UnicodeDecodeError:
         return data
+
+
+# Widgets whose rendered value is a number, a date or a flag, never free text.
+_NOT_TEXT_WIDGETS = (
+    widgets.NumberWidget,
+    widgets.BooleanWidget,
+    widgets.DateWidget,
+    widgets.DateTimeWidget,
+    widgets.TimeWidget,
+    widgets.DurationWidget,
+)
 
 
 class TenantScopedResource(resources.ModelResource):
@@ -54,6 +66,16 @@ class TenantScopedResource(resources.ModelResource):
         # The request's tenant, always: a CSV never picks one.
         instance.tenant = self.tenant
         super().before_save_instance(instance, row, **kwargs)
+
+    def export_field(self, field, instance, **kwargs):
+        # Every export format (CSV, XLSX, ...) goes through here. The library's own switch,
+        # IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT, only drops a leading "=" (and turns every
+        # cell into text): a name is prefixed instead, a number or date is left alone even
+        # when rendered as text ("-3" is a number here).
+        value = super().export_field(field, instance, **kwargs)
+        if isinstance(field.widget, _NOT_TEXT_WIDGETS):
+            return value
+        return spreadsheet_safe(value)
 
 
 def _sf_account_id(value: str) -> str:
