@@ -7,17 +7,17 @@ read by every member, changed by managers and owners. Another tenant's signal is
 from __future__ import annotations
 
 import django_filters
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
+from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions, permissions
 from rest_framework.response import Response
 
 from activities.models import MaterialView
 from deal_signals.models import DealSignal, SignalKind, SignalRule
-from deal_signals.selectors import deal_signal_rule_outcomes
+from deal_signals.selectors import deal_signal_rule_outcomes, signal_rules_get
 from deal_signals.serializers import (
     DealSignalSerializer,
     DealSignalUpdateSerializer,
@@ -30,14 +30,8 @@ from deal_signals.services.signals import (
     signal_rules_ensure,
 )
 from pse_crm import roles
-from pse_crm.api.auth import request_role
 from pse_crm.api.viewsets import TenantModelViewSet
-
-
-def _as_drf(exc: DjangoValidationError) -> serializers.ValidationError:
-    if hasattr(exc, "error_dict"):
-        return serializers.ValidationError(exc.message_dict)
-    return serializers.ValidationError({"detail": exc.messages})
+from pse_crm.permissions import request_role
 
 
 class DealSignalFilter(django_filters.FilterSet):
@@ -80,19 +74,16 @@ class DealSignalViewSet(TenantModelViewSet):
         ):
             # Assigning work to someone else is a manager's call, here as everywhere.
             raise exceptions.PermissionDenied(_("Only a manager may assign the task to someone."))
-        try:
-            if data["status"] == DealSignal.Status.DISMISSED:
-                deal_signal_dismiss(signal=signal, user=request.user, reason=data["dismiss_reason"])
-            else:
-                deal_signal_create_task(
-                    signal=signal,
-                    user=request.user,
-                    assignee=data.get("assignee"),
-                    kind=data["task_kind"],
-                    due_on=data.get("due_on"),
-                )
-        except DjangoValidationError as exc:
-            raise _as_drf(exc) from None
+        if data["status"] == DealSignal.Status.DISMISSED:
+            deal_signal_dismiss(signal=signal, user=request.user, reason=data["dismiss_reason"])
+        else:
+            deal_signal_create_task(
+                signal=signal,
+                user=request.user,
+                assignee=data.get("assignee"),
+                kind=data["task_kind"],
+                due_on=data.get("due_on"),
+            )
         return Response(self.get_serializer(self.get_queryset().get(pk=signal.pk)).data)
 
     def update(self, request, *args, **kwargs):
@@ -125,9 +116,22 @@ class SignalRuleViewSet(TenantModelViewSet):
     filter_backends: list = []
     http_method_names = ["get", "patch", "head", "options"]
 
-    def get_queryset(self):
-        signal_rules_ensure(tenant=self.request.tenant)
-        return super().get_queryset().order_by("kind")
+    def _rules(self) -> dict[str, SignalRule]:
+        # Reads never write (a missing rule shows the defaults); a write stores it first.
+        if self.request.method in permissions.SAFE_METHODS:
+            return signal_rules_get()
+        return signal_rules_ensure(tenant=self.request.tenant)
+
+    def list(self, request, *args, **kwargs):
+        rules = sorted(self._rules().values(), key=lambda rule: rule.kind)
+        return Response(self.get_serializer(rules, many=True).data)
+
+    def get_object(self):
+        rule = self._rules().get(self.kwargs[self.lookup_field])
+        if rule is None:
+            raise Http404
+        self.check_object_permissions(self.request, rule)
+        return rule
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -137,14 +141,11 @@ class SignalRuleViewSet(TenantModelViewSet):
 
     def perform_update(self, serializer):
         data = serializer.validated_data
-        try:
-            signal_rule_update(
-                rule=serializer.instance,
-                is_enabled=data.get("is_enabled"),
-                threshold=data.get("threshold"),
-                window_hours=data.get("window_hours"),
-                material_kinds=data.get("material_kinds"),
-                expiry_days=data.get("expiry_days"),
-            )
-        except DjangoValidationError as exc:
-            raise _as_drf(exc) from None
+        signal_rule_update(
+            rule=serializer.instance,
+            is_enabled=data.get("is_enabled"),
+            threshold=data.get("threshold"),
+            window_hours=data.get("window_hours"),
+            material_kinds=data.get("material_kinds"),
+            expiry_days=data.get("expiry_days"),
+        )

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from activities.models import Material
 from deal_signals.models import DealSignal, SignalRule
-from pse_crm.models import User
+from pse_crm.api.fields import TenantMemberField
 from support.models import SupportTask
 
 __all__ = [
@@ -54,18 +52,6 @@ class DealSignalSerializer(serializers.ModelSerializer):
         return sorted(v.pk for v in obj.views.all())
 
 
-@extend_schema_field(OpenApiTypes.INT)
-class _MemberField(serializers.PrimaryKeyRelatedField):
-    """A user id resolved among the members of the tenant in scope only."""
-
-    def get_queryset(self):
-        from pse_crm.models import Membership
-
-        return User.objects.filter(
-            pk__in=Membership.objects.filter(is_active=True).values("user_id")
-        )
-
-
 class DealSignalUpdateSerializer(serializers.Serializer):
     """``PATCH``: ``{"status": "dismissed", "dismiss_reason": …}`` or ``{"status": "acted"}``.
 
@@ -80,7 +66,7 @@ class DealSignalUpdateSerializer(serializers.Serializer):
         ]
     )
     dismiss_reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    assignee = _MemberField(required=False)
+    assignee = TenantMemberField(required=False)
     task_kind = serializers.ChoiceField(
         choices=SupportTask.Kind.choices, required=False, default=SupportTask.Kind.MATERIALS
     )

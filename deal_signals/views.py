@@ -16,7 +16,12 @@ from django.views.decorators.http import require_POST
 
 from activities.models import Material, MaterialView
 from deal_signals.models import DealSignal, Notification, NotificationPreference, SignalKind
-from deal_signals.selectors import OUTCOME_WINDOWS, deal_signal_list, deal_signal_rule_outcomes
+from deal_signals.selectors import (
+    OUTCOME_WINDOWS,
+    deal_signal_list,
+    deal_signal_rule_outcomes,
+    signal_rules_get,
+)
 from deal_signals.services.notifications import (
     notification_preference_get,
     notification_preference_set,
@@ -31,7 +36,7 @@ from deal_signals.services.signals import (
 )
 from partners.models import Partner
 from pse_crm import roles
-from pse_crm.permissions import capability_required, check_capability, member_role
+from pse_crm.permissions import capability_required, check_capability, request_role
 
 PAGE_SIZE = 50
 
@@ -115,7 +120,7 @@ def signal_inbox(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "query": query.urlencode(),
-            "can_act": roles.role_allows(member_role(request), roles.WRITE_ENABLEMENT),
+            "can_act": roles.role_allows(request_role(request), roles.WRITE_ENABLEMENT),
         },
     )
 
@@ -144,7 +149,7 @@ def signal_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "signal": signal,
             "views": views,
             "dismiss_form": DismissForm(),
-            "can_act": roles.role_allows(member_role(request), roles.WRITE_ENABLEMENT),
+            "can_act": roles.role_allows(request_role(request), roles.WRITE_ENABLEMENT),
         },
     )
 
@@ -195,12 +200,13 @@ def signal_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
 @capability_required(roles.READ)
 def signal_rules(request: HttpRequest) -> HttpResponse:
     """The rules with their outcomes; managers and owners change them here."""
-    rules = signal_rules_ensure(tenant=request.tenant)
-    can_edit = roles.role_allows(member_role(request), roles.MANAGE)
+    rules = signal_rules_get()  # a GET writes nothing: a missing rule shows the defaults
+    can_edit = roles.role_allows(request_role(request), roles.MANAGE)
     bound_kind = None
     bound_form = None
     if request.method == "POST":
         check_capability(request, roles.MANAGE)
+        rules = signal_rules_ensure(tenant=request.tenant)
         bound_kind = request.POST.get("kind")
         rule = rules.get(bound_kind)
         if rule is None:

@@ -22,7 +22,7 @@ from knowhow.serializers import (
     KnowHowShareSerializer,
 )
 from pse_crm import roles
-from pse_crm.api.services import NO_DELETE, acting_user, run_service
+from pse_crm.api.services import NO_DELETE, acting_user
 from pse_crm.api.viewsets import TenantModelViewSet
 
 
@@ -55,15 +55,13 @@ class HearingViewSet(TenantModelViewSet):
         return queryset.select_related("rep", "held_by")
 
     def perform_create(self, serializer):
-        serializer.instance = run_service(
-            hearing_services.hearing_create,
+        serializer.instance = hearing_services.hearing_create(
             held_by=acting_user(self.request),
             **serializer.validated_data,
         )
 
     def perform_update(self, serializer):
-        serializer.instance = run_service(
-            hearing_services.hearing_update,
+        serializer.instance = hearing_services.hearing_update(
             hearing=serializer.instance,
             **serializer.validated_data,
         )
@@ -85,8 +83,7 @@ class KnowHowViewSet(TenantModelViewSet):
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
-        serializer.instance = run_service(
-            hearing_services.know_how_create,
+        serializer.instance = hearing_services.know_how_create(
             created_by=acting_user(self.request),
             hearings=data.pop("hearings", []),
             **data,
@@ -94,8 +91,7 @@ class KnowHowViewSet(TenantModelViewSet):
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
-        serializer.instance = run_service(
-            hearing_services.know_how_update,
+        serializer.instance = hearing_services.know_how_update(
             know_how=serializer.instance,
             hearings=data.pop("hearings", None),
             **data,
@@ -151,8 +147,7 @@ class KnowHowShareViewSet(TenantModelViewSet):
         return queryset.select_related("shared_by")
 
     def perform_create(self, serializer):
-        serializer.instance = run_service(
-            hearing_services.know_how_share,
+        serializer.instance = hearing_services.know_how_share(
             shared_by=acting_user(self.request),
             **serializer.validated_data,
         )

@@ -23,7 +23,7 @@ from knowhow.services import (
 from knowhow.tables import HearingTable
 from pse_crm import roles
 from pse_crm.calendar import tenant_today
-from pse_crm.permissions import capability_required
+from pse_crm.permissions import capability_required, request_role
 from reps.models import Rep
 
 PER_PAGE = 50
@@ -158,7 +158,7 @@ def knowhow_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @capability_required(roles.READ)
 def knowhow_detail(request: HttpRequest, pk: int) -> HttpResponse:
     know_how = get_object_or_404(KnowHow.objects.select_related("created_by"), pk=pk)
-    can_share = roles.role_allows(request.membership.role, roles.WRITE_ENABLEMENT)
+    can_share = roles.role_allows(request_role(request), roles.WRITE_ENABLEMENT)
     form = ShareForm(request.POST or None) if can_share else None
     if request.method == "POST":
         if not can_share:

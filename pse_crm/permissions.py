@@ -1,4 +1,4 @@
-"""Role checks for views (the API has its own in pse_crm/api.py, on the same table)."""
+"""Role checks: the one reading of the request's role, used by pages and the API alike."""
 
 from __future__ import annotations
 
@@ -10,14 +10,24 @@ from django.core.exceptions import PermissionDenied
 from pse_crm import roles
 
 
-def member_role(request) -> str | None:
+def request_role(request) -> str | None:
+    """The role the request acts with: an API key's own (``integration``), else the role of
+    the member's membership in the request's tenant, else None (no capability at all).
+
+    Pages read the membership the middleware set; the API base class sets it again once
+    DRF has authenticated (None for an API key, so a session cookie sent along with a key
+    cannot lend the key a member's role).
+    """
+    api_role = getattr(getattr(request, "user", None), "api_role", None)
+    if api_role is not None:
+        return api_role
     membership = getattr(request, "membership", None)
     return membership.role if membership is not None else None
 
 
 def check_capability(request, capability: frozenset[str]) -> None:
-    """Raise PermissionDenied (403) unless the request's member holds ``capability``."""
-    if not roles.role_allows(member_role(request), capability):
+    """Raise PermissionDenied (403) unless the request's role holds ``capability``."""
+    if not roles.role_allows(request_role(request), capability):
         raise PermissionDenied
 
 

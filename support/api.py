@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import django_filters
-from django.db import transaction
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from pse_crm import roles
-from pse_crm.api.auth import request_role
-from pse_crm.api.services import NO_DELETE, acting_user, run_service
+from pse_crm.api.services import NO_DELETE, acting_user
 from pse_crm.api.viewsets import TenantModelViewSet, TenantReadOnlyViewSet
+from pse_crm.permissions import request_role
 from support.models import QuickWin, SupportTask, SupportTaskComment
 from support.selectors.quick_wins import quick_win_rates
-from support.selectors.support_tasks import (
-    support_task_can_manage,
-    support_task_can_work,
-    support_task_suggestions,
-)
+from support.selectors.support_tasks import support_task_can_work, support_task_suggestions
 from support.serializers import (
     QuickWinRateSerializer,
     QuickWinSerializer,
@@ -70,38 +65,19 @@ class SupportTaskViewSet(TenantModelViewSet):
             raise exceptions.PermissionDenied(_("Only the assignee or a manager may do this."))
 
     def perform_create(self, serializer):
-        serializer.instance = run_service(
-            task_services.support_task_create,
+        serializer.instance = task_services.support_task_create(
             assigned_by=acting_user(self.request),
             **serializer.validated_data,
         )
 
     def perform_update(self, serializer):
-        task = serializer.instance
-        self._require_work(task)
-        data = dict(serializer.validated_data)
-        # Fields sent with their current value are not changes.
-        changes = {k: v for k, v in data.items() if getattr(task, k) != v}
-        if not support_task_can_manage(role=self._role()):
-            forbidden = set(changes) - task_services.ASSIGNEE_FIELDS
-            if forbidden:
-                raise exceptions.PermissionDenied(
-                    _("Only a manager may change: %(fields)s.")
-                    % {"fields": ", ".join(sorted(forbidden))}
-                )
-        if "rep" in changes:
-            raise serializers.ValidationError(
-                {"rep": [_("A task's rep cannot change; cancel it and create another.")]}
-            )
-        assignee = changes.pop("assignee", None)
-        by = acting_user(self.request)
-        # Both or neither: a refused reassignment must not leave the other changes saved.
-        with transaction.atomic():
-            if changes:
-                run_service(task_services.support_task_update, task=task, by=by, **changes)
-            if assignee is not None:
-                run_service(task_services.support_task_assign, task=task, assignee=assignee, by=by)
-        serializer.instance = task
+        # Who may change what, and all or nothing: the service's rule.
+        serializer.instance = task_services.support_task_update(
+            task=serializer.instance,
+            by=acting_user(self.request),
+            role=self._role(),
+            **serializer.validated_data,
+        )
 
     @extend_schema(request=SupportTaskTransitionSerializer, responses=SupportTaskSerializer)
     @action(detail=True, methods=["post"])
@@ -111,8 +87,7 @@ class SupportTaskViewSet(TenantModelViewSet):
         self._require_work(task)
         payload = SupportTaskTransitionSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        run_service(
-            task_services.support_task_transition,
+        task_services.support_task_transition(
             task=task,
             to_status=payload.validated_data["status"],
             outcome_notes=payload.validated_data.get("outcome_notes"),
@@ -144,8 +119,7 @@ class SupportTaskViewSet(TenantModelViewSet):
             return Response(SupportTaskCommentSerializer(rows, many=True).data)
         payload = SupportTaskCommentSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        comment = run_service(
-            task_services.support_task_comment_add,
+        comment = task_services.support_task_comment_add(
             task=task,
             author=acting_user(request),
             body=payload.validated_data["body"],
@@ -180,8 +154,7 @@ class SupportTaskViewSet(TenantModelViewSet):
         """Create one task per rep (e.g. for several suggested reps at once). All or none."""
         payload = SupportTaskBulkCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        tasks = run_service(
-            task_services.support_task_bulk_create,
+        tasks = task_services.support_task_bulk_create(
             assigned_by=acting_user(request),
             **payload.validated_data,
         )

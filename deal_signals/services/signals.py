@@ -52,7 +52,9 @@ MAX_EXPIRY_DAYS = 365
 def signal_rules_ensure(*, tenant: Tenant) -> dict[str, SignalRule]:
     """Every kind's rule for ``tenant``, creating the missing ones from the defaults.
 
-    Guarantees one rule per kind (concurrent callers converge on the same rows).
+    Guarantees one rule per kind (concurrent callers converge on the same rows). Called
+    when a tenant is created (deal_signals.receivers) and before a rule is written; reads
+    use ``deal_signals.selectors.signal_rules_get``, which never writes.
     """
     existing = {r.kind: r for r in SignalRule.objects.all()}
     missing = [

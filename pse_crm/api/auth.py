@@ -15,6 +15,7 @@ from rest_framework import authentication, exceptions, pagination, permissions, 
 
 from pse_crm import roles
 from pse_crm.models import TenantAPIKey
+from pse_crm.permissions import request_role
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ class APIKeyPrincipal:
     is_superuser = False
     pk = None
     id = None
+    # What pse_crm.permissions.request_role answers for a key: never a member's role.
+    api_role = roles.INTEGRATION
 
     def __init__(self, key: TenantAPIKey):
         self.key = key
@@ -91,14 +94,6 @@ class SessionAuthScheme(OpenApiAuthenticationExtension):
             "name": "sessionid",
             "description": "A logged-in member's session; unsafe methods need the CSRF token.",
         }
-
-
-def request_role(request) -> str | None:
-    """The role the request acts with: ``integration`` for a key, else the member's role."""
-    if isinstance(request.user, APIKeyPrincipal):
-        return roles.INTEGRATION
-    membership = getattr(request, "api_membership", None)
-    return membership.role if membership is not None else None
 
 
 class TenantRolePermission(permissions.BasePermission):

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, DataError, IntegrityError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
@@ -127,18 +128,31 @@ def reject_duplicate_keys(records: Sequence[dict], *fields: str) -> None:
         raise BatchInvalid(errors)
 
 
+def service_error_as_api_error(exc: DjangoValidationError) -> exceptions.ValidationError:
+    """A service's refusal as the API's 400, with the same messages: by field
+    (``{"due_on": ["…"]}``) when the service named fields, else ``{"detail": ["…"]}``."""
+    if hasattr(exc, "error_dict"):
+        return exceptions.ValidationError(exc.message_dict)
+    return exceptions.ValidationError({"detail": exc.messages})
+
+
 def exception_handler(exc, context):
-    """DRF's handler, plus: a scope miss is a 404, a bad batch lists its bad records, a
-    uniqueness race is a 409, an over-size body a 413 and a database outage a clear 503."""
+    """DRF's handler, plus: a service's ValidationError is a 400 and its PermissionDenied a
+    403 (viewsets call services without a try), a scope miss is a 404, a bad batch lists
+    its bad records, a uniqueness race is a 409, an over-size body a 413 and a database
+    outage a clear 503."""
     if isinstance(exc, BatchInvalid):
         return Response(
             {"detail": str(exc.detail), "errors": [e.as_dict() for e in exc.errors]},
             status=exc.status_code,
         )
+    if isinstance(exc, DjangoValidationError):
+        exc = service_error_as_api_error(exc)
     if isinstance(exc, ScopeError | Membership.DoesNotExist):
         exc = Http404()
     if isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied()
+        # The service's own message when it gave one, DRF's default otherwise.
+        exc = exceptions.PermissionDenied(*exc.args[:1])
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     response = drf_exception_handler(exc, context)

@@ -27,14 +27,16 @@ class TenantAPIMixin:
     def initial(self, request, *args, **kwargs):
         self.perform_authentication(request)
         tenant = None
-        request.api_membership = None
+        membership = None
         if isinstance(request.user, APIKeyPrincipal):
             tenant = request.user.tenant
         elif request.user and request.user.is_authenticated:
             membership = getattr(request._request, "membership", None)
             if membership is not None:
                 tenant = membership.tenant
-                request.api_membership = membership
+        # Read by pse_crm.permissions.request_role: the member DRF authenticated, none for a
+        # key (the middleware's membership of a session cookie sent along stays unused).
+        request.membership = membership
         request.tenant = tenant
         if tenant is not None:
             self._tenant_stack.enter_context(tenant_scope(tenant))

@@ -8,6 +8,7 @@ from django import template
 from django.utils.formats import number_format
 
 from pse_crm import roles
+from pse_crm.permissions import request_role
 
 register = template.Library()
 
@@ -25,9 +26,7 @@ _CURRENCY_DIGITS = {"JPY": 0}
 @register.filter
 def can(request, capability: str) -> bool:
     """``{% if request|can:"manage" %}``: whether the member may do it (the server checks too)."""
-    membership = getattr(request, "membership", None)
-    role = membership.role if membership is not None else None
-    return roles.role_allows(role, _CAPABILITIES[capability])
+    return roles.role_allows(request_role(request), _CAPABILITIES[capability])
 
 
 @register.filter

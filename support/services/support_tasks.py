@@ -3,8 +3,9 @@ comment.
 
 Every function validates before it writes and raises ``django.core.exceptions.
 ValidationError`` (a dict of field → messages) with nothing written when the input breaks a
-rule. Who may call what (managers assign, staff work their own tasks) is checked by the
-caller with ``enablement.selectors.support_tasks.support_task_can_*``.
+rule. Who may edit a task (managers anything, staff the outcome of their own) is decided
+by ``support_task_update`` itself; for creating, moving and commenting the caller checks the
+role with ``support.selectors.support_tasks.support_task_can_*``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,12 +26,15 @@ from pse_crm.models import Membership
 from pse_crm.tenancy import current_tenant
 from reps.models import Rep
 from support.models import SupportTask, SupportTaskComment, SupportTaskTransition
+from support.selectors.support_tasks import support_task_can_manage, support_task_can_work
 from support.services.quick_wins import quick_wins_compute
 
 Status = SupportTask.Status
 
 # Fields a manager may change with support_task_update (status moves go through transition).
-MANAGER_FIELDS = frozenset({"kind", "title", "description", "deal", "due_on", "outcome_notes"})
+MANAGER_FIELDS = frozenset(
+    {"kind", "title", "description", "deal", "due_on", "outcome_notes", "assignee"}
+)
 # Fields the assignee (staff) may change on their own task.
 ASSIGNEE_FIELDS = frozenset({"outcome_notes"})
 
@@ -174,45 +178,63 @@ def support_task_bulk_create(
     return created
 
 
-def support_task_update(*, task: SupportTask, by: AbstractBaseUser, **changes) -> SupportTask:
-    """Change a task's details (not its status or assignee: see transition and assign).
+def support_task_update(
+    *, task: SupportTask, by: AbstractBaseUser | None, role: str | None, **changes
+) -> SupportTask:
+    """Edit a task as ``by``, acting with ``role``: its details and its assignee (status moves
+    go through ``support_task_transition``). The API's PATCH and the page's reassignment.
 
-    Guarantees: only fields in ``MANAGER_FIELDS`` change; a new due date may not be before
-    the task's creation date; a deal must belong to the task's rep or partner.
+    Guarantees:
+    * who may: managers and owners change any field of ``MANAGER_FIELDS``; the assignee
+      (staff) only ``ASSIGNEE_FIELDS``, on their own task; anyone else, or staff changing
+      another field, gets ``PermissionDenied`` (the message names the fields);
+    * a value equal to the current one is no change (sending the task back as it was is
+      allowed to everyone who may work it, and writes nothing);
+    * the rep never changes; a new due date is not before the task's creation date; a deal
+      belongs to the task's rep or partner; a new assignee is an active member who can work
+      tasks, and a finished task is not reassigned (``ValidationError`` by field);
+    * all or nothing: every check runs before the one write, so a refused change (of any
+      field) leaves the whole task as it was.
     """
+    if not support_task_can_work(task=task, user=by, role=role):
+        raise PermissionDenied(_("Only the assignee or a manager may do this."))
+    missing = object()
+    changes = {f: v for f, v in changes.items() if getattr(task, f, missing) != v}
+    if not support_task_can_manage(role=role):
+        forbidden = set(changes) - ASSIGNEE_FIELDS
+        if forbidden:
+            raise PermissionDenied(
+                _("Only a manager may change: %(fields)s.")
+                % {"fields": ", ".join(sorted(forbidden))}
+            )
+    if "rep" in changes:
+        raise ValidationError(
+            {"rep": [_("A task's rep cannot change; cancel it and create another.")]}
+        )
     unknown = set(changes) - MANAGER_FIELDS
     if unknown:
         raise ValidationError({f: [_("This field cannot be changed here.")] for f in unknown})
-    tenant = current_tenant()
     errors: dict[str, list[str]] = {}
     if "kind" in changes:
         _check_kind(changes["kind"], errors)
     if "deal" in changes:
         _check_deal(changes["deal"], task.rep, errors)
     if "due_on" in changes:
-        created_on = tenant_today(tenant, now=task.created_at)
+        created_on = tenant_today(current_tenant(), now=task.created_at)
         _check_due(changes["due_on"], created_on, errors)
+    if "assignee" in changes:
+        _check_assignee(changes["assignee"], errors)
+        if task.status not in SupportTask.OPEN_STATUSES:
+            errors.setdefault("assignee", []).append(_("A finished task cannot be reassigned."))
     if errors:
         raise ValidationError(errors)
+    if not changes:
+        return task
+    if "assignee" in changes:
+        changes["assigned_by"] = by
     for field, value in changes.items():
         setattr(task, field, value)
     task.save(update_fields=[*changes, "updated_at"])
-    return task
-
-
-def support_task_assign(
-    *, task: SupportTask, assignee: AbstractBaseUser, by: AbstractBaseUser
-) -> SupportTask:
-    """Reassign an unfinished task. The new assignee must be a member who can work tasks."""
-    errors: dict[str, list[str]] = {}
-    _check_assignee(assignee, errors)
-    if task.status not in SupportTask.OPEN_STATUSES:
-        errors.setdefault("assignee", []).append(_("A finished task cannot be reassigned."))
-    if errors:
-        raise ValidationError(errors)
-    task.assignee = assignee
-    task.assigned_by = by
-    task.save(update_fields=["assignee", "assigned_by", "updated_at"])
     return task
 
 

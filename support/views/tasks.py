@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from pse_crm import roles
 from pse_crm.calendar import tenant_today
-from pse_crm.permissions import capability_required
+from pse_crm.permissions import capability_required, request_role
 from reps.models import Rep
 from support.forms import (
     AssignForm,
@@ -34,21 +34,17 @@ from support.selectors.support_tasks import (
     support_task_suggestions,
 )
 from support.services.support_tasks import (
-    support_task_assign,
     support_task_bulk_create,
     support_task_comment_add,
     support_task_create,
     support_task_transition,
+    support_task_update,
 )
 
 BOARD_LIMIT = 50  # cards per open column; the rest are one click away in the filtered list
 BOARD_FINISHED_LIMIT = 10  # done and cancelled: the latest only
 SUGGESTION_LIMIT = 50
 DEFAULT_DUE_DAYS = 14
-
-
-def _role(request: HttpRequest) -> str | None:
-    return request.membership.role if request.membership else None
 
 
 @capability_required(roles.READ)
@@ -198,7 +194,7 @@ def _task(pk: int) -> SupportTask:
 @capability_required(roles.READ)
 def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     task = _task(pk)
-    role = _role(request)
+    role = request_role(request)
     can_work = support_task_can_work(task=task, user=request.user, role=role)
     can_manage = support_task_can_manage(role=role)
     return render(
@@ -232,7 +228,7 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @capability_required(roles.WRITE_ENABLEMENT)
 def task_transition(request: HttpRequest, pk: int) -> HttpResponse:
     task = _task(pk)
-    if not support_task_can_work(task=task, user=request.user, role=_role(request)):
+    if not support_task_can_work(task=task, user=request.user, role=request_role(request)):
         raise PermissionDenied
     form = TransitionForm(request.POST)
     if form.is_valid():
@@ -261,7 +257,12 @@ def task_assign(request: HttpRequest, pk: int) -> HttpResponse:
     form = AssignForm(request.POST, tenant=request.tenant)
     if form.is_valid():
         try:
-            support_task_assign(task=task, assignee=form.cleaned_data["assignee"], by=request.user)
+            support_task_update(
+                task=task,
+                by=request.user,
+                role=request_role(request),
+                assignee=form.cleaned_data["assignee"],
+            )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from activities.deal_inputs import DealInput, DealInputInvalid, deal_inputs_from_csv
 from activities.models import Deal
 from activities.services.deals import deal_sync
-from activities.services.material_views import IngestValidationError, material_view_rows_from_csv
+from activities.services.material_view_csv import IngestValidationError, material_view_rows_from_csv
 from pse_crm.sfid import to_18
 from pse_crm.tenancy import tenant_scope
 

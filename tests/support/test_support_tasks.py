@@ -13,7 +13,6 @@ from segmentation.models import Quadrant
 from support.models import SupportTask, SupportTaskTransition
 from support.selectors.support_tasks import support_task_can_work, support_task_suggestions
 from support.services.support_tasks import (
-    support_task_assign,
     support_task_bulk_create,
     support_task_comment_add,
     support_task_create,
@@ -136,21 +135,28 @@ def test_cancel_from_open(in_tenant, rep, staff, manager):
 
 def test_reassign_needs_a_member_and_an_unfinished_task(in_tenant, rep, staff, manager, owner):
     task = _create(rep, staff, manager)
-    support_task_assign(task=task, assignee=owner, by=manager)
+    support_task_update(task=task, by=manager, role=Role.MANAGER, assignee=owner)
     task.refresh_from_db()
     assert task.assignee == owner
     support_task_transition(task=task, to_status=Status.CANCELLED, by=manager)
     with pytest.raises(ValidationError):
-        support_task_assign(task=task, assignee=staff, by=manager)
+        support_task_update(task=task, by=manager, role=Role.MANAGER, assignee=staff)
 
 
 def test_update_refuses_a_due_date_before_creation(in_tenant, rep, staff, manager):
     task = _create(rep, staff, manager)
     with pytest.raises(ValidationError):
-        support_task_update(task=task, by=manager, due_on=timezone.localdate() - dt.timedelta(1))
+        support_task_update(
+            task=task,
+            by=manager,
+            role=Role.MANAGER,
+            due_on=timezone.localdate() - dt.timedelta(1),
+        )
     with pytest.raises(ValidationError):
-        support_task_update(task=task, by=manager, status=Status.DONE)
-    support_task_update(task=task, by=manager, kind=SupportTask.Kind.DEAL_STRATEGY)
+        support_task_update(task=task, by=manager, role=Role.MANAGER, status=Status.DONE)
+    support_task_update(
+        task=task, by=manager, role=Role.MANAGER, kind=SupportTask.Kind.DEAL_STRATEGY
+    )
     task.refresh_from_db()
     assert task.kind == SupportTask.Kind.DEAL_STRATEGY
 
