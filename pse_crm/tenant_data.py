@@ -31,6 +31,29 @@ FORMAT = "pse-crm-tenant-export"
 VERSION = 1
 MANIFEST = "manifest.json"
 
+# Exports made before the feature apps took over the enablement app's models (commit
+# 4bdba48) name them ``enablement.<Model>``: the app each of those models lives in now.
+_MOVED_FROM_ENABLEMENT = {
+    "segmentation": ("SegmentationSettings", "SegmentationRun", "RepSegment", "PartnerSegment"),
+    "knowhow": ("Hearing", "KnowHow", "KnowHowSource", "KnowHowShare"),
+    "support": ("SupportTask", "SupportTaskTransition", "SupportTaskComment", "QuickWin"),
+    "deal_signals": (
+        "SignalRule",
+        "DealSignal",
+        "DealSignalView",
+        "NotificationPreference",
+        "Notification",
+        "SignalEvaluationBacklog",
+    ),
+    "momentum": ("MomentumSnapshot",),
+}
+LEGACY_LABELS = {
+    f"enablement.{name}": f"{app}.{name}"
+    for app, names in _MOVED_FROM_ENABLEMENT.items()
+    for name in names
+}
+_LEGACY_LABELS_LOWER = {old.lower(): new.lower() for old, new in LEGACY_LABELS.items()}
+
 
 class TenantDataError(Exception):
     """The export file or the target database does not allow the operation."""
@@ -170,7 +193,7 @@ def tenant_import(*, source: Path) -> ImportResult:
         if Tenant.objects.filter(slug=manifest["tenant"]).exists():
             raise TenantDataError(f"Tenant '{manifest['tenant']}' already exists here.")
         labels = [lbl for lbl in manifest["counts"] if lbl not in {Tenant._meta.label}]
-        unknown = [lbl for lbl in labels if _model(lbl) is None]
+        unknown = [lbl for lbl in labels if _model(_current_label(lbl)) is None]
         if unknown:
             raise TenantDataError(f"This database has no model for: {', '.join(unknown)}.")
         result = None
@@ -183,11 +206,11 @@ def tenant_import(*, source: Path) -> ImportResult:
             result = ImportResult(tenant=tenant, counts={Tenant._meta.label: 1})
             user_ids: dict[int, int] = {}
             with tenant_scope(tenant):
-                for label in labels:
+                for file_label in labels:
+                    label = _current_label(file_label)
                     model = _model(label)
-                    stream = zf.read(f"data/{label}.json")
                     saved = 0
-                    for item in serializers.deserialize("json", stream):
+                    for item in _deserialize(zf.read(f"data/{file_label}.json")):
                         obj = item.object
                         if model is User:
                             existing = User._base_manager.filter(email__iexact=obj.email).first()
@@ -206,10 +229,22 @@ def tenant_import(*, source: Path) -> ImportResult:
                         item.save()
                         saved += 1
                     result.counts[label] = saved
-            touched = [_model(lbl) for lbl in labels] + [Tenant]
+            touched = [_model(_current_label(lbl)) for lbl in labels] + [Tenant]
             connection.check_constraints(table_names=[m._meta.db_table for m in touched])
             _reset_sequences(touched)
         return result
+
+
+def _current_label(label: str) -> str:
+    return LEGACY_LABELS.get(label, label)
+
+
+def _deserialize(stream: bytes):
+    """The objects of one data file, with legacy model labels read as the current ones."""
+    objects = json.loads(stream)
+    for obj in objects:
+        obj["model"] = _LEGACY_LABELS_LOWER.get(obj["model"].lower(), obj["model"])
+    return serializers.deserialize("python", objects)
 
 
 def _model(label: str):

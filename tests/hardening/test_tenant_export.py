@@ -18,7 +18,7 @@ from partners.models import Partner
 from pse_crm.models import Tenant, User
 from pse_crm.roles import Role
 from pse_crm.tenancy import tenant_scope
-from pse_crm.tenant_data import tenant_counts, tenant_linked_models
+from pse_crm.tenant_data import LEGACY_LABELS, tenant_counts, tenant_linked_models
 from tests.activities.factories import DealFactory, MaterialViewFactory
 from tests.deal_signals.factories import DealSignalFactory
 from tests.factories import MembershipFactory, make_api_key
@@ -106,6 +106,46 @@ def test_export_delete_import_restores_the_same_data(populated, tmp_path):
     with tenant_scope(restored):
         newest = max(Partner.objects.values_list("pk", flat=True))
     assert PartnerFactory(tenant=restored).pk > newest
+
+
+def _as_legacy_export(src: Path, dst: Path) -> int:
+    """Rewrite an export the way it looked before the move: moved models as enablement.*."""
+    old_of = {new: old for old, new in LEGACY_LABELS.items()}
+    renamed = 0
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        manifest = json.loads(zin.read("manifest.json"))
+        manifest["counts"] = {old_of.get(k, k): v for k, v in manifest["counts"].items()}
+        zout.writestr("manifest.json", json.dumps(manifest))
+        for name in zin.namelist():
+            if not name.startswith("data/"):
+                continue
+            label = name[5:-5]
+            rows = json.loads(zin.read(name))
+            if label in old_of:
+                label = old_of[label]
+                renamed += len(rows)
+                for row in rows:
+                    row["model"] = label.lower()
+            zout.writestr(f"data/{label}.json", json.dumps(rows))
+    return renamed
+
+
+def test_import_reads_an_export_made_before_the_move_out_of_enablement(populated, tmp_path):
+    a, b, _ = populated
+    before_a, before_b = tenant_counts(a), tenant_counts(b)
+    out, legacy = tmp_path / "acme.zip", tmp_path / "acme-legacy.zip"
+    call_command("export_tenant", tenant=a.slug, out=str(out))
+    # Runs, segments and signals: rows of moved models are in it under their old labels.
+    assert _as_legacy_export(out, legacy) >= 7
+    with zipfile.ZipFile(legacy) as zf:
+        assert "data/enablement.RepSegment.json" in zf.namelist()
+    call_command("delete_tenant", tenant=a.slug, yes=True)
+
+    call_command("import_tenant", str(legacy))
+    restored = Tenant.objects.get(slug=a.slug)
+    assert tenant_counts(restored) == before_a
+    assert before_a["segmentation.RepSegment"] == 3 and before_a["deal_signals.DealSignal"] == 3
+    assert tenant_counts(b) == before_b
 
 
 def test_import_refuses_a_tenant_that_exists(populated, tmp_path):
