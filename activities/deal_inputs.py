@@ -9,6 +9,19 @@ Three input shapes are read, each strictly (every bad value is reported, none gu
 
 The tenant's sync settings name the fields carrying the partner and the rep. A field may
 be a relationship path (``Owner.Email``): nested objects in JSON, a dotted header in CSV.
+
+Hostile values are refused per record with the field named, never passed on to the
+database (``pse_crm.text`` holds the rule):
+
+* A NUL or a lone surrogate is refused in every text field.
+* Names (``Name``, ``StageName``) lose their other control characters; tabs and line
+  breaks stay (a Bulk API cell may hold several lines).
+* Ids and keys (``Id``, the partner and rep keys) refuse any control character (the ends
+  are stripped first, as always). A key may be a string or a whole number with
+  ``|n| < 2**63`` (a numeric custom field), kept as its decimal text; never a float or a
+  bool. ``Id`` is always a string.
+* Dates and times must fall in the years 1 to 9999 once converted to UTC (what Python can
+  read back; PostgreSQL stores wider).
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from pse_crm.sfid import InvalidSalesforceId, to_18
+from pse_crm.text import name_clean, shown, text_problem
 
 __all__ = [
     "API_FIELDS",
@@ -39,6 +53,7 @@ __all__ = [
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _ID_LIKE = re.compile(r"^[A-Za-z0-9]{15}$|^[A-Za-z0-9]{18}$")
 _MAX_AMOUNT = Decimal("1e16")
+_BIGINT = 2**63
 DEFAULT_CURRENCY = "JPY"
 
 
@@ -89,14 +104,42 @@ class _Bad(ValueError):
 
 
 def _read_text(value: Any, text: bool, max_length: int) -> str:
+    """A key: no control character."""
     if value is None:
         return ""
     if not isinstance(value, str):
         raise _Bad(_("Expected a string."))
     value = value.strip()
+    problem = text_problem(value)
+    if problem is not None:
+        raise _Bad(problem)
     if len(value) > max_length:
         raise _Bad(_("At most %(n)d characters.") % {"n": max_length})
     return value
+
+
+def _read_name(value: Any, text: bool, max_length: int) -> str:
+    """A name: NUL and lone surrogates refused, other control characters cleaned away."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _Bad(_("Expected a string."))
+    problem = text_problem(value, controls=True)
+    if problem is not None:
+        raise _Bad(problem)
+    value = name_clean(value)
+    if len(value) > max_length:
+        raise _Bad(_("At most %(n)d characters.") % {"n": max_length})
+    return value
+
+
+def _read_key(value: Any, text: bool) -> str:
+    """A partner or rep key: a string, or a whole number a bigint holds (as its text)."""
+    if value.__class__ is int and -_BIGINT < value < _BIGINT:
+        return str(value)
+    if value is not None and not isinstance(value, str):
+        raise _Bad(_("Expected a string or a whole number."))
+    return _read_text(value, text, 255)
 
 
 def _read_bool(value: Any, text: bool) -> bool:
@@ -151,7 +194,10 @@ def _read_datetime(value: Any, text: bool) -> dt.datetime | None:
         raise _Bad(_("Expected a date and time (ISO 8601 with a time zone).")) from None
     if parsed.tzinfo is None:
         raise _Bad(_("The date and time must include a time zone."))
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is in the year 10000 in UTC
+        raise _Bad(_("Out of range: the time must fall in the years 1 to 9999 in UTC.")) from None
 
 
 def _read_currency(value: Any, text: bool) -> str:
@@ -163,8 +209,10 @@ def _read_currency(value: Any, text: bool) -> str:
 
 
 def _read_id(value: Any, text: bool) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if value is None or (isinstance(value, str) and not value.strip()):
         raise _Bad(_("This field is required."))
+    if not isinstance(value, str) or text_problem(value) is not None:
+        raise _Bad(_("Not a 15- or 18-character Salesforce id."))
     try:
         return to_18(value)
     except InvalidSalesforceId:
@@ -172,7 +220,7 @@ def _read_id(value: Any, text: bool) -> str:
 
 
 def _partner_key(value: Any, text: bool) -> str:
-    key = _read_text(value, text, 255)
+    key = _read_key(value, text)
     # Account ids are stored in 18-character form; a custom non-id key is kept as sent.
     if _ID_LIKE.match(key):
         try:
@@ -184,7 +232,7 @@ def _partner_key(value: Any, text: bool) -> str:
 
 def _rep_key_reader(rep_match: str) -> Callable[[Any, bool], str]:
     def read(value: Any, text: bool) -> str:
-        key = _read_text(value, text, 255)
+        key = _read_key(value, text)
         if not key:
             return ""
         if rep_match == "email":
@@ -200,10 +248,10 @@ def _rep_key_reader(rep_match: str) -> Callable[[Any, bool], str]:
 # Opportunity field -> (DealInput attribute, reader). Id and SystemModstamp are required.
 _SF_FIELDS: dict[str, tuple[str, Callable[[Any, bool], Any]]] = {
     "Id": ("sf_id", _read_id),
-    "Name": ("name", lambda v, t: _read_text(v, t, 255)),
+    "Name": ("name", lambda v, t: _read_name(v, t, 255)),
     "Amount": ("amount", _read_decimal),
     "CurrencyIsoCode": ("currency", _read_currency),
-    "StageName": ("stage", lambda v, t: _read_text(v, t, 80)),
+    "StageName": ("stage", lambda v, t: _read_name(v, t, 80)),
     "IsClosed": ("is_closed", _read_bool),
     "IsWon": ("is_won", _read_bool),
     "IsDeleted": ("is_deleted", _read_bool),
@@ -320,7 +368,7 @@ def deal_inputs_from_api_list(records: Sequence[Any], *, rep_match: str) -> list
             errors.append(DealRecordError(index, "", _("Expected an object.")))
             continue
         for unknown in sorted(set(record) - set(fields)):
-            errors.append(DealRecordError(index, str(unknown), _("Unknown field.")))
+            errors.append(DealRecordError(index, shown(str(unknown)), _("Unknown field.")))
         deal = _read_record(index, record, fields, False, errors)
         if deal is not None:
             out.append(deal)

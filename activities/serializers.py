@@ -70,7 +70,10 @@ class MaterialViewEventSerializer(serializers.Serializer):
 
     The rep is named by ``rep_external_id`` or ``rep_email`` (an unknown email whose domain
     belongs to a partner creates the rep); the material by ``material_external_id`` or
-    ``material_url``. A naive ``viewed_at`` is read in the tenant's time zone.
+    ``material_url``. A naive ``viewed_at`` is read in the tenant's time zone and must fall
+    in the years 1 to 9999 in UTC. The ids and keys are strings (or whole numbers with
+    ``|n| < 2**63``) without control characters; no field may hold a NUL or a lone
+    surrogate. A bad event is a 400 naming its index and field (``material_views_ingest``).
     """
 
     event_id = serializers.CharField(max_length=100)
@@ -124,7 +127,10 @@ class DealSerializer(serializers.ModelSerializer):
 
 
 class DealSyncRecordSerializer(serializers.Serializer):
-    """One record of a plain JSON list for ``POST deals/sync/`` (the API's own names)."""
+    """One record of a plain JSON list for ``POST deals/sync/`` (the API's own names).
+
+    ``partner_key`` / ``rep_key`` may also be whole numbers (``|n| < 2**63``). Read by
+    ``activities.deal_inputs``, which documents the rules for text and dates."""
 
     sf_id = serializers.CharField(help_text=_("Opportunity Id (15 or 18 characters)."))
     system_modstamp = serializers.DateTimeField(help_text=_("Orders versions of one deal."))

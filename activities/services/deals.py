@@ -161,7 +161,12 @@ def _upsert_postgresql(rows: list[list]) -> None:
             "raw_rep_key varchar(255), created_at timestamptz, updated_at timestamptz) "
             "ON COMMIT DROP"
         )
-        with cursor.cursor.copy(f"COPY {stage} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+        # The raw psycopg COPY is outside Django's error wrapping: wrap it, so that a value
+        # PostgreSQL refuses is a django.db.DataError (a 400 in the API), never a bare one.
+        with (
+            connection.wrap_database_errors,
+            cursor.cursor.copy(f"COPY {stage} ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
+        ):
             write_row = copy.write_row
             for row in rows:
                 write_row(row)
@@ -211,6 +216,8 @@ def deal_sync(*, tenant: Tenant, deals: Sequence[DealInput]) -> DealSyncResult:
       ``Rep.salesforce_user_id`` or, when it is an email, ``Rep.email``. A key that matches
       nothing is kept raw (``unmatched``); ``deal_link_unmatched`` links it later.
     * All or nothing, in one transaction; one sync at a time per tenant on PostgreSQL.
+    * A value the database refuses raises ``django.db.DataError`` (also from the COPY), which
+      the API answers with a 400; ``activities.deal_inputs`` refuses the known ones first.
     * Set-based: a fixed number of statements per 1,000 deals, never a query per deal.
     """
     newest, stale, unchanged = _newest_versions(deals)

@@ -2,7 +2,9 @@
 
 The rows it yields are validated and stored by ``activities.services.material_views``.
 A row the CSV reader cannot read is yielded with its line number under ``MALFORMED``, so
-that the ingest refuses it like any other invalid row.
+that the ingest refuses it like any other invalid row. A NUL byte is refused in the row
+(and column) that holds it, by the ingest; only a header holding one (a UTF-16 file read as
+UTF-8, a binary file) refuses the file as a whole.
 """
 
 from __future__ import annotations
@@ -40,8 +42,16 @@ _REQUIRED = ("event_id", "viewed_at")
 _REP_COLUMNS = ("rep_email", "rep_external_id")
 _MATERIAL_COLUMNS = ("material_external_id", "material_url")
 
+
+class _Malformed:
+    """The key of ``MALFORMED``: not a string, so no JSON key or CSV header can forge it."""
+
+    def __repr__(self) -> str:
+        return "MALFORMED"
+
+
 # A key the CSV reader puts in a row whose field count does not match the header.
-MALFORMED = "\x00malformed"
+MALFORMED = _Malformed()
 
 
 @dataclass(frozen=True)
@@ -93,10 +103,6 @@ def _decode(data: bytes) -> str:
                     )
                 ]
             ) from None
-    if "\x00" in text:
-        raise IngestValidationError(
-            [RowError(1, "", _("The file contains NUL bytes; save it as UTF-8 or Shift_JIS."))]
-        )
     return text
 
 
@@ -127,6 +133,11 @@ def iter_csv_rows(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
         raise IngestValidationError([RowError(1, "", _("The file is empty."))]) from None
     except csv.Error as exc:
         raise IngestValidationError([RowError(1, "", str(exc))]) from None
+    if any("\x00" in h for h in header):
+        # NULs in the header: a UTF-16 file without its BOM, or not a text file at all.
+        raise IngestValidationError(
+            [RowError(1, "", _("The file contains NUL bytes; save it as UTF-8 or Shift_JIS."))]
+        )
     header = [h.strip().lower() for h in header]
     errors = _header_errors(header)
     if errors:

@@ -11,6 +11,7 @@ rows is ``activities.services.material_view_csv``.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import re
 import uuid
@@ -30,12 +31,25 @@ from activities.signals import material_views_ingested
 from partners.models import PartnerDomain
 from pse_crm.models import Tenant
 from pse_crm.tenancy import tenant_scope
+from pse_crm.text import TEXT_CONTROLS, one_line, shown, text_problem
 from reps.models import Rep
 
 __all__ = ["IngestResult", "material_views_ingest"]
 
+log = logging.getLogger(__name__)
+
 _EVENT_ID_MAX = MaterialView._meta.get_field("event_id").max_length
 _SOURCE_MAX = MaterialView._meta.get_field("source").max_length
+# The fields that name a record (compared, stored as keys): strings or in-range integers,
+# no control characters, no longer than the column that holds them.
+_KEY_MAX = {
+    "rep_email": Rep._meta.get_field("email").max_length,
+    "rep_external_id": Rep._meta.get_field("external_id").max_length,
+    "material_external_id": Material._meta.get_field("external_id").max_length,
+    "material_url": Material._meta.get_field("url").max_length,
+}
+_KEYS = frozenset({"event_id", *_KEY_MAX})
+_BIGINT = 2**63
 _DURATION_MAX = 2_147_483_647
 # Above this many distinct keys a batch loads the tenant's whole rep table in one query
 # instead of a long IN list.
@@ -69,29 +83,44 @@ def _text(row: Mapping[str, Any], key: str) -> str:
 _fromisoformat = dt.datetime.fromisoformat
 
 
+def _in_range(parsed: dt.datetime) -> dt.datetime | str:
+    """``parsed`` (aware) when it falls in the years 1 to 9999 in UTC, else the reason.
+
+    PostgreSQL stores far wider, but Python cannot read such a time back (nor compute with
+    it): only the first and last year can cross the edge in the conversion to UTC."""
+    if parsed.year in (1, 9999):
+        try:
+            parsed.astimezone(dt.UTC)
+        except OverflowError:
+            return _("Out of range: the time must fall in the years 1 to 9999 in UTC.")
+    return parsed
+
+
 def _parse_viewed_at(value: Any, tz: dt.tzinfo) -> dt.datetime | str:
-    """An aware datetime, or the reason the value is not one."""
+    """An aware datetime in the years 1 to 9999 (UTC), or the reason the value is not one."""
     if value.__class__ is str:
         try:
             parsed = _fromisoformat(value)
         except ValueError:
             parsed = None
         if parsed is not None:
-            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
+            return _in_range(parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz))
     if isinstance(value, dt.datetime):
         parsed = value
     elif isinstance(value, str) and value.strip():
         try:
             parsed = dt.datetime.fromisoformat(value.strip())
         except ValueError:
-            return _("Not an ISO 8601 date and time: %(value)s") % {"value": value.strip()[:40]}
+            return _("Not an ISO 8601 date and time: %(value)s") % {
+                "value": shown(value.strip()[:40])
+            }
     elif value is None or value == "":
         return _("Required.")
     else:
         return _("Not an ISO 8601 date and time.")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    return parsed
+    return _in_range(parsed)
 
 
 def _parse_duration(value: Any) -> int | str:
@@ -114,7 +143,7 @@ def _parse_duration_slow(value: Any) -> int | str:
         try:
             number = float(str(value).strip()) if not isinstance(value, float) else value
         except ValueError:
-            return _("Not a number of seconds: %(value)s") % {"value": str(value)[:40]}
+            return _("Not a number of seconds: %(value)s") % {"value": shown(str(value)[:40])}
         if not math.isfinite(number):
             return _("Not a number of seconds.")
         seconds = round(number)
@@ -123,6 +152,49 @@ def _parse_duration_slow(value: Any) -> int | str:
     if seconds > _DURATION_MAX:
         return _("Too large.")
     return seconds
+
+
+def _value_problem(key: Any, value: Any) -> str | None:
+    """Why one field of an event cannot be read, or None (see ``material_views_ingest``)."""
+    if value.__class__ is str:
+        if key == "event_id":
+            # Stored exactly as the platform sent it, tabs and line breaks included (COPY
+            # escapes them); any other control character is refused.
+            return text_problem(value, keep=TEXT_CONTROLS)
+        if key in _KEY_MAX:
+            return text_problem(value.strip())  # the ends are stripped before the lookup
+        return text_problem(value, controls=True)
+    # A JSON number as a key: only a whole number a bigint holds; never a float (1e309
+    # would read as "inf", and every other overflowing number as its duplicate).
+    if (
+        key in _KEYS
+        and value is not None
+        and (value.__class__ is not int or not -_BIGINT < value < _BIGINT)
+    ):
+        return _("Expected a string or a whole number.")
+    return None
+
+
+def _row_problem(row: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first field of ``row`` that cannot be stored or compared, and why; or None."""
+    try:
+        joined = "".join(row) + "".join(row.values())
+    except TypeError:  # a JSON number or null among the values
+        joined = None
+    if joined is None or not (joined.isascii() and joined.isprintable()):  # the rare case
+        for key, value in row.items():
+            if key.__class__ is str:
+                problem = text_problem(key, controls=True)
+                if problem is not None:
+                    return shown(key), problem
+            problem = _value_problem(key, value)
+            if problem is not None:
+                return shown(str(key)), problem
+    for key, limit in _KEY_MAX.items():
+        value = row.get(key)
+        if value.__class__ is str and len(value) > limit and len(value.strip()) > limit:
+            return key, _("Longer than %(max)d characters.") % {"max": limit}
+    return None
 
 
 def _domain_candidates(email: str) -> Iterator[str]:
@@ -155,7 +227,9 @@ class _Lookups:
             mat_ext = {_clean(v) for v in {r.get("material_external_id") for _i, r in rows}}
             urls = {_clean(v) for v in {r.get("material_url") for _i, r in rows}}
             for keys in (emails, rep_ext, mat_ext, urls):
-                keys.discard("")
+                # Blank keys and keys the validation refuses (NUL, surrogates, controls)
+                # never reach a query: the rows holding them are refused.
+                keys.difference_update([k for k in keys if not k or text_problem(k)])
             if len(emails) + len(rep_ext) <= _LOAD_ALL_ABOVE:
                 reps = reps.filter(_or_in("email", emails, "external_id", rep_ext))
             if len(mat_ext) + len(urls) <= _LOAD_ALL_ABOVE:
@@ -234,14 +308,15 @@ def _validate(
         if malformed:
             errors.append(RowError(number, "", malformed))
             continue
+        problem = _row_problem(row)
+        if problem is not None:
+            errors.append(RowError(number, *problem))
+            continue
         event_id = _text(row, "event_id")
         if event_id:
             first = seen.setdefault(event_id, number)
         if not event_id:
             errors.append(RowError(number, "event_id", _("Required.")))
-            continue
-        if "\x00" in event_id:
-            errors.append(RowError(number, "event_id", _("Contains a NUL character.")))
             continue
         if len(event_id) > _EVENT_ID_MAX:
             errors.append(
@@ -397,7 +472,9 @@ def _store_postgresql(*, tenant: Tenant, rows: list[_Valid], source: str) -> _St
         copy_sql = (
             f"COPY {stage} (event_id, rep_id, material_id, viewed_at, duration_seconds) FROM STDIN"
         )
-        with cursor.cursor.copy(copy_sql) as copy:
+        # The raw psycopg COPY is outside Django's error wrapping: wrap it, so that a value
+        # PostgreSQL refuses is a django.db.DataError (a 400 in the API), never a bare one.
+        with connection.wrap_database_errors, cursor.cursor.copy(copy_sql) as copy:
             # COPY's text format written directly: much cheaper than adapting row by row.
             for start in range(0, len(rows), 20_000):
                 copy.write(
@@ -457,6 +534,27 @@ def _store_generic(*, tenant: Tenant, rows: list[_Valid], source: str) -> _Store
     return _Stored(len(new), sorted({r[1] for r in new}), min(times), max(times))
 
 
+def _announce(*, tenant_id: int, stored: _Stored) -> None:
+    """Send ``material_views_ingested`` (after the commit). A receiver's failure is logged:
+    the views are stored, so answering an error would only make the client send them
+    again."""
+    for receiver, result in material_views_ingested.send_robust(
+        sender=MaterialView,
+        tenant_id=tenant_id,
+        rep_ids=stored.rep_ids,
+        first_viewed_at=stored.first_viewed_at,
+        last_viewed_at=stored.last_viewed_at,
+    ):
+        if isinstance(result, Exception):
+            log.error(
+                "material_views_ingested receiver %r failed for tenant %s: %s",
+                receiver,
+                tenant_id,
+                result,
+                exc_info=result,
+            )
+
+
 def material_views_ingest(
     *,
     tenant: Tenant,
@@ -476,19 +574,28 @@ def material_views_ingest(
       stored for the tenant is counted in ``duplicates`` and left as it is. Replaying a
       batch therefore stores nothing.
     * ``viewed_at`` is an ISO 8601 string or a datetime; a naive time is read in the
-      tenant's time zone. ``duration_seconds`` is a whole, non-negative number (blank = 0).
+      tenant's time zone; it must fall in the years 1 to 9999 once in UTC.
+      ``duration_seconds`` is a whole, non-negative number (blank = 0).
+    * Text is refused, row by row with the field named, when it holds a NUL or a lone
+      surrogate (in any field, even one not stored, and in field names). The keys
+      (``event_id``, ``rep_email``, ``rep_external_id``, ``material_external_id``,
+      ``material_url``) are strings or whole numbers with ``|n| < 2**63`` (never a float
+      or a bool), hold no control character once stripped (``event_id`` may hold a tab
+      or a line break: it is stored exactly as sent) and fit their column. ``source`` is
+      a label: put on one line (``pse_crm.text.one_line``), never refused.
     * A rep is found by ``rep_external_id``, then by ``rep_email`` (case-insensitive). An
       unknown rep whose email domain (or a parent domain) belongs to a partner is created
       under that partner with a normal save. Materials are never created.
     * Every query and write is for ``tenant`` only; reps, materials and domains are
       resolved with one query each.
     * When views were created, ``activities.signals.material_views_ingested`` is sent after
-      the transaction commits.
+      the transaction commits. A receiver that fails (a notification, an email) is logged
+      and never fails the ingestion: its views are committed already.
 
     ``rows`` may be a lazy iterable (the import command streams a file); the tenant's whole
     rep table is then loaded once instead of the reps the batch names.
     """
-    source = (source or "")[:_SOURCE_MAX]
+    source = one_line(source or "")[:_SOURCE_MAX]
     with tenant_scope(tenant):
         if isinstance(rows, Sequence):
             lookups = _Lookups.load(tenant=tenant, rows=rows)
@@ -511,13 +618,7 @@ def material_views_ingest(
             if stored.created:
                 tenant_id = tenant.pk
                 transaction.on_commit(
-                    lambda: material_views_ingested.send(
-                        sender=MaterialView,
-                        tenant_id=tenant_id,
-                        rep_ids=stored.rep_ids,
-                        first_viewed_at=stored.first_viewed_at,
-                        last_viewed_at=stored.last_viewed_at,
-                    )
+                    lambda: _announce(tenant_id=tenant_id, stored=stored), robust=True
                 )
     return IngestResult(
         created=stored.created,

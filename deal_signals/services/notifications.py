@@ -3,11 +3,17 @@
 Who hears about a signal: the partner's vendor-side owner when they are an active member
 of the tenant; otherwise every member who marked themselves *on duty*. Each member picks
 one email per signal (the default), a daily digest, or none (in-app only).
+
+Emails never fail the work that raised their signals: they are queued after the commit
+(a failure to queue or, in eager mode, to send is logged) and sent by a task that retries
+on mail-server errors. A subject is built from names put on one line
+(``pse_crm.text.one_line``), so no name can inject a header.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -22,6 +28,11 @@ from django.utils.translation import ngettext
 from deal_signals.models import DealSignal, Notification, NotificationPreference
 from partners.models import Partner
 from pse_crm.models import Membership, Tenant
+from pse_crm.text import one_line
+
+log = logging.getLogger(__name__)
+
+EMAILS_TASK = "deal_signals.tasks.deal_signal_emails_send"
 
 
 def notification_preference_get(*, user) -> NotificationPreference:
@@ -51,9 +62,10 @@ def notifications_for_signals(
 
     Guarantees: at most one notification per user and signal; set-based (three reads and
     one insert for any number of signals); emails are sent after the commit, by the
-    ``notify`` queue, each at most once.
+    ``notify`` queue, each at most once; a failure to queue or send them is logged and
+    never raised into the caller (the signals and notifications are committed).
     """
-    from pse_crm.tasks import enqueue_on_commit
+    from pse_crm.tasks import send_task
 
     if not signals:
         return []
@@ -85,7 +97,9 @@ def notifications_for_signals(
         == NotificationPreference.Email.IMMEDIATE
     ]
     if immediate:
-        enqueue_on_commit("deal_signals.tasks.deal_signal_emails_send", tenant.pk, immediate)
+        tenant_id = tenant.pk
+        # robust: Django logs the callback's exception instead of raising it.
+        transaction.on_commit(lambda: send_task(EMAILS_TASK, tenant_id, immediate), robust=True)
     return notes
 
 
@@ -100,6 +114,19 @@ def _signal_lines(signals: Sequence[DealSignal]) -> list[dict]:
         }
         for s in signals
     ]
+
+
+def signal_email_subject(signal: DealSignal) -> str:
+    """The subject of a signal's email: one line, whatever the rep's and partner's names
+    hold (a line break in a header is an injection, and Django refuses to send it)."""
+    return one_line(
+        _("Deal signal: %(rep)s (%(partner)s), %(kind)s")
+        % {
+            "rep": one_line(signal.rep.name),
+            "partner": one_line(signal.partner.name),
+            "kind": signal.get_kind_display(),
+        }
+    )
 
 
 def deal_signal_emails_send(*, notification_ids: Sequence[int]) -> int:
@@ -134,11 +161,7 @@ def deal_signal_emails_send(*, notification_ids: Sequence[int]) -> int:
             continue
         signal = note.signal
         with translation.override(settings.LANGUAGE_CODE):
-            subject = _("Deal signal: %(rep)s (%(partner)s), %(kind)s") % {
-                "rep": signal.rep.name,
-                "partner": signal.partner.name,
-                "kind": signal.get_kind_display(),
-            }
+            subject = signal_email_subject(signal)
             body = render_to_string(
                 "deal_signals/email_signal.txt",
                 {"lines": _signal_lines([signal]), "user": note.user},
