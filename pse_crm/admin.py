@@ -189,7 +189,7 @@ class MembershipAdmin(ServiceRefusalsAdminMixin, TenantOwnedAdmin):
     )
 
     def has_add_permission(self, request):
-        # Owners add members on Settings → Members (by email, with a role); here they
+        # Owners invite members on Settings → Members (by email, with a role); here they
         # change roles only. Superusers may add any user to any tenant.
         return request.user.is_superuser
 

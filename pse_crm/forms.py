@@ -1,8 +1,9 @@
-"""Forms of the core settings pages: members and roles, API keys."""
+"""Forms of the core pages: members, invitations and roles, API keys."""
 
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
@@ -23,19 +24,43 @@ class ServiceErrorsMixin:
 
 
 class MemberAddForm(ServiceErrorsMixin, forms.Form):
-    """Add a person to the active tenant by email, with a role (``membership_add`` checks
-    the rules)."""
+    """Invite a person to the active tenant by email, with a role (``invitation_create``
+    checks the rules). No password: the invitee chooses their own."""
 
     email = forms.EmailField(label=_("Email"))
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.STAFF)
-    # Always asked for, so the answer never tells whether the email has an account
-    # somewhere (in another tenant, say); an existing account keeps its own password.
-    password = forms.CharField(
-        label=_("Initial password"),
-        widget=forms.PasswordInput(render_value=False),
-        help_text=_("Only for a new account. An existing account keeps its password."),
-        error_messages={"required": _("A new account needs an initial password.")},
+
+
+class InvitationPasswordForm(forms.Form):
+    """The password of a new account, chosen by the invitee (Django's password validators)."""
+
+    password1 = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
     )
+    password2 = forms.CharField(
+        label=_("Password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self):
+        cleaned = super().clean()
+        first, second = cleaned.get("password1"), cleaned.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", _("The two passwords differ."))
+        elif first:
+            try:
+                password_validation.validate_password(first, user=User(email=self.email))
+            except ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned
 
 
 class MemberRoleForm(forms.Form):

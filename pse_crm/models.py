@@ -8,7 +8,9 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_scopes import ScopedManager
 from rest_framework_api_key.models import AbstractAPIKey
 
@@ -124,6 +126,9 @@ class Membership(TenantOwned):
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.STAFF)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # When the member last entered this tenant (a login, the tenant switcher): the next
+    # login lands in the tenant used last. Written by a queryset update (no audit event).
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
 
     objects = ScopedManager(
         tenant="tenant", _manager_class=models.Manager.from_queryset(MembershipQuerySet)
@@ -141,6 +146,76 @@ class Membership(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.tenant_id} ({self.role})"
+
+
+class InvitationQuerySet(models.QuerySet):
+    def open(self):
+        """Neither accepted nor revoked (an expired one is still open: it may be resent)."""
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+
+
+class Invitation(TenantOwned):
+    """An owner's invitation of an email address to the tenant, with a role.
+
+    No membership and no account exist until the invitee accepts (pse_crm.services.
+    invitations); until then the tenant knows only the address its owner typed. The link
+    carries the tenant, the invitation and ``send_count``, signed: resending counts up,
+    so an older link no longer matches.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", pgettext_lazy("invitation", "Pending")
+        EXPIRED = "expired", pgettext_lazy("invitation", "Expired")
+        ACCEPTED = "accepted", pgettext_lazy("invitation", "Accepted")
+        REVOKED = "revoked", pgettext_lazy("invitation", "Revoked")
+
+    email = models.EmailField(_("email address"))
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.STAFF)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("invited by"),
+    )
+    send_count = models.PositiveSmallIntegerField(_("times sent"), default=1)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    objects = ScopedManager(
+        tenant="tenant", _manager_class=models.Manager.from_queryset(InvitationQuerySet)
+    )
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "email"],
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_unique_open_tenant_email",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.role})"
+
+    @property
+    def state(self) -> str:
+        if self.accepted_at is not None:
+            return self.State.ACCEPTED
+        if self.revoked_at is not None:
+            return self.State.REVOKED
+        if self.expires_at <= timezone.now():
+            return self.State.EXPIRED
+        return self.State.PENDING
+
+    def get_state_display(self) -> str:
+        return str(self.State(self.state).label)
 
 
 class TenantAPIKey(AbstractAPIKey):

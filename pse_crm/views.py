@@ -6,21 +6,32 @@ no app.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from pse_crm import roles
-from pse_crm.forms import APIKeyCreateForm, MemberAddForm, MemberRoleForm
+from pse_crm.forms import APIKeyCreateForm, InvitationPasswordForm, MemberAddForm, MemberRoleForm
 from pse_crm.middleware import SESSION_KEY
-from pse_crm.models import Membership, TenantAPIKey
+from pse_crm.models import Invitation, Membership, TenantAPIKey, User
 from pse_crm.permissions import capability_required
-from pse_crm.services.memberships import membership_add, membership_role_change
+from pse_crm.services.invitations import (
+    INVITATION_CLOSED,
+    invitation_accept,
+    invitation_create,
+    invitation_from_token,
+    invitation_resend,
+    invitation_revoke,
+)
+from pse_crm.services.memberships import membership_role_change
 
 
 @require_POST
@@ -63,20 +74,116 @@ def settings_members(request: HttpRequest) -> HttpResponse:
     form = MemberAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            membership = membership_add(tenant=request.tenant, **form.cleaned_data)
+            invitation = invitation_create(
+                tenant=request.tenant, invited_by=request.user, **form.cleaned_data
+            )
         except ValidationError as error:
             form.add_service_errors(error)
         else:
+            # The same words for every address: nothing tells whether it has an account.
             messages.success(
-                request, _("%(email)s is now a member.") % {"email": membership.user.email}
+                request, _("Invitation sent to %(email)s.") % {"email": invitation.email}
             )
             return redirect("settings-members")
     members = Membership.objects.select_related("user").order_by("-is_active", "user__email")
+    invitations = Invitation.objects.open().select_related("invited_by").order_by("email")
     return render(
         request,
         "settings/members.html",
-        {"members": members, "form": form, "roles": roles.Role.choices, "tab": "members"},
+        {
+            "members": members,
+            "invitations": invitations,
+            "form": form,
+            "roles": roles.Role.choices,
+            "tab": "members",
+            "invitation_days": settings.INVITATION_DAYS,
+        },
     )
+
+
+@require_POST
+@capability_required(roles.OWN)
+def settings_invitation_resend(request: HttpRequest, pk: int) -> HttpResponse:
+    invitation = get_object_or_404(Invitation.objects.open(), pk=pk)
+    try:
+        invitation_resend(invitation=invitation)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request, _("Invitation sent again to %(email)s.") % {"email": invitation.email}
+        )
+    return redirect("settings-members")
+
+
+@require_POST
+@capability_required(roles.OWN)
+def settings_invitation_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    invitation = get_object_or_404(Invitation.objects.open(), pk=pk)
+    invitation_revoke(invitation=invitation)
+    messages.success(
+        request, _("The invitation to %(email)s is withdrawn.") % {"email": invitation.email}
+    )
+    return redirect("settings-members")
+
+
+# --- The invitation link (public: the invitee may have no account yet) ------------------
+
+
+def _invitation_closed(request: HttpRequest, message: str, status: int) -> HttpResponse:
+    return render(request, "invitations/closed.html", {"message": message}, status=status)
+
+
+def _invitation_joined(request: HttpRequest, membership: Membership) -> HttpResponse:
+    request.session[SESSION_KEY] = membership.tenant_id
+    messages.success(request, _("Welcome to %(tenant)s.") % {"tenant": membership.tenant.name})
+    return redirect("dashboard")
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_accept_page(request: HttpRequest, token: str) -> HttpResponse:
+    """Accept an invitation. Logged in as the invited address: confirm. Not logged in: a
+    new address sets its password here, an address with an account logs in first and
+    comes back. A used, revoked, expired or replaced link answers a page saying so."""
+    invitation = invitation_from_token(token=token)
+    if invitation is None:
+        return _invitation_closed(
+            request,
+            _(
+                "This invitation link is not valid. If you were sent a newer invitation, "
+                "use the link in that email."
+            ),
+            404,
+        )
+    state = invitation.state
+    if state != Invitation.State.PENDING:
+        return _invitation_closed(request, INVITATION_CLOSED[state](), 410)
+    user = request.user
+    if user.is_authenticated and user.email.lower() != invitation.email:
+        # Nothing of the invitation (tenant, address) to someone else's login.
+        return render(request, "invitations/other_address.html", status=403)
+    context = {"invitation": invitation, "tenant": invitation.tenant}
+    if user.is_authenticated:
+        if request.method == "POST":
+            try:
+                membership = invitation_accept(token=token, user=user)
+            except ValidationError as error:
+                return _invitation_closed(request, " ".join(error.messages), 410)
+            return _invitation_joined(request, membership)
+        return render(request, "invitations/accept.html", context)
+    if User.objects.filter(email__iexact=invitation.email).exists():
+        return redirect_to_login(request.get_full_path())
+    form = InvitationPasswordForm(email=invitation.email, data=request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            membership = invitation_accept(token=token, password=form.cleaned_data["password1"])
+        except ValidationError as error:
+            if error.code == "account_exists":
+                return redirect_to_login(request.get_full_path())
+            return _invitation_closed(request, " ".join(error.messages), 410)
+        login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+        return _invitation_joined(request, membership)
+    return render(request, "invitations/accept.html", {**context, "form": form})
 
 
 @require_POST

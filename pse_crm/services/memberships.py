@@ -1,7 +1,8 @@
 """Memberships: add a person to a tenant, change their role, deactivate, delete.
 
-The one home of the membership rules; the settings page, the admin and the
-``create_user`` command all call these, so they can never disagree:
+The one home of the membership rules; the settings page (through an accepted invitation,
+pse_crm.services.invitations), the admin and the ``create_user`` command all call these,
+so they can never disagree:
 
 * A tenant keeps at least one active owner, so it can never lock itself out. Every
   change that could take an owner away first locks the tenant's active owner rows
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from pse_crm.models import Membership, Tenant, User
@@ -77,7 +79,11 @@ def membership_add(
     password: str | None = None,
     is_active: bool = True,
 ) -> Membership:
-    """Make the person with ``email`` a member of ``tenant`` with ``role``.
+    """Make the person with ``email`` a member of ``tenant`` with ``role``, at once.
+
+    No consent is asked: owners invite (``invitation_create``) and the invitee's
+    acceptance calls this; the operator's ``create_user`` and the superuser's admin call
+    it directly.
 
     An email with no account creates the user with ``password`` as their initial
     password (``None``: an unusable one, to be reset before logging in); an existing
@@ -149,3 +155,10 @@ def membership_delete(*, membership: Membership) -> None:
         current, owners = _locked_current(membership)
         _keep_an_owner(current=current, owners=owners, stays_owner=False)
         membership.delete()
+
+
+def membership_mark_used(*, membership: Membership) -> None:
+    """Record that the member entered ``membership``'s tenant now: their next login lands
+    in the tenant they used last. A queryset update (no audit event, no signal); run in
+    the membership's tenant scope."""
+    Membership.objects.filter(pk=membership.pk).update(last_used_at=timezone.now())

@@ -35,6 +35,9 @@ ALLOWED: dict[str, dict[str, str]] = {
         "activities/management/commands/seed_demo.py": COMMAND,
         "momentum/management/commands/backfill_momentum.py": COMMAND,
         "pse_crm/management/commands/create_user.py": COMMAND,
+        "pse_crm/services/invitations.py": (
+            "an invitation link is opened before any login: the tenant its signed token names"
+        ),
         "segmentation/management/commands/recompute_segments.py": COMMAND,
         "web/management/commands/seed_enablement_demo.py": COMMAND,
         "pse_crm/tenant_data.py": (
