@@ -9,4 +9,7 @@ class DealSignalsConfig(AppConfig):
 
     def ready(self) -> None:
         # Ingestion wakes deal signals: activities sends, this app listens.
-        from deal_signals import receivers  # noqa: F401
+        from deal_signals import metrics, receivers  # noqa: F401
+        from pse_crm.metrics import register_collector
+
+        register_collector("deal_signals", metrics.collect)

@@ -8,7 +8,7 @@ from django.core import checks
 from django.db import connections
 
 # The segmentation run's INSERT … RETURNING and JSON reader (segmentation/services/
-# engine.py) need SQLite 3.35 with JSON1, where Django itself accepts 3.31.
+# segments.py, sql.py) need SQLite 3.35 with JSON1, where Django itself accepts 3.31.
 MIN_SQLITE = (3, 35, 0)
 
 

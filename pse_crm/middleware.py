@@ -7,14 +7,32 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from pse_crm.models import Membership
+from pse_crm.services.memberships import membership_mark_used
 from pse_crm.tenancy import all_tenants, tenant_scope
 
 SESSION_KEY = "active_tenant_id"
+# The tenant whose membership.last_used_at this session last recorded: a login or a
+# switch (a new SESSION_KEY) records it once, not every request.
+RECORDED_KEY = "active_tenant_recorded"
 ADMIN_PREFIX = "/admin/"
+# Probes and metrics (pse_crm/health.py, pse_crm/metrics.py): no user, no tenant, and so
+# no database query before the view runs.
+UNSCOPED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _last_used_first(membership: Membership) -> tuple:
+    used = membership.last_used_at
+    return (
+        used is None,
+        -used.timestamp() if used else 0,
+        membership.tenant.name,
+        membership.tenant_id,
+    )
 
 
 def active_membership(request: HttpRequest) -> Membership | None:
-    """The user's membership in the session's tenant, else their first active one."""
+    """The user's membership in the session's tenant, else the one they used last (a new
+    login), else their first active one by tenant name."""
     user = request.user
     if not user.is_authenticated:
         return None
@@ -24,7 +42,7 @@ def active_membership(request: HttpRequest) -> Membership | None:
     if wanted is not None:
         chosen = next((m for m in memberships if m.tenant_id == wanted), None)
     if chosen is None:
-        chosen = min(memberships, key=lambda m: (m.tenant.name, m.tenant_id), default=None)
+        chosen = min(memberships, key=_last_used_first, default=None)
     if chosen is not None and wanted != chosen.tenant_id:
         request.session[SESSION_KEY] = chosen.tenant_id
     return chosen
@@ -41,6 +59,9 @@ class TenantMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info in UNSCOPED_PATHS:
+            request.membership = request.tenant = None
+            return self.get_response(request)
         membership = active_membership(request)
         request.membership = membership
         request.tenant = membership.tenant if membership else None
@@ -55,4 +76,7 @@ class TenantMiddleware:
         if request.tenant is None:
             return self.get_response(request)
         with tenant_scope(request.tenant):
+            if request.session.get(RECORDED_KEY) != request.tenant.pk:
+                membership_mark_used(membership=membership)
+                request.session[RECORDED_KEY] = request.tenant.pk
             return self.get_response(request)

@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from pse_crm import audit, views
+from pse_crm import audit, health, metrics, views
 
 # The split view serves its start-up script as a file (the CSP allows no inline script);
 # Swagger UI sets inline styles, which this page alone allows.
@@ -26,6 +26,9 @@ api_v1 = [
 
 urlpatterns = [
     path("health/", views.health, name="health"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -37,6 +40,17 @@ urlpatterns = [
     path("settings/audit/", audit.audit_log, name="settings-audit"),
     path("settings/members/", views.settings_members, name="settings-members"),
     path("settings/members/<int:pk>/", views.settings_member_update, name="settings-member-update"),
+    path(
+        "settings/invitations/<int:pk>/resend/",
+        views.settings_invitation_resend,
+        name="settings-invitation-resend",
+    ),
+    path(
+        "settings/invitations/<int:pk>/revoke/",
+        views.settings_invitation_revoke,
+        name="settings-invitation-revoke",
+    ),
+    path("invitations/<str:token>/", views.invitation_accept_page, name="invitation-accept"),
     path("settings/api-keys/", views.settings_api_keys, name="settings-api-keys"),
     path(
         "settings/api-keys/<str:prefix>/revoke/",

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A query string or form body PostgreSQL cannot store: 400 before any view runs.
+    "pse_crm.edge.UnstorableInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -125,6 +127,8 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.
 # Absolute links in emails (deal-signal notifications and digests).
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="PSE CRM <noreply@pse-crm.local>")
+# How long an invitation link works (pse_crm/services/invitations.py); resending renews it.
+INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)
 
 # Celery: with no broker configured, tasks run in-process (the demo); otherwise a real worker.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="") or "memory://"
@@ -155,6 +159,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=5),
         "options": {"expires": 50 * 60},
     },
+    "worker-heartbeat": {
+        "task": "pse_crm.tasks.worker_heartbeat",
+        # A worker took a task within the minute: /readyz reads the stamp (pse_crm/health.py).
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
 }
 
 REST_FRAMEWORK = {
@@ -173,6 +183,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["pse_crm.api.auth.PerKeyThrottle"],
     "DEFAULT_THROTTLE_RATES": {"per_key": env("API_THROTTLE_RATE", default="6000/min")},
     "EXCEPTION_HANDLER": "pse_crm.api.errors.exception_handler",
+    # One JSON parser, bounded in size and depth (pse_crm/api/parsers.py); views that take
+    # CSV add RawCSVParser. Form bodies are not API input: 415.
+    "DEFAULT_PARSER_CLASSES": ["pse_crm.api.parsers.BoundedJSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 API_KEY_CUSTOM_HEADER = None
@@ -226,6 +239,29 @@ AXES_LOCKOUT_CALLABLE = "pse_crm.security.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 # No start-up banner on every command and worker.
 AXES_VERBOSE = False
+
+
+def client_address_settings(proxies: int) -> tuple[int | None, list[str]]:
+    """``(AXES_IPWARE_PROXY_COUNT, AXES_IPWARE_META_PRECEDENCE_ORDER)`` for ``proxies``
+    reverse proxies in front of Django (the env var AXES_PROXY_COUNT).
+
+    Each proxy appends the address it was reached from to X-Forwarded-For, so the client
+    is the ``proxies``-th address from the right (anything left of it came from the client
+    and may be forged); the last proxy is REMOTE_ADDR. django-ipware counts only the
+    proxies named in the header, hence ``proxies - 1``, and not strictly (IPWARE_STRICT),
+    as a forged prefix makes the chain longer. 0: the header is not trusted at all.
+    """
+    if proxies <= 0:
+        return None, ["REMOTE_ADDR"]
+    return proxies - 1, ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+
+
+AXES_IPWARE_PROXY_ORDER = "left-most"
+IPWARE_STRICT = False
+AXES_IPWARE_PROXY_COUNT, AXES_IPWARE_META_PRECEDENCE_ORDER = client_address_settings(
+    env.int("AXES_PROXY_COUNT", default=0)
+)
+
 # Content security policy: scripts and styles only from our own origin (static files,
 # Chart.js served locally); no inline script, no eval, no framing, no plugins.
 CONTENT_SECURITY_POLICY = {
@@ -259,15 +295,32 @@ AUDITED_MODELS = [
     "deal_signals.SignalRule",
     "support.SupportTask",
     "pse_crm.Membership",
+    "pse_crm.Invitation",
     "pse_crm.Tenant",
 ]
 
+# Logs (pse_crm/logs.py): LOG_FORMAT=json writes one JSON object a line (production's
+# default), text otherwise; every record carries request_id and tenant_id.
+LOG_FORMAT = env("LOG_FORMAT", default="text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "pse_crm.logs.ContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "pse_crm.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context"],
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+# The worker logs through LOGGING too, instead of replacing the root logger's handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Outside production, WhiteNoise serves straight from the finders (no collectstatic needed).
 WHITENOISE_USE_FINDERS = True
@@ -278,4 +331,25 @@ WHITENOISE_AUTOREFRESH = env.bool("WHITENOISE_AUTOREFRESH", default=True)
 # raised to match so that a 10,000-record JSON batch read through request.body is accepted.
 API_MAX_BATCH_RECORDS = env.int("API_MAX_BATCH_RECORDS", default=10_000)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024 * 1024)
+# JSON nested deeper than this (arrays and objects) is a 400, checked before decoding.
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=64)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
+# --- Operability (README "Operability") ---------------------------------------------
+# /healthz, /readyz (pse_crm/health.py) and /metrics (pse_crm/metrics.py). Prometheus:
+# requests and latency by view (django-prometheus' middleware, first and last), the
+# request id of every request and its log lines (pse_crm/logs.py) right after it.
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "pse_crm.logs.RequestIdMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+# Probes and scrapes reach the process directly, over plain HTTP: a redirect to HTTPS
+# would read as success to a Kubernetes probe (any 2xx or 3xx), whatever /readyz says.
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)$"]
+# /metrics wants "Authorization: Bearer <METRICS_TOKEN>"; unset: only from this host.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# The worker's own metrics endpoint (0: none); see pse_crm/metrics.py.
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+WORKER_METRICS_ADDR = env("WORKER_METRICS_ADDR", default="127.0.0.1")

@@ -1,7 +1,7 @@
 """Production: every secret from the environment, HTTPS only, Redis cache."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import client_address_settings, env
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")  # required: no default in production
@@ -27,10 +27,15 @@ WHITENOISE_USE_FINDERS = False
 WHITENOISE_AUTOREFRESH = False
 
 # --- Security (docs/security.md) ----------------------------------------------------
-# Behind one reverse proxy: the client address for the login lockout is the last hop
-# the proxy appended to X-Forwarded-For.
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=1)
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# Behind one reverse proxy unless AXES_PROXY_COUNT says otherwise: the client address for
+# the login lockout is the last hop the proxy appended to X-Forwarded-For.
+AXES_IPWARE_PROXY_COUNT, AXES_IPWARE_META_PRECEDENCE_ORDER = client_address_settings(
+    env.int("AXES_PROXY_COUNT", default=1)
+)
 LANGUAGE_COOKIE_SECURE = True
 LANGUAGE_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"
+
+# One JSON object a line unless LOG_FORMAT=text (pse_crm/logs.py).
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405

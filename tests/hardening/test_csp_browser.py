@@ -18,7 +18,7 @@ from tests.partners.factories import PartnerFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SKIP = {"/logout/", "/tenant/switch/", "/health/"}
+SKIP = {"/logout/", "/tenant/switch/", "/health/", "/healthz", "/readyz", "/metrics"}
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from pse_crm import roles
-from pse_crm.models import Membership, TenantOwned
+from pse_crm.models import Invitation, Membership, TenantOwned
 from pse_crm.roles import Role
 from pse_crm.tenancy import tenant_scope
 from tests.activities.factories import DealFactory, MaterialViewFactory
@@ -43,8 +43,21 @@ from tests.segmentation.factories import RepSegmentFactory, SegmentationRunFacto
 from tests.support.factories import SupportTaskFactory
 
 # Open to everyone by design (no tenant data). The tenant switcher is any logged-in
-# user's (it answers 404 for a tenant they are not a member of: tests/pse_crm).
-PUBLIC = {"health", "set_language", "login", "logout", "api-schema", "api-docs", "switch-tenant"}
+# user's (it answers 404 for a tenant they are not a member of: tests/pse_crm). An
+# invitation link is opened before any login; its signed token is the key
+# (tests/pse_crm/test_invitations.py).
+PUBLIC = {
+    "health",
+    "set_language",
+    "login",
+    "logout",
+    "api-schema",
+    "api-docs",
+    "switch-tenant",
+    "invitation-accept",
+}
+# No login for the probes and /metrics (its token: tests/pse_crm/test_operability.py).
+PUBLIC |= {"healthz", "readyz", "metrics"}
 SKIP_PREFIXES = ("admin/",)  # the admin has its own wall (staff + role), tested apart
 # Path parameters that are not an object's id.
 PARAM_VALUES = {"fmt": "csv"}
@@ -216,6 +229,12 @@ def _seed(tenant) -> str:
         HearingFactory(tenant=tenant, rep=rep, sales_approach=f"{token} approach")
         KnowHowShareFactory(tenant=tenant, partner=partner, know_how__title=f"{token} Know-how")
         owner = MembershipFactory(tenant=tenant, role=Role.OWNER).user
+        Invitation.objects.create(
+            tenant=tenant,
+            email=f"invitee@{tenant.slug}.example",
+            invited_by=owner,
+            expires_at=now + dt.timedelta(days=7),
+        )
         task = SupportTaskFactory(tenant=tenant, rep=rep, assignee=owner, title=f"{token} Task")
         QuickWin.objects.create(
             tenant=tenant,
@@ -345,8 +364,11 @@ def _check_route(r: Route, world, kwargs: dict, natural: bool):
     for who, c in outsiders:
         response = _call(c, method, url)
         if r.params and not natural:
-            allowed = {404} | ({403} if who == "rival key" else set())
-            assert response.status_code in allowed, f"{who} {method} {url}: {response.status_code}"
+            # A key refused the capability outright is told so before any lookup (403);
+            # otherwise our id is, to them, an id that does not exist (404).
+            refused = who == "rival key" and not roles.role_allows(roles.INTEGRATION, capability)
+            expected = 403 if refused else 404
+            assert response.status_code == expected, f"{who} {method} {url}: {response.status_code}"
         else:
             # A list, or a natural key the other tenant has its own row for: its own rows.
             assert response.status_code < 500, f"{who} {method} {url}: {response.status_code}"
