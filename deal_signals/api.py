@@ -119,7 +119,7 @@ class SignalRuleViewSet(TenantModelViewSet):
     def _rules(self) -> dict[str, SignalRule]:
         # Reads never write (a missing rule shows the defaults); a write stores it first.
         if self.request.method in permissions.SAFE_METHODS:
-            return signal_rules_get()
+            return signal_rules_get(tenant=self.request.tenant)
         return signal_rules_ensure(tenant=self.request.tenant)
 
     def list(self, request, *args, **kwargs):

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from activities.models import Deal
 from deal_signals.models import DealSignal, SignalKind, SignalRule
-from pse_crm.tenancy import current_tenant
+from pse_crm.models import Tenant
+from pse_crm.tenancy import require_scope
 
 __all__ = [
     "OUTCOME_WINDOWS",
@@ -53,12 +54,12 @@ def deal_signal_list(
     return qs
 
 
-def signal_rules_get() -> dict[str, SignalRule]:
-    """Every kind's rule of the tenant in scope, by kind (in ``SignalKind`` order); one query,
-    no write. Rules are stored when a tenant is created; a kind whose rule is missing anyway
-    (deleted by hand) shows the defaults, unsaved, until a write stores it."""
+def signal_rules_get(*, tenant: Tenant) -> dict[str, SignalRule]:
+    """Every kind's rule of ``tenant`` (the tenant in scope), by kind (in ``SignalKind``
+    order); one query, no write. Rules are stored when a tenant is created; a kind whose rule
+    is missing anyway (deleted by hand) shows the defaults, unsaved, until a write stores it."""
+    require_scope(tenant)
     stored = {rule.kind: rule for rule in SignalRule.objects.all()}
-    tenant = current_tenant()
     defaults = SignalRule.DEFAULTS
     return {
         kind: stored.get(kind) or SignalRule(tenant=tenant, kind=kind, **defaults[kind])

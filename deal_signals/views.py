@@ -200,7 +200,8 @@ def signal_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
 @capability_required(roles.READ)
 def signal_rules(request: HttpRequest) -> HttpResponse:
     """The rules with their outcomes; managers and owners change them here."""
-    rules = signal_rules_get()  # a GET writes nothing: a missing rule shows the defaults
+    # A GET writes nothing: a missing rule shows the defaults.
+    rules = signal_rules_get(tenant=request.tenant)
     can_edit = roles.role_allows(request_role(request), roles.MANAGE)
     bound_kind = None
     bound_form = None

@@ -56,12 +56,14 @@ class HearingViewSet(TenantModelViewSet):
 
     def perform_create(self, serializer):
         serializer.instance = hearing_services.hearing_create(
+            tenant=self.request.tenant,
             held_by=acting_user(self.request),
             **serializer.validated_data,
         )
 
     def perform_update(self, serializer):
         serializer.instance = hearing_services.hearing_update(
+            tenant=self.request.tenant,
             hearing=serializer.instance,
             **serializer.validated_data,
         )
@@ -84,6 +86,7 @@ class KnowHowViewSet(TenantModelViewSet):
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         serializer.instance = hearing_services.know_how_create(
+            tenant=self.request.tenant,
             created_by=acting_user(self.request),
             hearings=data.pop("hearings", []),
             **data,
@@ -92,6 +95,7 @@ class KnowHowViewSet(TenantModelViewSet):
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
         serializer.instance = hearing_services.know_how_update(
+            tenant=self.request.tenant,
             know_how=serializer.instance,
             hearings=data.pop("hearings", None),
             **data,
@@ -115,7 +119,7 @@ class KnowHowViewSet(TenantModelViewSet):
         if not 1 <= days <= 365:
             raise exceptions.ValidationError({"days": [_("Between 1 and 365 days.")]})
         titles = dict(KnowHow.objects.values_list("pk", "title"))
-        reach = know_how_reach(days=days, know_how_ids=list(titles))
+        reach = know_how_reach(tenant=request.tenant, days=days, know_how_ids=list(titles))
         rows = [
             {"know_how": pk, "title": titles[pk], "days": days, **figures}
             for pk, figures in sorted(reach.items())
@@ -148,6 +152,7 @@ class KnowHowShareViewSet(TenantModelViewSet):
 
     def perform_create(self, serializer):
         serializer.instance = hearing_services.know_how_share(
+            tenant=self.request.tenant,
             shared_by=acting_user(self.request),
             **serializer.validated_data,
         )

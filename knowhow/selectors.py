@@ -14,7 +14,8 @@ from django.db.models.functions import TruncDate
 from activities.models import Deal, MaterialView
 from knowhow.models import Hearing, KnowHow, KnowHowShare
 from pse_crm.calendar import day_start
-from pse_crm.tenancy import current_tenant
+from pse_crm.models import Tenant
+from pse_crm.tenancy import require_scope
 from reps.models import Rep
 
 DEFAULT_REACH_DAYS = 30
@@ -61,7 +62,10 @@ def _any_in(days: list[dt.date], start: dt.date, end: dt.date) -> bool:
 
 
 def know_how_reach(
-    *, days: int = DEFAULT_REACH_DAYS, know_how_ids: Iterable[int] | None = None
+    *,
+    tenant: Tenant,
+    days: int = DEFAULT_REACH_DAYS,
+    know_how_ids: Iterable[int] | None = None,
 ) -> dict[int, dict[str, int]]:
     """Per know-how: how many reps it reached, and how many of them became active or won
     within ``days`` after.
@@ -75,7 +79,7 @@ def know_how_reach(
     Returns ``{know_how_id: {"shares", "reached", "became_active", "won"}}``, with every
     know-how of ``know_how_ids`` (or of the tenant) present. Five queries in all.
     """
-    tenant = current_tenant()
+    require_scope(tenant)
     kh_qs = KnowHow.objects.all()
     if know_how_ids is not None:
         kh_qs = kh_qs.filter(pk__in=list(know_how_ids))

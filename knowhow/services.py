@@ -17,7 +17,8 @@ from django.utils.translation import gettext as _
 from knowhow.models import Hearing, KnowHow, KnowHowShare, KnowHowSource
 from partners.models import Partner
 from pse_crm.calendar import tenant_today
-from pse_crm.tenancy import current_tenant
+from pse_crm.models import Tenant
+from pse_crm.tenancy import require_scope
 from reps.models import Rep
 from segmentation.models import Quadrant, RepSegment
 
@@ -47,22 +48,23 @@ def clean_labels(values: Iterable[str] | None) -> list[str]:
     return list(out)
 
 
-def _check_rep(rep: Rep | None, errors: dict[str, list[str]]) -> None:
+def _check_rep(rep: Rep | None, tenant: Tenant, errors: dict[str, list[str]]) -> None:
     if rep is None:
         errors.setdefault("rep", []).append(_("A hearing needs the rep who was interviewed."))
-    elif rep.tenant_id != current_tenant().pk:
+    elif rep.tenant_id != tenant.pk:
         errors.setdefault("rep", []).append(_("Choose a rep of this tenant."))
 
 
-def _check_held_on(held_on: dt.date | None, errors: dict[str, list[str]]) -> None:
+def _check_held_on(held_on: dt.date | None, tenant: Tenant, errors: dict[str, list[str]]) -> None:
     if held_on is None:
         errors.setdefault("held_on", []).append(_("A hearing needs its date."))
-    elif held_on > tenant_today(current_tenant()):
+    elif held_on > tenant_today(tenant):
         errors.setdefault("held_on", []).append(_("A hearing cannot be in the future."))
 
 
 def hearing_create(
     *,
+    tenant: Tenant,
     rep: Rep | None,
     held_by: AbstractBaseUser | None,
     held_on: dt.date | None,
@@ -75,16 +77,18 @@ def hearing_create(
 ) -> Hearing:
     """Record a hearing with a rep.
 
-    Guarantees: the rep is given and belongs to the tenant in scope; the date is given and
-    not in the future (tenant time zone); tags are trimmed and de-duplicated.
+    Guarantees: ``tenant`` is the tenant in scope; the rep is given and belongs to it; the
+    date is given and not in the future (tenant time zone); tags are trimmed and
+    de-duplicated.
     """
+    require_scope(tenant)
     errors: dict[str, list[str]] = {}
-    _check_rep(rep, errors)
-    _check_held_on(held_on, errors)
+    _check_rep(rep, tenant, errors)
+    _check_held_on(held_on, tenant, errors)
     if errors:
         raise ValidationError(errors)
     return Hearing.objects.create(
-        tenant=current_tenant(),
+        tenant=tenant,
         rep=rep,
         held_by=held_by,
         held_on=held_on,
@@ -97,16 +101,17 @@ def hearing_create(
     )
 
 
-def hearing_update(*, hearing: Hearing, **changes) -> Hearing:
+def hearing_update(*, tenant: Tenant, hearing: Hearing, **changes) -> Hearing:
     """Change a hearing's fields, under the same rules as ``hearing_create``."""
+    require_scope(tenant)
     unknown = set(changes) - HEARING_FIELDS
     if unknown:
         raise ValidationError({f: [_("This field cannot be changed here.")] for f in unknown})
     errors: dict[str, list[str]] = {}
     if "rep" in changes:
-        _check_rep(changes["rep"], errors)
+        _check_rep(changes["rep"], tenant, errors)
     if "held_on" in changes:
-        _check_held_on(changes["held_on"], errors)
+        _check_held_on(changes["held_on"], tenant, errors)
     if errors:
         raise ValidationError(errors)
     if "tags" in changes:
@@ -139,6 +144,7 @@ def _check_quadrants(values: Iterable[str], errors: dict[str, list[str]]) -> lis
 
 def know_how_create(
     *,
+    tenant: Tenant,
     title: str,
     body: str,
     hearings: Sequence[Hearing] = (),
@@ -149,11 +155,11 @@ def know_how_create(
 ) -> KnowHow:
     """Write a piece of know-how drawn from ``hearings``.
 
-    Guarantees: a title and a body; every hearing belongs to the tenant in scope. When
-    ``source_quadrants`` is not given it is taken from the current segmentation run: the
-    quadrants of the hearings' reps.
+    Guarantees: ``tenant`` is the tenant in scope; a title and a body; every hearing
+    belongs to ``tenant``. When ``source_quadrants`` is not given it is taken from the
+    current segmentation run: the quadrants of the hearings' reps.
     """
-    tenant = current_tenant()
+    require_scope(tenant)
     errors: dict[str, list[str]] = {}
     if not (title or "").strip():
         errors["title"] = [_("A title is required.")]
@@ -188,10 +194,14 @@ def know_how_create(
 
 
 def know_how_update(
-    *, know_how: KnowHow, hearings: Sequence[Hearing] | None = None, **changes
+    *,
+    tenant: Tenant,
+    know_how: KnowHow,
+    hearings: Sequence[Hearing] | None = None,
+    **changes,
 ) -> KnowHow:
     """Change know-how fields and, when ``hearings`` is given, its source hearings."""
-    tenant = current_tenant()
+    require_scope(tenant)
     unknown = set(changes) - KNOW_HOW_FIELDS
     errors: dict[str, list[str]] = {f: [_("This field cannot be changed here.")] for f in unknown}
     if "title" in changes and not (changes["title"] or "").strip():
@@ -224,6 +234,7 @@ def know_how_update(
 
 def know_how_share(
     *,
+    tenant: Tenant,
     know_how: KnowHow,
     shared_by: AbstractBaseUser | None,
     partner: Partner | None = None,
@@ -233,11 +244,12 @@ def know_how_share(
 ) -> KnowHowShare:
     """Record that ``know_how`` was shared with a partner (all its reps) or with one rep.
 
-    Guarantees: a partner or a rep is named, both of the tenant in scope; a rep share
-    records the rep's partner, and naming another partner than the rep's is refused; the
-    date defaults to today and cannot be in the future (tenant time zone).
+    Guarantees: ``tenant`` is the tenant in scope; a partner or a rep is named, both of
+    ``tenant``; a rep share records the rep's partner, and naming another partner than the
+    rep's is refused; the date defaults to today and cannot be in the future (tenant time
+    zone).
     """
-    tenant = current_tenant()
+    require_scope(tenant)
     today = tenant_today(tenant)
     shared_on = shared_on or today
     errors: dict[str, list[str]] = {}

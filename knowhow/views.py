@@ -51,7 +51,9 @@ def hearing_create_view(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            hearing = hearing_create(held_by=request.user, **form.cleaned_data)
+            hearing = hearing_create(
+                tenant=request.tenant, held_by=request.user, **form.cleaned_data
+            )
         except ValidationError as error:
             form.add_service_errors(error)
         else:
@@ -76,7 +78,7 @@ def hearing_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = HearingForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            hearing_update(hearing=hearing, **form.cleaned_data)
+            hearing_update(tenant=request.tenant, hearing=hearing, **form.cleaned_data)
         except ValidationError as error:
             form.add_service_errors(error)
         else:
@@ -103,7 +105,7 @@ def hearing_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @capability_required(roles.READ)
 def knowhow_list(request: HttpRequest) -> HttpResponse:
     items = list(KnowHow.objects.select_related("created_by").order_by("-created_at", "-pk")[:200])
-    reach = know_how_reach(know_how_ids=[k.pk for k in items])
+    reach = know_how_reach(tenant=request.tenant, know_how_ids=[k.pk for k in items])
     for item in items:
         item.reach = reach.get(item.pk, {})
     return render(request, "knowhow/knowhow_list.html", {"items": items})
@@ -121,6 +123,7 @@ def _knowhow_save(request: HttpRequest, know_how: KnowHow | None) -> HttpRespons
         try:
             if know_how is None:
                 know_how = know_how_create(
+                    tenant=request.tenant,
                     title=data["title"],
                     body=data["body"],
                     hearings=list(data["hearings"]),
@@ -130,6 +133,7 @@ def _knowhow_save(request: HttpRequest, know_how: KnowHow | None) -> HttpRespons
                 )
             else:
                 know_how_update(
+                    tenant=request.tenant,
                     know_how=know_how,
                     hearings=list(data["hearings"]),
                     title=data["title"],
@@ -167,6 +171,7 @@ def knowhow_detail(request: HttpRequest, pk: int) -> HttpResponse:
             data = form.cleaned_data
             try:
                 know_how_share(
+                    tenant=request.tenant,
                     know_how=know_how,
                     shared_by=request.user,
                     partner=data["partner"] if data["rep"] is None else None,
@@ -193,6 +198,8 @@ def knowhow_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "shares": shares,
             "sources": sources,
             "form": form,
-            "reach": know_how_reach(know_how_ids=[know_how.pk]).get(know_how.pk, {}),
+            "reach": know_how_reach(tenant=request.tenant, know_how_ids=[know_how.pk]).get(
+                know_how.pk, {}
+            ),
         },
     )

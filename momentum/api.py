@@ -48,7 +48,8 @@ class MomentumViewSet(TenantReadOnlyViewSet):
                 "weeks": m.weeks,
             }
             for partner_id, m in sorted(
-                momentum_indicators().items(), key=lambda kv: (kv[0] is not None, kv[0] or 0)
+                momentum_indicators(tenant=request.tenant).items(),
+                key=lambda kv: (kv[0] is not None, kv[0] or 0),
             )
         ]
         return Response(MomentumIndicatorSerializer(rows, many=True).data)

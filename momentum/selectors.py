@@ -24,7 +24,8 @@ from django.utils.translation import gettext_lazy as _
 
 from momentum.models import MomentumSnapshot
 from pse_crm.calendar import tenant_today, week_start
-from pse_crm.tenancy import current_tenant
+from pse_crm.models import Tenant
+from pse_crm.tenancy import require_scope
 
 WINDOW_WEEKS = 8
 THRESHOLD = 0.10
@@ -76,11 +77,15 @@ def momentum_score(*, active_reps: list[int], won_deals: list[int]) -> Momentum:
 
 
 def momentum_snapshots(
-    *, partner_id: int | None = None, weeks: int = 26, whole_tenant: bool = False
+    *,
+    tenant: Tenant,
+    partner_id: int | None = None,
+    weeks: int = 26,
+    whole_tenant: bool = False,
 ) -> QuerySet[MomentumSnapshot]:
     """The last ``weeks`` weekly snapshots, oldest first: of one partner, of every partner,
     or (``whole_tenant``) the tenant's own rows."""
-    tenant = current_tenant()
+    require_scope(tenant)
     since = week_start(tenant_today(tenant)) - dt.timedelta(weeks=weeks - 1)
     qs = MomentumSnapshot.objects.filter(week_start__gte=since).select_related("partner")
     if whole_tenant:
@@ -92,11 +97,13 @@ def momentum_snapshots(
     return qs.order_by("week_start", "partner_id")
 
 
-def momentum_indicators(*, until: dt.date | None = None) -> dict[int | None, Momentum]:
+def momentum_indicators(
+    *, tenant: Tenant, until: dt.date | None = None
+) -> dict[int | None, Momentum]:
     """The momentum label of every partner (and of the tenant, key ``None``) from the 8
     weekly snapshots up to ``until``'s week (default: last week, the latest complete one).
     One query."""
-    tenant = current_tenant()
+    require_scope(tenant)
     if until is None:
         until = tenant_today(tenant) - dt.timedelta(days=7)
     last = week_start(until)

@@ -8,7 +8,9 @@ What each figure counts in a week [Monday 00:00, next Monday 00:00) of the tenan
 
 * ``views``: material views by the partner's reps;
 * ``active_reps``: distinct reps with a material view, a deal opened (``sf_created_at``) or a
-  deal won (``close_date``) in the week;
+  deal won (``close_date``) in the week: the segmentation's one meaning of activity
+  (segmentation/services/segments.py) with the week as both windows, so an open deal
+  opened earlier is not activity (tests/momentum/test_activity.py holds the two equal);
 * ``reps``: the partner's reps employed today, plus any rep (even one who left since) who
   was active that week; ``activation_rate`` = active_reps / reps (0 with no reps);
 * ``keyman1`` / ``keyman2``: performers / motivated reps in the segmentation run that was
@@ -43,7 +45,7 @@ from momentum.models import MomentumSnapshot
 from partners.models import Partner
 from pse_crm.calendar import day_start, local_date, tenant_today, week_start
 from pse_crm.models import Tenant
-from pse_crm.tenancy import current_tenant
+from pse_crm.tenancy import require_scope
 from reps.models import Rep
 from segmentation.models import Quadrant, RepSegment, SegmentationRun
 from support.models import QuickWin, SupportTask
@@ -107,7 +109,9 @@ def _keyman_counts(
     }
 
 
-def momentum_build(*, mondays: Iterable[dt.date], now: dt.datetime | None = None) -> int:
+def momentum_build(
+    *, tenant: Tenant, mondays: Iterable[dt.date], now: dt.datetime | None = None
+) -> int:
     """Build (or rebuild) the momentum snapshots of the ISO weeks starting on ``mondays``.
 
     Guarantees: one row per partner and one tenant row (partner empty) per week, replacing
@@ -115,7 +119,7 @@ def momentum_build(*, mondays: Iterable[dt.date], now: dt.datetime | None = None
     docstring; a fixed number of grouped queries whatever the number of weeks or partners.
     Returns the number of rows written.
     """
-    tenant = current_tenant()
+    require_scope(tenant)
     tz = tenant.tzinfo
     now = now or timezone.now()
     weeks = sorted({week_start(m) for m in mondays})
@@ -244,12 +248,13 @@ def _snapshot(tenant, partner_id, monday, iso, figures, amount, now) -> Momentum
     )
 
 
-def momentum_build_current(*, now: dt.datetime | None = None) -> int:
+def momentum_build_current(*, tenant: Tenant, now: dt.datetime | None = None) -> int:
     """The nightly step: rebuild this ISO week and the previous one (late syncs land in
     the week they belong to). Returns the number of rows written."""
-    tenant = current_tenant()
+    require_scope(tenant)
     this_week = week_start(tenant_today(tenant, now=now))
-    return momentum_build(mondays=[this_week - dt.timedelta(days=7), this_week], now=now)
+    mondays = [this_week - dt.timedelta(days=7), this_week]
+    return momentum_build(tenant=tenant, mondays=mondays, now=now)
 
 
 def _segment_weeks_without_run(tenant: Tenant, mondays: list[dt.date], now: dt.datetime) -> int:
@@ -276,7 +281,7 @@ def _segment_weeks_without_run(tenant: Tenant, mondays: list[dt.date], now: dt.d
 
 
 def momentum_backfill(
-    *, weeks: int, segment_weeks: bool = True, now: dt.datetime | None = None
+    *, tenant: Tenant, weeks: int, segment_weeks: bool = True, now: dt.datetime | None = None
 ) -> int:
     """Rebuild the last ``weeks`` ISO weeks (this one included) from stored views and deals.
 
@@ -289,11 +294,11 @@ def momentum_backfill(
 
     if weeks < 1:
         raise ValueError("weeks must be at least 1")
-    tenant = current_tenant()
+    require_scope(tenant)
     now = now or timezone.now()
     this_week = week_start(tenant_today(tenant, now=now))
     mondays = [this_week - dt.timedelta(weeks=i) for i in range(weeks)]
     if segment_weeks:
         _segment_weeks_without_run(tenant, mondays, now)
-    quick_wins_compute(now=now)
-    return momentum_build(mondays=mondays, now=now)
+    quick_wins_compute(tenant=tenant, now=now)
+    return momentum_build(tenant=tenant, mondays=mondays, now=now)

@@ -74,17 +74,17 @@ def tenant_nightly(self, tenant_id: int, now: str | None = None) -> dict:
         raise self.retry(exc=SegmentationRunFailed(run.error))
     done["segmentation_run"] = run.pk if run is not None else None
     done["segmentation_runs_pruned"] = segmentation_runs_prune(tenant=tenant, now=moment)
-    done.update(_workflows_nightly(moment))
+    done.update(_workflows_nightly(tenant, moment))
     return done
 
 
-def _workflows_nightly(moment: dt.datetime) -> dict:
+def _workflows_nightly(tenant: Tenant, moment: dt.datetime) -> dict:
     """The nightly steps after segmentation: quick-win outcomes (from the stored deals, so
     late syncs count), then this week's and last week's momentum (which counts them)."""
     from momentum.services import momentum_build_current
     from support.services.quick_wins import quick_wins_compute
 
     return {
-        "quick_wins": quick_wins_compute(now=moment),
-        "momentum_rows": momentum_build_current(now=moment),
+        "quick_wins": quick_wins_compute(tenant=tenant, now=moment),
+        "momentum_rows": momentum_build_current(tenant=tenant, now=moment),
     }

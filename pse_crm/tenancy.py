@@ -22,7 +22,14 @@ from django_scopes import ScopeError, scope, scopes_disabled
 if TYPE_CHECKING:
     from pse_crm.models import Tenant
 
-__all__ = ["ScopeError", "TenantScopeError", "all_tenants", "current_tenant", "tenant_scope"]
+__all__ = [
+    "ScopeError",
+    "TenantScopeError",
+    "all_tenants",
+    "current_tenant",
+    "require_scope",
+    "tenant_scope",
+]
 
 _current: ContextVar[Tenant | None] = ContextVar("pse_crm_current_tenant", default=None)
 
@@ -58,6 +65,22 @@ def current_tenant() -> Tenant:
 
 def current_tenant_or_none() -> Tenant | None:
     return _current.get()
+
+
+def require_scope(tenant: Tenant) -> Tenant:
+    """Check that ``tenant`` is the tenant in scope, and return it.
+
+    A service or selector that takes ``tenant=`` calls it first. Its queries read through
+    the scope while it writes and computes with ``tenant``: given another tenant than the
+    scope's, it would mix the two, so this raises ``TenantScopeError`` instead (and also
+    when no tenant is in scope, e.g. inside ``all_tenants()``).
+    """
+    scoped = _current.get()
+    if scoped is None:
+        raise TenantScopeError(f"{tenant!r} is not in scope: no tenant is.")
+    if getattr(tenant, "pk", None) != scoped.pk:
+        raise TenantScopeError(f"{tenant!r} is not the tenant in scope ({scoped!r}).")
+    return tenant
 
 
 @contextmanager

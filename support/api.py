@@ -66,6 +66,7 @@ class SupportTaskViewSet(TenantModelViewSet):
 
     def perform_create(self, serializer):
         serializer.instance = task_services.support_task_create(
+            tenant=self.request.tenant,
             assigned_by=acting_user(self.request),
             **serializer.validated_data,
         )
@@ -73,6 +74,7 @@ class SupportTaskViewSet(TenantModelViewSet):
     def perform_update(self, serializer):
         # Who may change what, and all or nothing: the service's rule.
         serializer.instance = task_services.support_task_update(
+            tenant=self.request.tenant,
             task=serializer.instance,
             by=acting_user(self.request),
             role=self._role(),
@@ -155,6 +157,7 @@ class SupportTaskViewSet(TenantModelViewSet):
         payload = SupportTaskBulkCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         tasks = task_services.support_task_bulk_create(
+            tenant=request.tenant,
             assigned_by=acting_user(request),
             **payload.validated_data,
         )

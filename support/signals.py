@@ -3,7 +3,7 @@
 ``quick_wins_recomputed`` is sent after an on-demand recomputation of the quick-win
 outcomes, inside the tenant's scope::
 
-    quick_wins_recomputed.send(sender=QuickWin, tenant_id=int, now=datetime)
+    quick_wins_recomputed.send(sender=QuickWin, tenant=Tenant, now=datetime)
 
 Momentum rebuilds this week's and last week's snapshots, which count the quick wins.
 """

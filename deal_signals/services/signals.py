@@ -502,6 +502,7 @@ def deal_signal_create_task(
             ]
         )
         task = support_task_create(
+            tenant=locked.tenant,
             rep=rep,
             kind=kind,
             assignee=assignee,

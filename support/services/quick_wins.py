@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from activities.models import Deal
 from pse_crm.calendar import day_start, local_date, tenant_today
-from pse_crm.tenancy import current_tenant
+from pse_crm.models import Tenant
+from pse_crm.tenancy import require_scope
 from support.models import QuickWin, SupportTask
 from support.selectors.quick_wins import quick_win_days
 
@@ -25,7 +26,7 @@ def _first(candidates: list[tuple[dt.date, int]]) -> tuple[dt.date, int] | tuple
 
 
 def quick_wins_compute(
-    *, task_ids: Iterable[int] | None = None, now: dt.datetime | None = None
+    *, tenant: Tenant, task_ids: Iterable[int] | None = None, now: dt.datetime | None = None
 ) -> int:
     """Compute and store the quick-win outcome of every started task (or of ``task_ids``).
 
@@ -40,7 +41,7 @@ def quick_wins_compute(
     idempotent (one row per task, upserted); three queries whatever the number of tasks.
     Returns the number of tasks computed.
     """
-    tenant = current_tenant()
+    require_scope(tenant)
     now = now or timezone.now()
     today = tenant_today(tenant, now=now)
     window = quick_win_days(tenant=tenant)

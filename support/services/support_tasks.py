@@ -22,8 +22,8 @@ from django.utils.translation import gettext as _
 from activities.models import Deal
 from pse_crm import roles
 from pse_crm.calendar import tenant_today
-from pse_crm.models import Membership
-from pse_crm.tenancy import current_tenant
+from pse_crm.models import Membership, Tenant
+from pse_crm.tenancy import require_scope
 from reps.models import Rep
 from support.models import SupportTask, SupportTaskComment, SupportTaskTransition
 from support.selectors.support_tasks import support_task_can_manage, support_task_can_work
@@ -39,8 +39,9 @@ MANAGER_FIELDS = frozenset(
 ASSIGNEE_FIELDS = frozenset({"outcome_notes"})
 
 
-def _check_assignee(assignee: AbstractBaseUser | None, errors: dict[str, list[str]]) -> None:
-    tenant = current_tenant()
+def _check_assignee(
+    assignee: AbstractBaseUser | None, tenant: Tenant, errors: dict[str, list[str]]
+) -> None:
     ok = (
         assignee is not None
         and Membership.objects.active()
@@ -53,15 +54,17 @@ def _check_assignee(assignee: AbstractBaseUser | None, errors: dict[str, list[st
         )
 
 
-def _check_rep(rep: Rep | None, errors: dict[str, list[str]]) -> None:
-    if rep is None or rep.tenant_id != current_tenant().pk:
+def _check_rep(rep: Rep | None, tenant: Tenant, errors: dict[str, list[str]]) -> None:
+    if rep is None or rep.tenant_id != tenant.pk:
         errors.setdefault("rep", []).append(_("Choose a rep of this tenant."))
 
 
-def _check_deal(deal: Deal | None, rep: Rep | None, errors: dict[str, list[str]]) -> None:
+def _check_deal(
+    deal: Deal | None, rep: Rep | None, tenant: Tenant, errors: dict[str, list[str]]
+) -> None:
     if deal is None:
         return
-    if deal.tenant_id != current_tenant().pk:
+    if deal.tenant_id != tenant.pk:
         errors.setdefault("deal", []).append(_("Choose a deal of this tenant."))
     elif rep is not None and deal.rep_id != rep.pk and deal.partner_id != rep.partner_id:
         errors.setdefault("deal", []).append(_("The deal belongs to another rep's partner."))
@@ -96,6 +99,7 @@ def _record(task: SupportTask, *, from_status: str, by, at: dt.datetime) -> None
 
 def support_task_create(
     *,
+    tenant: Tenant,
     rep: Rep,
     kind: str,
     assignee: AbstractBaseUser,
@@ -108,12 +112,13 @@ def support_task_create(
 ) -> SupportTask:
     """Create an open task for ``rep`` assigned to ``assignee``.
 
-    Guarantees: the rep (and deal) belong to the tenant in scope, the assignee is an active
-    staff/manager/owner member of it, the due date is not before today (tenant time zone);
+    Guarantees: ``tenant`` is the tenant in scope, the rep (and deal) belong to it, the
+    assignee is an active staff/manager/owner member of it, the due date is not before today (tenant time zone);
     otherwise ValidationError and nothing is written. The creation is recorded as the
     status change "" → open.
     """
     return support_task_bulk_create(
+        tenant=tenant,
         reps=[rep],
         kind=kind,
         assignee=assignee,
@@ -128,6 +133,7 @@ def support_task_create(
 
 def support_task_bulk_create(
     *,
+    tenant: Tenant,
     reps: Sequence[Rep],
     kind: str,
     assignee: AbstractBaseUser,
@@ -142,19 +148,19 @@ def support_task_bulk_create(
 
     All or nothing: every rep is validated first; one bad rep writes no task at all.
     """
-    tenant = current_tenant()
+    require_scope(tenant)
     now = now or timezone.now()
     errors: dict[str, list[str]] = {}
     if not reps:
         errors["reps"] = [_("Choose at least one rep.")]
     for rep in reps:
-        _check_rep(rep, errors)
+        _check_rep(rep, tenant, errors)
     if deal is not None and len(reps) > 1:
         errors.setdefault("deal", []).append(_("A deal can be named for one rep only."))
     elif reps:
-        _check_deal(deal, reps[0], errors)
+        _check_deal(deal, reps[0], tenant, errors)
     _check_kind(kind, errors)
-    _check_assignee(assignee, errors)
+    _check_assignee(assignee, tenant, errors)
     _check_due(due_on, tenant_today(tenant, now=now), errors)
     if errors:
         raise ValidationError({k: sorted(set(v)) for k, v in errors.items()})
@@ -179,7 +185,12 @@ def support_task_bulk_create(
 
 
 def support_task_update(
-    *, task: SupportTask, by: AbstractBaseUser | None, role: str | None, **changes
+    *,
+    tenant: Tenant,
+    task: SupportTask,
+    by: AbstractBaseUser | None,
+    role: str | None,
+    **changes,
 ) -> SupportTask:
     """Edit a task as ``by``, acting with ``role``: its details and its assignee (status moves
     go through ``support_task_transition``). The API's PATCH and the page's reassignment.
@@ -196,6 +207,7 @@ def support_task_update(
     * all or nothing: every check runs before the one write, so a refused change (of any
       field) leaves the whole task as it was.
     """
+    require_scope(tenant)
     if not support_task_can_work(task=task, user=by, role=role):
         raise PermissionDenied(_("Only the assignee or a manager may do this."))
     missing = object()
@@ -218,12 +230,12 @@ def support_task_update(
     if "kind" in changes:
         _check_kind(changes["kind"], errors)
     if "deal" in changes:
-        _check_deal(changes["deal"], task.rep, errors)
+        _check_deal(changes["deal"], task.rep, tenant, errors)
     if "due_on" in changes:
-        created_on = tenant_today(current_tenant(), now=task.created_at)
+        created_on = tenant_today(tenant, now=task.created_at)
         _check_due(changes["due_on"], created_on, errors)
     if "assignee" in changes:
-        _check_assignee(changes["assignee"], errors)
+        _check_assignee(changes["assignee"], tenant, errors)
         if task.status not in SupportTask.OPEN_STATUSES:
             errors.setdefault("assignee", []).append(_("A finished task cannot be reassigned."))
     if errors:
@@ -283,7 +295,7 @@ def support_task_transition(
         _record(locked, from_status=from_status, by=by, at=now)
     if to_status == Status.IN_PROGRESS:
         # The task's window starts now; record its pending outcome at once.
-        quick_wins_compute(task_ids=[locked.pk], now=now)
+        quick_wins_compute(tenant=task.tenant, task_ids=[locked.pk], now=now)
     for field in fields:
         setattr(task, field, getattr(locked, field))
     return task

@@ -118,6 +118,7 @@ def task_create(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             task = support_task_create(
+                tenant=request.tenant,
                 rep=data["rep"],
                 kind=data["kind"],
                 assignee=data["assignee"],
@@ -155,6 +156,7 @@ def task_suggestions(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             tasks = support_task_bulk_create(
+                tenant=request.tenant,
                 reps=list(data["reps"]),
                 kind=data["kind"],
                 assignee=data["assignee"],
@@ -258,6 +260,7 @@ def task_assign(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             support_task_update(
+                tenant=request.tenant,
                 task=task,
                 by=request.user,
                 role=request_role(request),

@@ -31,17 +31,20 @@ TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 def test_hearing_needs_a_rep_of_the_tenant_and_a_past_date(in_tenant, other_tenant, staff):
     today = timezone.localdate()
     with pytest.raises(ValidationError) as exc:
-        hearing_create(rep=None, held_by=staff, held_on=today)
+        hearing_create(tenant=in_tenant, rep=None, held_by=staff, held_on=today)
     assert "rep" in exc.value.message_dict
     foreign = RepFactory(partner__tenant=other_tenant)
     with pytest.raises(ValidationError):
-        hearing_create(rep=foreign, held_by=staff, held_on=today)
+        hearing_create(tenant=in_tenant, rep=foreign, held_by=staff, held_on=today)
     rep = RepFactory(partner__tenant=in_tenant)
     with pytest.raises(ValidationError) as exc:
-        hearing_create(rep=rep, held_by=staff, held_on=today + dt.timedelta(days=2))
+        hearing_create(
+            tenant=in_tenant, rep=rep, held_by=staff, held_on=today + dt.timedelta(days=2)
+        )
     assert "held_on" in exc.value.message_dict
     assert Hearing.objects.count() == 0
     hearing = hearing_create(
+        tenant=in_tenant,
         rep=rep,
         held_by=staff,
         held_on=today,
@@ -49,7 +52,7 @@ def test_hearing_needs_a_rep_of_the_tenant_and_a_past_date(in_tenant, other_tena
         tags=["a", "a ", "", "b"],
     )
     assert hearing.tags == ["a", "b"] and hearing.held_by == staff
-    hearing_update(hearing=hearing, notes="Follow up in May", tags=["c"])
+    hearing_update(tenant=in_tenant, hearing=hearing, notes="Follow up in May", tags=["c"])
     hearing.refresh_from_db()
     assert (hearing.notes, hearing.tags) == ("Follow up in May", ["c"])
 
@@ -73,23 +76,28 @@ def test_know_how_quadrants_from_the_current_run_or_given(in_tenant, staff):
     RepSegmentFactory(run=run, rep=independent, quadrant=Quadrant.INDEPENDENT)
     hearings = [HearingFactory(rep=performer), HearingFactory(rep=independent)]
     kh = know_how_create(
-        title="Renewal opener", body="…", hearings=hearings, created_by=staff, products=["CRM"]
+        tenant=in_tenant,
+        title="Renewal opener",
+        body="…",
+        hearings=hearings,
+        created_by=staff,
+        products=["CRM"],
     )
     assert kh.source_quadrants == ["performer", "independent"]
     assert set(kh.hearings.all()) == set(hearings)
     with pytest.raises(ValidationError):
-        know_how_update(know_how=kh, source_quadrants=["superstar"])
-    know_how_update(know_how=kh, hearings=hearings[:1], title="Renewal opener v2")
+        know_how_update(tenant=in_tenant, know_how=kh, source_quadrants=["superstar"])
+    know_how_update(tenant=in_tenant, know_how=kh, hearings=hearings[:1], title="Renewal opener v2")
     kh.refresh_from_db()
     assert kh.title == "Renewal opener v2" and list(kh.hearings.all()) == hearings[:1]
     with pytest.raises(ValidationError):
-        know_how_create(title=" ", body="", created_by=staff)
+        know_how_create(tenant=in_tenant, title=" ", body="", created_by=staff)
     assert KnowHow.objects.count() == 1
 
 
 def test_a_rep_with_hearings_is_kept_not_deleted(in_tenant, staff):
     hearing = HearingFactory(rep=RepFactory(partner__tenant=in_tenant))
-    know_how_create(title="t", body="b", hearings=[hearing], created_by=staff)
+    know_how_create(tenant=in_tenant, title="t", body="b", hearings=[hearing], created_by=staff)
     with pytest.raises(ProtectedError):
         hearing.rep.delete()
 
@@ -97,17 +105,25 @@ def test_a_rep_with_hearings_is_kept_not_deleted(in_tenant, staff):
 def test_share_with_a_rep_records_the_partner_and_checks_it(in_tenant, other_tenant, staff):
     kh = KnowHowFactory(tenant=in_tenant)
     rep = RepFactory(partner__tenant=in_tenant)
-    share = know_how_share(know_how=kh, rep=rep, shared_by=staff)
+    share = know_how_share(tenant=in_tenant, know_how=kh, rep=rep, shared_by=staff)
     assert share.partner == rep.partner and share.shared_on == timezone.localdate()
     other_partner = PartnerFactory(tenant=in_tenant)
     with pytest.raises(ValidationError):
-        know_how_share(know_how=kh, rep=rep, partner=other_partner, shared_by=staff)
+        know_how_share(
+            tenant=in_tenant, know_how=kh, rep=rep, partner=other_partner, shared_by=staff
+        )
     with pytest.raises(ValidationError):
-        know_how_share(know_how=kh, shared_by=staff)
-    with pytest.raises(ValidationError):
-        know_how_share(know_how=kh, partner=PartnerFactory(tenant=other_tenant), shared_by=staff)
+        know_how_share(tenant=in_tenant, know_how=kh, shared_by=staff)
     with pytest.raises(ValidationError):
         know_how_share(
+            tenant=in_tenant,
+            know_how=kh,
+            partner=PartnerFactory(tenant=other_tenant),
+            shared_by=staff,
+        )
+    with pytest.raises(ValidationError):
+        know_how_share(
+            tenant=in_tenant,
             know_how=kh,
             partner=other_partner,
             shared_by=staff,
@@ -144,7 +160,7 @@ def test_reach_counts_reps_once_and_activity_within_n_days(tenant, other_tenant)
     MaterialViewFactory(rep=foreign, viewed_at=at(day0))
 
     with tenant_scope(tenant):
-        reach = know_how_reach(days=30)
+        reach = know_how_reach(tenant=tenant, days=30)
     assert reach[kh.pk] == {"shares": 3, "reached": 4, "became_active": 2, "won": 1}
     assert reach[idle.pk] == {"shares": 0, "reached": 0, "became_active": 0, "won": 0}
     assert len(reach) == 2
@@ -161,7 +177,7 @@ def test_reach_is_a_fixed_number_of_queries(tenant, django_assert_max_num_querie
         )
         MaterialViewFactory(rep=reps[i], viewed_at=dt.datetime(2026, 4, 3, 9, tzinfo=TOKYO))
     with tenant_scope(tenant), django_assert_max_num_queries(7):
-        reach = know_how_reach(days=30)
+        reach = know_how_reach(tenant=tenant, days=30)
     assert all(
         r == {"shares": 2, "reached": 10, "became_active": 5, "won": 0} for r in reach.values()
     )

@@ -36,7 +36,7 @@ def _won(rep, close, **kw):
 
 def _compute(tenant, today):
     with tenant_scope(tenant):
-        quick_wins_compute(now=dt.datetime.combine(today, dt.time(12), tzinfo=TOKYO))
+        quick_wins_compute(tenant=tenant, now=dt.datetime.combine(today, dt.time(12), tzinfo=TOKYO))
         return {q.task_id: q for q in QuickWin.objects.all()}
 
 
@@ -134,6 +134,7 @@ def test_tasks_not_started_get_no_outcome_and_other_tenants_are_untouched(
 def test_starting_a_task_records_a_pending_outcome(in_tenant, staff, manager):
     rep = RepFactory(partner__tenant=in_tenant)
     task = support_task_create(
+        tenant=in_tenant,
         rep=rep,
         kind=SupportTask.Kind.PROPOSAL_REVIEW,
         assignee=staff,
@@ -166,7 +167,7 @@ def test_rates_by_kind_assignee_partner_and_month(tenant, other_tenant):
     )
     _won(foreign.rep, DAY0)
     with tenant_scope(other_tenant):
-        quick_wins_compute(now=STARTED + dt.timedelta(days=70))
+        quick_wins_compute(tenant=other_tenant, now=STARTED + dt.timedelta(days=70))
     _compute(tenant, DAY0 + dt.timedelta(days=70))
     with tenant_scope(tenant):
         by_kind = {r["key"]: r for r in quick_win_rates(group_by="kind")}
@@ -191,7 +192,7 @@ def test_compute_is_a_fixed_number_of_queries(tenant, django_assert_max_num_quer
         )
         _won(task.rep, DAY0 + dt.timedelta(days=3))
     with tenant_scope(tenant), django_assert_max_num_queries(8):
-        assert quick_wins_compute(now=STARTED + dt.timedelta(days=5)) == 15
+        assert quick_wins_compute(tenant=tenant, now=STARTED + dt.timedelta(days=5)) == 15
 
 
 @pytest.mark.celery_worker

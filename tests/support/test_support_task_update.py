@@ -43,10 +43,13 @@ def _later(days: int = 10) -> dt.date:
 
 
 def test_the_assignee_writes_the_outcome_and_nothing_else(in_tenant, task, staff):
-    support_task_update(task=task, by=staff, role=Role.STAFF, outcome_notes="Met the CIO")
+    support_task_update(
+        tenant=in_tenant, task=task, by=staff, role=Role.STAFF, outcome_notes="Met the CIO"
+    )
     assert _stored(in_tenant, task).outcome_notes == "Met the CIO"
     with pytest.raises(PermissionDenied, match=r"Only a manager may change: due_on, title\."):
         support_task_update(
+            tenant=in_tenant,
             task=task,
             by=staff,
             role=Role.STAFF,
@@ -61,7 +64,13 @@ def test_the_assignee_writes_the_outcome_and_nothing_else(in_tenant, task, staff
 def test_values_sent_unchanged_are_no_change(in_tenant, task, staff, rep):
     # A client sending the task back as it read it (PUT) is not changing the rep or title.
     support_task_update(
-        task=task, by=staff, role=Role.STAFF, rep=rep, title="Visit", outcome_notes="ok"
+        tenant=in_tenant,
+        task=task,
+        by=staff,
+        role=Role.STAFF,
+        rep=rep,
+        title="Visit",
+        outcome_notes="ok",
     )
     assert _stored(in_tenant, task).outcome_notes == "ok"
 
@@ -70,7 +79,7 @@ def test_only_the_assignee_or_a_manager_may_edit(in_tenant, task, viewer):
     other_staff = MembershipFactory(tenant=in_tenant, role=Role.STAFF).user
     for user, role in ((other_staff, Role.STAFF), (viewer, Role.VIEWER), (None, None)):
         with pytest.raises(PermissionDenied):
-            support_task_update(task=task, by=user, role=role, outcome_notes="x")
+            support_task_update(tenant=in_tenant, task=task, by=user, role=role, outcome_notes="x")
     assert _stored(in_tenant, task).outcome_notes == ""
 
 
@@ -79,7 +88,12 @@ def test_a_refused_reassignment_writes_none_of_the_details(in_tenant, task, mana
     task.refresh_from_db()
     with pytest.raises(ValidationError) as refused:
         support_task_update(
-            task=task, by=manager, role=Role.MANAGER, title="Renamed", assignee=owner
+            tenant=in_tenant,
+            task=task,
+            by=manager,
+            role=Role.MANAGER,
+            title="Renamed",
+            assignee=owner,
         )
     assert refused.value.message_dict == {"assignee": ["A finished task cannot be reassigned."]}
     stored = _stored(in_tenant, task)
@@ -89,6 +103,7 @@ def test_a_refused_reassignment_writes_none_of_the_details(in_tenant, task, mana
 def test_a_refused_detail_writes_no_reassignment(in_tenant, task, manager, owner, staff):
     with pytest.raises(ValidationError) as refused:
         support_task_update(
+            tenant=in_tenant,
             task=task,
             by=manager,
             role=Role.MANAGER,
@@ -101,7 +116,13 @@ def test_a_refused_detail_writes_no_reassignment(in_tenant, task, manager, owner
 
 def test_a_manager_reassigns_and_reschedules_in_one_write(in_tenant, task, manager, owner):
     support_task_update(
-        task=task, by=manager, role=Role.MANAGER, assignee=owner, due_on=_later(), title="New"
+        tenant=in_tenant,
+        task=task,
+        by=manager,
+        role=Role.MANAGER,
+        assignee=owner,
+        due_on=_later(),
+        title="New",
     )
     stored = _stored(in_tenant, task)
     assert (stored.assignee, stored.assigned_by, stored.due_on, stored.title) == (
@@ -115,7 +136,9 @@ def test_a_manager_reassigns_and_reschedules_in_one_write(in_tenant, task, manag
 def test_the_rep_never_changes(in_tenant, task, manager):
     other_rep = RepFactory(partner__tenant=in_tenant)
     with pytest.raises(ValidationError) as refused:
-        support_task_update(task=task, by=manager, role=Role.MANAGER, rep=other_rep)
+        support_task_update(
+            tenant=in_tenant, task=task, by=manager, role=Role.MANAGER, rep=other_rep
+        )
     assert list(refused.value.message_dict) == ["rep"]
     assert _stored(in_tenant, task).rep_id == task.rep_id
 

@@ -32,14 +32,14 @@ def rep(tenant):
     return RepFactory(partner__tenant=tenant)
 
 
-def _create(rep, assignee, manager, **kw):
+def _create(tenant, rep, assignee, manager, **kw):
     kw.setdefault("kind", SupportTask.Kind.ACCOMPANY)
     kw.setdefault("due_on", timezone.localdate() + dt.timedelta(days=5))
-    return support_task_create(rep=rep, assignee=assignee, assigned_by=manager, **kw)
+    return support_task_create(tenant=tenant, rep=rep, assignee=assignee, assigned_by=manager, **kw)
 
 
 def test_create_records_open_and_who_assigned(in_tenant, rep, staff, manager):
-    task = _create(rep, staff, manager)
+    task = _create(in_tenant, rep, staff, manager)
     assert task.status == Status.OPEN
     assert task.assigned_by == manager
     log = list(task.transitions.values_list("from_status", "to_status", "changed_by"))
@@ -51,7 +51,7 @@ def test_rep_of_another_tenant_is_refused_and_nothing_written(
 ):
     foreign = RepFactory(partner__tenant=other_tenant)
     with pytest.raises(ValidationError) as exc:
-        _create(foreign, staff, manager)
+        _create(in_tenant, foreign, staff, manager)
     assert "rep" in exc.value.message_dict
     assert SupportTask.objects.count() == 0
 
@@ -59,17 +59,17 @@ def test_rep_of_another_tenant_is_refused_and_nothing_written(
 def test_assignee_must_be_a_working_member(in_tenant, rep, manager, viewer, other_manager):
     for not_ok in (other_manager, viewer):
         with pytest.raises(ValidationError) as exc:
-            _create(rep, not_ok, manager)
+            _create(in_tenant, rep, not_ok, manager)
         assert "assignee" in exc.value.message_dict
     inactive = MembershipFactory(tenant=in_tenant, role=Role.STAFF, is_active=False).user
     with pytest.raises(ValidationError):
-        _create(rep, inactive, manager)
+        _create(in_tenant, rep, inactive, manager)
     assert SupportTask.objects.count() == 0
 
 
 def test_due_date_before_today_is_refused(in_tenant, rep, staff, manager):
     with pytest.raises(ValidationError) as exc:
-        _create(rep, staff, manager, due_on=timezone.localdate() - dt.timedelta(days=1))
+        _create(in_tenant, rep, staff, manager, due_on=timezone.localdate() - dt.timedelta(days=1))
     assert "due_on" in exc.value.message_dict
     assert SupportTask.objects.count() == 0
 
@@ -79,14 +79,14 @@ def test_deal_of_another_partner_is_refused(in_tenant, rep, staff, manager):
 
     other_deal = DealFactory(rep=RepFactory(partner__tenant=in_tenant))
     with pytest.raises(ValidationError) as exc:
-        _create(rep, staff, manager, deal=other_deal)
+        _create(in_tenant, rep, staff, manager, deal=other_deal)
     assert "deal" in exc.value.message_dict
     own_deal = DealFactory(rep=rep)
-    assert _create(rep, staff, manager, deal=own_deal).deal == own_deal
+    assert _create(in_tenant, rep, staff, manager, deal=own_deal).deal == own_deal
 
 
 def test_full_life_stamps_each_change(in_tenant, rep, staff, manager):
-    task = _create(rep, staff, manager)
+    task = _create(in_tenant, rep, staff, manager)
     t1 = timezone.now()
     support_task_transition(task=task, to_status=Status.IN_PROGRESS, by=staff, now=t1)
     t2 = t1 + dt.timedelta(days=2)
@@ -114,7 +114,7 @@ def test_full_life_stamps_each_change(in_tenant, rep, staff, manager):
     ],
 )
 def test_invalid_transitions_are_refused_and_not_logged(in_tenant, rep, staff, manager, path, bad):
-    task = _create(rep, staff, manager)
+    task = _create(in_tenant, rep, staff, manager)
     for step in path:
         support_task_transition(task=task, to_status=step, by=staff)
     logged = SupportTaskTransition.objects.count()
@@ -127,35 +127,44 @@ def test_invalid_transitions_are_refused_and_not_logged(in_tenant, rep, staff, m
 
 
 def test_cancel_from_open(in_tenant, rep, staff, manager):
-    task = _create(rep, staff, manager)
+    task = _create(in_tenant, rep, staff, manager)
     support_task_transition(task=task, to_status=Status.CANCELLED, by=manager)
     task.refresh_from_db()
     assert task.status == Status.CANCELLED and task.cancelled_at is not None
 
 
 def test_reassign_needs_a_member_and_an_unfinished_task(in_tenant, rep, staff, manager, owner):
-    task = _create(rep, staff, manager)
-    support_task_update(task=task, by=manager, role=Role.MANAGER, assignee=owner)
+    task = _create(in_tenant, rep, staff, manager)
+    support_task_update(tenant=in_tenant, task=task, by=manager, role=Role.MANAGER, assignee=owner)
     task.refresh_from_db()
     assert task.assignee == owner
     support_task_transition(task=task, to_status=Status.CANCELLED, by=manager)
     with pytest.raises(ValidationError):
-        support_task_update(task=task, by=manager, role=Role.MANAGER, assignee=staff)
+        support_task_update(
+            tenant=in_tenant, task=task, by=manager, role=Role.MANAGER, assignee=staff
+        )
 
 
 def test_update_refuses_a_due_date_before_creation(in_tenant, rep, staff, manager):
-    task = _create(rep, staff, manager)
+    task = _create(in_tenant, rep, staff, manager)
     with pytest.raises(ValidationError):
         support_task_update(
+            tenant=in_tenant,
             task=task,
             by=manager,
             role=Role.MANAGER,
             due_on=timezone.localdate() - dt.timedelta(1),
         )
     with pytest.raises(ValidationError):
-        support_task_update(task=task, by=manager, role=Role.MANAGER, status=Status.DONE)
+        support_task_update(
+            tenant=in_tenant, task=task, by=manager, role=Role.MANAGER, status=Status.DONE
+        )
     support_task_update(
-        task=task, by=manager, role=Role.MANAGER, kind=SupportTask.Kind.DEAL_STRATEGY
+        tenant=in_tenant,
+        task=task,
+        by=manager,
+        role=Role.MANAGER,
+        kind=SupportTask.Kind.DEAL_STRATEGY,
     )
     task.refresh_from_db()
     assert task.kind == SupportTask.Kind.DEAL_STRATEGY
@@ -164,6 +173,7 @@ def test_update_refuses_a_due_date_before_creation(in_tenant, rep, staff, manage
 def test_bulk_create_is_all_or_nothing(in_tenant, other_tenant, staff, manager):
     reps = RepFactory.create_batch(3, partner__tenant=in_tenant)
     tasks = support_task_bulk_create(
+        tenant=in_tenant,
         reps=reps,
         kind=SupportTask.Kind.MATERIALS,
         assignee=staff,
@@ -174,6 +184,7 @@ def test_bulk_create_is_all_or_nothing(in_tenant, other_tenant, staff, manager):
     foreign = RepFactory(partner__tenant=other_tenant)
     with pytest.raises(ValidationError):
         support_task_bulk_create(
+            tenant=in_tenant,
             reps=[*reps, foreign],
             kind=SupportTask.Kind.MATERIALS,
             assignee=staff,
@@ -184,7 +195,7 @@ def test_bulk_create_is_all_or_nothing(in_tenant, other_tenant, staff, manager):
 
 
 def test_comments(in_tenant, rep, staff, manager):
-    task = _create(rep, staff, manager)
+    task = _create(in_tenant, rep, staff, manager)
     support_task_comment_add(task=task, author=staff, body="  Meeting on Friday ")
     with pytest.raises(ValidationError):
         support_task_comment_add(task=task, author=staff, body="   ")
@@ -193,7 +204,7 @@ def test_comments(in_tenant, rep, staff, manager):
 
 def test_who_may_work_a_task(in_tenant, rep, staff, manager, viewer):
     other_staff = MembershipFactory(tenant=in_tenant, role=Role.STAFF).user
-    task = _create(rep, staff, manager)
+    task = _create(in_tenant, rep, staff, manager)
     assert support_task_can_work(task=task, user=staff, role=Role.STAFF)
     assert not support_task_can_work(task=task, user=other_staff, role=Role.STAFF)
     assert support_task_can_work(task=task, user=other_staff, role=Role.MANAGER)
@@ -201,7 +212,7 @@ def test_who_may_work_a_task(in_tenant, rep, staff, manager, viewer):
 
 
 def test_a_rep_with_tasks_cannot_be_deleted(in_tenant, rep, staff, manager):
-    _create(rep, staff, manager)
+    _create(in_tenant, rep, staff, manager)
     with pytest.raises(ProtectedError):
         rep.delete()
 

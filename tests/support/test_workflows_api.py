@@ -415,10 +415,10 @@ def test_momentum_list_and_indicators(tenant, other_tenant, manager, rep):
     from momentum.services import momentum_backfill
 
     with tenant_scope(tenant):
-        momentum_backfill(weeks=2, segment_weeks=False)
+        momentum_backfill(tenant=tenant, weeks=2, segment_weeks=False)
     with tenant_scope(other_tenant):
         RepFactory(partner__tenant=other_tenant)
-        momentum_backfill(weeks=2, segment_weeks=False)
+        momentum_backfill(tenant=other_tenant, weeks=2, segment_weeks=False)
     c = as_user(manager)
     rows = c.get("/api/v1/momentum/", {"partner": rep.partner_id}).json()["results"]
     assert len(rows) == 2 and {r["partner"] for r in rows} == {rep.partner_id}

@@ -32,7 +32,7 @@ class Command(BaseCommand):
             raise CommandError("--weeks must be between 1 and 520.")
         found = tenant_from_slug(tenant)
         with tenant_scope(found):
-            rows = momentum_backfill(weeks=weeks, segment_weeks=not no_segmentation)
+            rows = momentum_backfill(tenant=found, weeks=weeks, segment_weeks=not no_segmentation)
         self.stdout.write(
             self.style.SUCCESS(f"Momentum for '{tenant}': {rows} snapshots over {weeks} weeks.")
         )
