@@ -4,10 +4,13 @@
 in-process tasks (the demo's embedded default).
 """
 
+import datetime as dt
+
 import pytest
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 pytestmark = [pytest.mark.demo, pytest.mark.django_db(transaction=True)]
 
@@ -43,3 +46,36 @@ def test_demo_data_seeds_once_and_the_admin_shows_it(capsys):
     client.post(reverse("login"), {"username": "owner@demo.example", "password": "pw"})
     for name in ("partners_partner", "reps_rep", "activities_materialview", "activities_deal"):
         assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200
+
+
+def test_demo_steps_leave_signals_in_the_inbox_and_partners_without_a_performer():
+    """The `make demo-data` steps after the users: seed_demo, recompute_segments,
+    seed_enablement_demo. The bursts of the last hours are in the signals inbox (the views
+    were written without the ingestion service; seed_enablement_demo has them evaluated,
+    in-process here), and two or three partners still need a first performer."""
+    from deal_signals.models import DealSignal, SignalKind
+    from pse_crm.models import Tenant
+    from pse_crm.tenancy import tenant_scope
+    from segmentation.models import PartnerSegment
+
+    call_command("create_tenant", slug="demo", name="Demo Vendor KK")
+    for email, role in (("manager@demo.example", "manager"), ("staff@demo.example", "staff")):
+        call_command("create_user", tenant="demo", email=email, role=role, password="pw")
+    call_command("seed_demo", tenant="demo", partners=5, reps=200, views=5000, verbosity=0)
+    call_command("recompute_segments", tenant="demo")
+    call_command("seed_enablement_demo", tenant="demo")
+    recent = timezone.now() - dt.timedelta(hours=31)
+    with tenant_scope(Tenant.objects.get(slug="demo")):
+        new = DealSignal.objects.filter(status=DealSignal.Status.NEW)
+        bursts = new.filter(kind=SignalKind.BURST, view_count__gte=5, last_viewed_at__gte=recent)
+        assert bursts.count() >= 3
+        assert new.filter(kind=SignalKind.FIRST_VIEW).exists()
+        partners = PartnerSegment.objects.filter(run__is_current=True)
+        assert partners.count() == 5
+        assert partners.filter(performers=0).count() == 2
+        newest = new.order_by("-last_viewed_at").select_related("rep").first()
+    client = Client()
+    client.post(reverse("login"), {"username": "manager@demo.example", "password": "pw"})
+    page = client.get(reverse("deal-signals"))
+    assert page.status_code == 200
+    assert newest.rep.name in page.content.decode()

@@ -1,27 +1,37 @@
 """``manage.py seed_demo --tenant S``: a tenant's demo (and benchmark) data, deterministic.
 
-The default data tells the method's story (see /docs and DOMAIN.md):
+The default data tells the method's story (see docs/method.md and DOMAIN.md); what the
+rows are is decided in ``activities.demo_data``, this command writes them:
 
-* partners of very different sizes (a long tail: one large SI, many small resellers),
-  each carrying about four competing products;
-* most reps inactive: only about one rep in seven opens any material in a quarter (the
-  1% resource problem), and inside each partner activity is steeply unequal (2:6:2);
-* views correlate with wins: reps who read more win more;
-* a group of motivated reps (keyman ②) with many recent views and no win yet;
-* a few performers (keyman ①) with many views and many wins, and some partners with
-  none yet;
-* a few independents who win without reading any material;
+* partners of very different sizes (a long tail: one large SI, many small resellers);
+* most reps inactive (the 1% resource problem): in every partner only 10–35% of the reps
+  are active (a view in the last 90 days, a win in the last 180 days or a deal created in
+  the last 90 days), a different share per partner; the rest read and sold only before
+  that, if ever (old views, stale open deals, old wins);
+* inside each partner a thin top: a few performers (keyman ①: many views, wins), a
+  motivated group (keyman ②: many recent views, no win yet), a few independents who win
+  without reading, a casual rest; views go with wins;
+* momentum: performers read all along, the others began at different weeks of the view
+  window, so the weekly count of active reps (``backfill_momentum``) grows;
+* two or three partners (never the largest) with no performer yet: there no rep both
+  reads and wins in the windows;
+* bursts of views in the last hours (5–8 views within an hour, one motivated rep per
+  partner) and a few reps reading for the first time, so the deal-signal rules have
+  something to raise (``seed_enablement_demo`` evaluates the recent views);
 * deals in every stage, Salesforce-style 18-character ids, partners' Account Ids.
 
+Not yet shown: partners' total sales in the category, so no share of wallet (and the
+partners' ~4 competing products are only a number on the partner).
+
 Same seed, same data (names, counts, stages; dates are relative to today's date in the
-tenant's time zone). Rows are written with bulk inserts, and on PostgreSQL views and
-deals with COPY, so ``--reps 50000 --views 2000000`` (200,000 deals) takes minutes.
+tenant's time zone, bursts to the current time). Views and deals are written with COPY on
+PostgreSQL, so ``--reps 50000 --views 2000000`` (200,000 deals) takes minutes, and with
+batched plain INSERTs on SQLite (the default demo seeds in seconds).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import random
 import sys
 import time
@@ -33,118 +43,15 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
+from activities import demo_data as demo
 from activities.models import Deal, Material, MaterialView, RepMaterialSpan, RepViewDay
 from partners.models import Partner, PartnerDomain
 from pse_crm.management.tenants import tenant_from_slug
 from pse_crm.models import Tenant
-from pse_crm.sfid import to_18
 from pse_crm.tenancy import tenant_scope
 from reps.models import Rep
 
-# --- vocabulary -------------------------------------------------------------------------
-
-_COMPANY_HEADS = [
-    ("日本", "nihon"), ("東京", "tokyo"), ("大和", "yamato"), ("未来", "mirai"),
-    ("さくら", "sakura"), ("アオバ", "aoba"), ("ひかり", "hikari"), ("北斗", "hokuto"),
-    ("富士", "fuji"), ("みなと", "minato"), ("瑞穂", "mizuho"), ("新星", "shinsei"),
-    ("関西", "kansai"), ("九州", "kyushu"), ("中央", "chuo"), ("青空", "aozora"),
-]  # fmt: skip
-_COMPANY_TAILS = [
-    ("システム", "system"), ("ソリューションズ", "solutions"), ("テクノロジー", "tech"),
-    ("商事", "shoji"), ("情報サービス", "joho"), ("ネットワークス", "networks"),
-    ("デジタル", "digital"), ("ビジネスパートナーズ", "bp"), ("データ", "data"),
-    ("クラウド", "cloud"),
-]  # fmt: skip
-_SURNAMES = [
-    ("佐藤", "sato"), ("鈴木", "suzuki"), ("高橋", "takahashi"), ("田中", "tanaka"),
-    ("伊藤", "ito"), ("渡辺", "watanabe"), ("山本", "yamamoto"), ("中村", "nakamura"),
-    ("小林", "kobayashi"), ("加藤", "kato"), ("吉田", "yoshida"), ("山田", "yamada"),
-    ("佐々木", "sasaki"), ("山口", "yamaguchi"), ("松本", "matsumoto"), ("井上", "inoue"),
-    ("木村", "kimura"), ("林", "hayashi"), ("清水", "shimizu"), ("森", "mori"),
-]  # fmt: skip
-_GIVEN_NAMES = [
-    ("太郎", "taro"), ("花子", "hanako"), ("翔太", "shota"), ("陽菜", "hina"),
-    ("大輔", "daisuke"), ("美咲", "misaki"), ("健太", "kenta"), ("由美", "yumi"),
-    ("拓也", "takuya"), ("彩", "aya"), ("直樹", "naoki"), ("恵", "megumi"),
-    ("誠", "makoto"), ("愛", "ai"), ("亮", "ryo"), ("真由美", "mayumi"),
-]  # fmt: skip
-_TITLES = [
-    "営業部 担当",
-    "営業部 主任",
-    "営業部 係長",
-    "営業部 課長",
-    "ソリューション営業",
-    "アカウントマネージャー",
-]
-_CUSTOMERS = ["製造", "物流", "小売", "建設", "医療", "金融", "食品", "不動産", "教育", "自治体"]
-_CITIES = ["札幌", "仙台", "東京", "横浜", "名古屋", "大阪", "京都", "神戸", "広島", "福岡"]
-_PRODUCTS = ["PSE Cloud", "PSE Analytics", "PSE Connect"]
-_MATERIALS: list[tuple[str, str]] = [
-    ("製品概要資料 {p}", Material.Kind.DECK),
-    ("{p} 提案書テンプレート", Material.Kind.DECK),
-    ("{p} 競合比較資料", Material.Kind.DECK),
-    ("導入事例: 製造業 ({p})", Material.Kind.CASE_STUDY),
-    ("導入事例: 小売業 ({p})", Material.Kind.CASE_STUDY),
-    ("{p} 価格表 2026", Material.Kind.PRICE_SHEET),
-    ("{p} 見積テンプレート", Material.Kind.QUOTE_TEMPLATE),
-    ("{p} ご契約書ひな形", Material.Kind.CONTRACT),
-    ("{p} デモ動画", Material.Kind.VIDEO),
-    ("{p} ホワイトペーパー", Material.Kind.WHITEPAPER),
-    ("{p} 営業トレーニング", Material.Kind.TRAINING),
-    ("{p} FAQ", Material.Kind.OTHER),
-]
-
-OPEN_STAGES = ("Prospecting", "Qualification", "Proposal", "Negotiation")
-WON, LOST = "Closed Won", "Closed Lost"
-
-# Rep archetypes: share of a partner's reps, weight of their views, recent share of their
-# views, share of late-stage materials, weight of their deals, chance a deal is won/lost.
-PERFORMER, MOTIVATED, INDEPENDENT, CASUAL, DORMANT = range(5)
-_ARCHETYPE_NAMES = ["performer", "motivated", "independent", "casual", "dormant"]
-_VIEW_WEIGHT = [40.0, 35.0, 0.02, 5.0, 0.05]
-_RECENT_SHARE = [0.6, 0.9, 0.0, 0.45, 0.05]
-_LATE_SHARE = [0.3, 0.12, 0.0, 0.08, 0.03]
-_DEAL_WEIGHT = [22.0, 3.0, 16.0, 4.5, 3.3]
-RECENT_DAYS = 90
 BATCH = 5_000
-
-
-def _partner_sizes(rng: random.Random, partners: int, reps: int) -> list[int]:
-    """A long tail: partner i gets a share ∝ 1/(i+1)^1.4, at least 3 reps each."""
-    weights = [1.0 / (i + 1) ** 1.4 * rng.uniform(0.8, 1.2) for i in range(partners)]
-    total = sum(weights)
-    sizes = [max(3, int(reps * w / total)) for w in weights]
-    diff = reps - sum(sizes)
-    sizes[0] = max(3, sizes[0] + diff)
-    return sizes
-
-
-def _archetypes(rng: random.Random, size: int, partner_index: int) -> list[int]:
-    """Inside one partner: a few performers (none at every fourth partner: keyman ① is
-    still to be made there), a motivated group, a few independents, a casual middle and a
-    dormant majority."""
-    performers = 0 if partner_index % 4 == 3 else max(1 if size >= 20 else 0, round(size * 0.02))
-    motivated = max(1, round(size * 0.05))
-    independents = round(size * 0.012)
-    casual = round(size * 0.07)
-    kinds = [PERFORMER] * performers + [MOTIVATED] * motivated + [INDEPENDENT] * independents
-    kinds += [CASUAL] * casual
-    kinds = kinds[:size]
-    kinds += [DORMANT] * (size - len(kinds))
-    rng.shuffle(kinds)
-    return kinds
-
-
-_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-def _sf_id(prefix: str, n: int) -> str:
-    """An 18-character Salesforce id: key prefix + pod-like '5g' + base-62 counter."""
-    digits = ""
-    for _ in range(10):
-        n, r = divmod(n, 62)
-        digits = _B62[r] + digits
-    return to_18(prefix + "5g" + digits)
 
 
 def _extra_columns(model: type[models.Model], columns: Sequence[str], now: dt.datetime):
@@ -163,6 +70,19 @@ def _extra_columns(model: type[models.Model], columns: Sequence[str], now: dt.da
     return names, values
 
 
+def _adapter(field: models.Field):
+    """How one column's Python value becomes a query parameter (what bulk_create would do
+    per value, decided once per column)."""
+    ops = connection.ops
+    if isinstance(field, models.DateTimeField):
+        return ops.adapt_datetimefield_value
+    if isinstance(field, models.DateField):
+        return ops.adapt_datefield_value
+    if isinstance(field, models.DecimalField):
+        return lambda v: ops.adapt_decimalfield_value(v, field.max_digits, field.decimal_places)
+    return None
+
+
 def _insert(
     model: type[models.Model],
     columns: Sequence[str],
@@ -172,15 +92,16 @@ def _insert(
     bar: tqdm,
 ) -> int:
     """Insert ``rows`` (values for ``columns``, which include tenant_id): COPY on
-    PostgreSQL, bulk_create in batches elsewhere."""
+    PostgreSQL, batched ``executemany`` of plain INSERTs elsewhere (no model instances:
+    the SQLite demo seeds in seconds). Sends no model signals, like bulk_create."""
     count = 0
+    extra_names, extra_values = _extra_columns(model, columns, now)
+    extra = tuple(extra_values)
+    cols = ", ".join(connection.ops.quote_name(c) for c in (*columns, *extra_names))
+    table = connection.ops.quote_name(model._meta.db_table)
     if connection.vendor == "postgresql":
         from pse_crm import rls
 
-        extra_names, extra_values = _extra_columns(model, columns, now)
-        extra = tuple(extra_values)
-        cols = ", ".join(connection.ops.quote_name(c) for c in (*columns, *extra_names))
-        table = connection.ops.quote_name(model._meta.db_table)
         with connection.cursor() as cursor:
             rls.sync(connection)  # COPY bypasses Django's execute wrapper
             with cursor.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
@@ -191,20 +112,28 @@ def _insert(
                         bar.update(BATCH)
         bar.update(count % BATCH)
         return count
-    by_column = {f.column: f.attname for f in model._meta.concrete_fields}
-    attnames = [by_column[c] for c in columns]
-    batch: list[models.Model] = []
-    for row in rows:
-        batch.append(model(**dict(zip(attnames, row, strict=True))))
-        if len(batch) == BATCH:
-            model.objects.bulk_create(batch)
-            count += len(batch)
-            bar.update(len(batch))
-            batch = []
-    if batch:
-        model.objects.bulk_create(batch)
-        count += len(batch)
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    adapters = [(i, a) for i, c in enumerate(columns) if (a := _adapter(fields[c])) is not None]
+    marks = ", ".join(["%s"] * (len(columns) + len(extra)))
+    sql = f"INSERT INTO {table} ({cols}) VALUES ({marks})"
+    batch: list[tuple] = []
+
+    def flush() -> None:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, batch)
         bar.update(len(batch))
+        batch.clear()
+
+    for row in rows:
+        values = list(row)
+        for i, adapt in adapters:
+            values[i] = adapt(values[i])
+        batch.append((*values, *extra))
+        count += 1
+        if len(batch) == BATCH:
+            flush()
+    if batch:
+        flush()
     return count
 
 
@@ -233,8 +162,8 @@ class Command(BaseCommand):
         n_deals = options["deals"] if options["deals"] is not None else 4 * n_reps
         if n_partners < 1 or n_reps < 3 * n_partners:
             raise CommandError("Need at least one partner and three reps per partner.")
-        if n_views < 0 or n_deals < 0 or days < RECENT_DAYS:
-            raise CommandError(f"--views and --deals must be ≥ 0 and --days ≥ {RECENT_DAYS}.")
+        if n_views < 0 or n_deals < 0 or days < demo.MIN_DAYS:
+            raise CommandError(f"--views and --deals must be ≥ 0 and --days ≥ {demo.MIN_DAYS}.")
         with tenant_scope(tenant_obj):
             existing = {
                 "partners": Partner.objects.count(),
@@ -285,25 +214,76 @@ class Command(BaseCommand):
         tz = tenant.tzinfo
         now = timezone.now()
         today = timezone.localtime(now, tz).date()
-        # Midnight at the start of today, local time: every date is relative to it.
-        anchor = dt.datetime.combine(today, dt.time(), tzinfo=tz)
         total = n_partners * 2 + n_reps + n_views + n_deals
         bar = tqdm(
             total=total, desc="seed_demo", unit="row", file=sys.stderr, disable=quiet, leave=False
         )
-        counts: dict = {}
+        plans = demo.partner_plans(rng, n_partners, n_reps)
+        partners, partner_pk, domains = self._partners(tenant, rng, plans, today, n_reps)
+        bar.update(2 * n_partners)
+        world = demo.World(
+            tenant_id=tenant.pk,
+            rep_ids=[],
+            kinds=[],
+            rep_partner=[],
+            has_performer={pk: p.has_performer for pk, p in zip(partner_pk, plans, strict=True)},
+            sf_user=[],
+            partner_external={
+                pk: p.external_id for pk, p in zip(partner_pk, partners, strict=True)
+            },
+            early=[],
+            late=[],
+            now=now,
+            today=today,
+            # Midnight at the start of today, local time: every date is relative to it.
+            anchor=dt.datetime.combine(today, dt.time(), tzinfo=tz),
+            days=days,
+        )
+        employed = self._reps(tenant, rng, plans, partner_pk, domains, world, bar)
+        self._materials(tenant, world)
+        demo.choose_starts(rng, world)
+        view_columns = [
+            "tenant_id", "rep_id", "material_id", "viewed_at", "duration_seconds", "source",
+            "event_id",
+        ]  # fmt: skip
+        views = _insert(
+            MaterialView, view_columns, demo.view_rows(rng, world, n_views), now=now, bar=bar
+        )
+        deal_columns = [
+            "tenant_id", "sf_id", "name", "partner_id", "rep_id", "amount", "currency",
+            "stage", "is_closed", "is_won", "close_date", "sf_created_at",
+            "sf_last_modified_at", "system_modstamp", "raw_partner_key", "raw_rep_key",
+        ]  # fmt: skip
+        deals = _insert(Deal, deal_columns, demo.deal_rows(rng, world, n_deals), now=now, bar=bar)
+        bar.close()
+        return {
+            "partners": n_partners,
+            "reps": len(world.rep_ids),
+            "archetypes": Counter(demo.ARCHETYPE_NAMES[k] for k in world.kinds),
+            "materials": len(world.early) + len(world.late),
+            "views": views,
+            "deals": deals,
+            "stages": world.stages,
+            "bursts": len(world.burst_reps),
+            "newcomers": sum(world.newcomer),
+            "without_performer": sum(not p.has_performer for p in plans),
+            "active_reps": sum(1 for r in world.active if employed[r]),
+            "employed": sum(employed),
+            "activation": demo.activation_by_partner(world, employed),
+        }
 
-        # Partners and their email domains.
-        sizes = _partner_sizes(rng, n_partners, n_reps)
-        heads = rng.sample(_COMPANY_HEADS, len(_COMPANY_HEADS))
+    def _partners(self, tenant, rng, plans, today, n_reps):
+        """The partners and their email domains; returns the partners, their pks and domains."""
+        n_partners = len(plans)
+        heads = rng.sample(demo.COMPANY_HEADS, len(demo.COMPANY_HEADS))
         partners: list[Partner] = []
         domains: list[str] = []
-        for i, size in enumerate(sizes):
+        for i, plan in enumerate(plans):
+            size = plan.size
             head_ja, head_en = heads[i % len(heads)]
-            tail_ja, tail_en = _COMPANY_TAILS[(i * 7 + rng.randrange(3)) % len(_COMPANY_TAILS)]
+            tail = (i * 7 + rng.randrange(3)) % len(demo.COMPANY_TAILS)
+            tail_ja, tail_en = demo.COMPANY_TAILS[tail]
             suffix = f"{i // len(heads) + 1}" if i >= len(heads) else ""
-            name = f"株式会社{head_ja}{tail_ja}{suffix}"
-            domain = f"{head_en}-{tail_en}{suffix}.co.jp"
             tier = (
                 Partner.Tier.PLATINUM
                 if i == 0
@@ -313,16 +293,17 @@ class Command(BaseCommand):
                 if i < n_partners // 2
                 else Partner.Tier.REGISTERED
             )
+            kind = (
+                Partner.Type.SI
+                if size > n_reps * 0.15
+                else rng.choice([Partner.Type.RESELLER, Partner.Type.RESELLER, Partner.Type.AGENCY])
+            )
             partners.append(
                 Partner(
                     tenant=tenant,
-                    name=name,
-                    external_id=_sf_id("001", 1000 + i),
-                    partner_type=Partner.Type.SI
-                    if size > n_reps * 0.15
-                    else rng.choice(
-                        [Partner.Type.RESELLER, Partner.Type.RESELLER, Partner.Type.AGENCY]
-                    ),
+                    name=f"株式会社{head_ja}{tail_ja}{suffix}",
+                    external_id=demo.sf_id("001", 1000 + i),
+                    partner_type=kind,
                     program_tier=tier,
                     competing_products=max(1, round(rng.gauss(4, 1.2))),
                     status=Partner.Status.ONBOARDING
@@ -332,28 +313,29 @@ class Command(BaseCommand):
                     notes=f"規模: {size:,} 名の営業担当者",
                 )
             )
-            domains.append(domain)
+            domains.append(f"{head_en}-{tail_en}{suffix}.co.jp")
         Partner.objects.bulk_create(partners)
-        partner_ids = dict(
-            Partner.objects.filter(tenant_id=tenant.pk).values_list("external_id", "id")
-        )
-        partner_pk = [partner_ids[p.external_id] for p in partners]
+        ids = dict(Partner.objects.filter(tenant_id=tenant.pk).values_list("external_id", "id"))
+        partner_pk = [ids[p.external_id] for p in partners]
         PartnerDomain.objects.bulk_create(
             PartnerDomain(tenant=tenant, partner_id=pk, domain=d)
             for pk, d in zip(partner_pk, domains, strict=True)
         )
-        bar.update(2 * n_partners)
-        counts["partners"] = n_partners
+        return partners, partner_pk, domains
 
-        # Reps: Japanese names, emails on the partner's domain, an archetype each.
+    def _reps(self, tenant, rng, plans, partner_pk, domains, world, bar) -> list[bool]:
+        """Reps with Japanese names, emails on the partner's domain and an archetype each;
+        a few dormant ones have left. Fills the world's reps; returns who is employed."""
         rep_rows: list[Rep] = []
-        archetypes: list[int] = []
-        rep_partner: list[int] = []
-        for i, size in enumerate(sizes):
-            for kind in _archetypes(rng, size, i):
+        today = world.today
+        for i, plan in enumerate(plans):
+            leavers = plan.leavers
+            for kind in plan.kinds:
                 n = len(rep_rows)
-                sur_ja, sur_en = rng.choice(_SURNAMES)
-                given_ja, given_en = rng.choice(_GIVEN_NAMES)
+                sur_ja, sur_en = rng.choice(demo.SURNAMES)
+                given_ja, given_en = rng.choice(demo.GIVEN_NAMES)
+                left = kind == demo.DORMANT and leavers > 0
+                leavers -= left
                 rep_rows.append(
                     Rep(
                         tenant=tenant,
@@ -361,32 +343,32 @@ class Command(BaseCommand):
                         name=f"{sur_ja} {given_ja}",
                         email=f"{given_en}.{sur_en}.{n:06d}@{domains[i]}",
                         external_id=f"cp-{n:07d}",
-                        salesforce_user_id=_sf_id("005", 10_000 + n),
-                        title=rng.choice(_TITLES),
+                        salesforce_user_id=demo.sf_id("005", 10_000 + n),
+                        title=rng.choice(demo.TITLES),
                         hire_type=rng.choice(Rep.HireType.values),
                         started_at_partner=today - dt.timedelta(days=rng.randrange(30, 6000)),
                         influence=Rep.Influence.HIGH
-                        if kind == PERFORMER
+                        if kind == demo.PERFORMER
                         else rng.choice(Rep.Influence.values),
-                        is_employed=kind != DORMANT or rng.random() > 0.04,
+                        is_employed=not left,
                     )
                 )
-                archetypes.append(kind)
-                rep_partner.append(partner_pk[i])
+                world.kinds.append(kind)
+                world.rep_partner.append(partner_pk[i])
         for start in range(0, len(rep_rows), BATCH):
             Rep.objects.bulk_create(rep_rows[start : start + BATCH])
             bar.update(min(BATCH, len(rep_rows) - start))
         by_external = dict(Rep.objects.filter(tenant_id=tenant.pk).values_list("external_id", "id"))
-        rep_ids = [by_external[r.external_id] for r in rep_rows]
-        sf_user = [r.salesforce_user_id for r in rep_rows]
-        counts["reps"] = len(rep_ids)
-        counts["archetypes"] = Counter(_ARCHETYPE_NAMES[k] for k in archetypes)
+        world.rep_ids = [by_external[r.external_id] for r in rep_rows]
+        world.sf_user = [r.salesforce_user_id for r in rep_rows]
+        return [r.is_employed for r in rep_rows]
 
-        # Materials.
+    def _materials(self, tenant, world) -> None:
+        """Twelve materials per product; the world gets their pks, late-stage apart."""
         materials = []
-        for p_index, product in enumerate(_PRODUCTS):
-            for m_index, (title, kind) in enumerate(_MATERIALS):
-                number = p_index * len(_MATERIALS) + m_index + 1
+        for p_index, product in enumerate(demo.PRODUCTS):
+            for m_index, (title, kind) in enumerate(demo.MATERIALS):
+                number = p_index * len(demo.MATERIALS) + m_index + 1
                 materials.append(
                     Material(
                         tenant=tenant,
@@ -398,158 +380,28 @@ class Command(BaseCommand):
                     )
                 )
         Material.objects.bulk_create(materials)
-        mat = dict(Material.objects.filter(tenant_id=tenant.pk).values_list("external_id", "kind"))
-        mat_ids = dict(
-            Material.objects.filter(tenant_id=tenant.pk).values_list("external_id", "id")
-        )
-        late = [mat_ids[e] for e, k in mat.items() if k in Material.LATE_STAGE_KINDS]
-        early = [mat_ids[e] for e, k in mat.items() if k not in Material.LATE_STAGE_KINDS]
-        late.sort()
-        early.sort()
-        counts["materials"] = len(materials)
-
-        # Views: who reads is weighted by archetype; recent reading by motivated reps and
-        # performers, old reading by the dormant majority.
-        weights = [_VIEW_WEIGHT[k] * rng.uniform(0.5, 1.5) for k in archetypes]
-        view_reps = rng.choices(range(len(rep_ids)), weights=weights, k=n_views)
-        views_per_rep = Counter(view_reps)
-        recent_seconds = RECENT_DAYS * 86400
-        old_seconds = (days - RECENT_DAYS) * 86400
-        recent_readers: set[int] = set()
-
-        def view_rows():
-            random_ = rng.random
-            for n, r in enumerate(view_reps):
-                kind = archetypes[r]
-                if random_() < _RECENT_SHARE[kind] or not old_seconds:
-                    back = 1 + int(random_() * (recent_seconds - 1))
-                    recent_readers.add(r)
-                else:
-                    back = recent_seconds + int(random_() * old_seconds)
-                pool = late if random_() < _LATE_SHARE[kind] else early
-                yield (
-                    tenant.pk,
-                    rep_ids[r],
-                    pool[int(random_() * len(pool))],
-                    anchor - dt.timedelta(seconds=back),
-                    int(rng.expovariate(1 / 150)),
-                    "seed_demo",
-                    f"seed-{n:09d}",
-                )
-
-        counts["views"] = _insert(
-            MaterialView,
-            [
-                "tenant_id",
-                "rep_id",
-                "material_id",
-                "viewed_at",
-                "duration_seconds",
-                "source",
-                "event_id",
-            ],
-            view_rows(),
-            now=now,
-            bar=bar,
-        )
-
-        # Deals: performers and independents win, motivated reps have only open or lost
-        # deals, casual reps win more the more they read, dormant reps rarely win.
-        max_casual = max([views_per_rep[r] for r, k in enumerate(archetypes) if k == CASUAL] or [1])
-        deal_weights = [_DEAL_WEIGHT[k] * rng.uniform(0.6, 1.4) for k in archetypes]
-        deal_reps = rng.choices(range(len(rep_ids)), weights=deal_weights, k=n_deals)
-        stage_counts: Counter = Counter()
-
-        def deal_rows():
-            for n, r in enumerate(deal_reps):
-                kind = archetypes[r]
-                if kind in (PERFORMER, INDEPENDENT):
-                    p_won, p_lost = 0.55, 0.15
-                elif kind == MOTIVATED:
-                    p_won, p_lost = 0.0, 0.2
-                elif kind == CASUAL:
-                    p_won, p_lost = 0.06 + 0.4 * views_per_rep[r] / max_casual, 0.3
-                else:
-                    p_won, p_lost = 0.04, 0.5
-                roll = rng.random()
-                if roll < p_won:
-                    stage = WON
-                elif roll < p_won + p_lost:
-                    stage = LOST
-                else:
-                    stage = OPEN_STAGES[
-                        min(3, int(rng.random() ** (1.6 if kind == MOTIVATED else 1) * 4))
-                    ]
-                stage_counts[stage] += 1
-                closed = stage in (WON, LOST)
-                if closed:
-                    recent_win = stage == WON and kind in (PERFORMER, INDEPENDENT)
-                    close_back = rng.randrange(0, RECENT_DAYS if recent_win else days)
-                    if kind == DORMANT and stage == WON:
-                        close_back = rng.randrange(min(RECENT_DAYS, days - 1), days)
-                    close_date = today - dt.timedelta(days=close_back)
-                    created = anchor - dt.timedelta(days=close_back + rng.randrange(14, 120))
-                    modstamp = (
-                        anchor
-                        - dt.timedelta(days=close_back)
-                        + dt.timedelta(hours=rng.randrange(9, 19))
-                    )
-                else:
-                    close_date = today + dt.timedelta(days=rng.randrange(7, 150))
-                    created = anchor - dt.timedelta(days=rng.randrange(1, 150))
-                    modstamp = anchor - dt.timedelta(hours=rng.randrange(1, 24 * 20))
-                modstamp = min(max(modstamp, created), now)  # never in the future
-                amount = decimal.Decimal(int(rng.lognormvariate(15.0, 0.9)) // 1000 * 1000)
-                customer = f"{rng.choice(_CITIES)}{rng.choice(_CUSTOMERS)}株式会社"
-                yield (
-                    tenant.pk,
-                    _sf_id("006", 100_000 + n),
-                    f"{customer} {rng.choice(_PRODUCTS)} 導入",
-                    rep_partner[r],
-                    rep_ids[r],
-                    amount,
-                    "JPY",
-                    stage,
-                    closed,
-                    stage == WON,
-                    close_date,
-                    created,
-                    modstamp,
-                    modstamp,
-                    partner_external[rep_partner[r]],
-                    sf_user[r],
-                )
-
-        partner_external = {pk: p.external_id for pk, p in zip(partner_pk, partners, strict=True)}
-        counts["deals"] = _insert(
-            Deal,
-            [
-                "tenant_id", "sf_id", "name", "partner_id", "rep_id", "amount", "currency",
-                "stage", "is_closed", "is_won", "close_date", "sf_created_at",
-                "sf_last_modified_at", "system_modstamp", "raw_partner_key", "raw_rep_key",
-            ],
-            deal_rows(),
-            now=now,
-            bar=bar,
-        )  # fmt: skip
-        bar.close()
-        counts["stages"] = stage_counts
-        counts["active_reps"] = len(recent_readers)
-        return counts
+        rows = Material.objects.filter(tenant_id=tenant.pk).order_by("pk")
+        for pk, kind in rows.values_list("id", "kind"):
+            (world.late if kind in Material.LATE_STAGE_KINDS else world.early).append(pk)
 
     def _summary(self, tenant: str, seed: int, counts: dict, seconds: float) -> None:
         stages = counts["stages"]
         kinds = counts["archetypes"]
+        rates = sorted(counts["activation"].values()) or [0.0]
         lines = [
             f"Seeded tenant '{tenant}' (seed {seed}) in {seconds:.1f} s:",
-            f"  partners   {counts['partners']:>10,}  (each with an email domain)",
+            f"  partners   {counts['partners']:>10,}  (each with an email domain; "
+            f"{counts['without_performer']} without a performer yet)",
             f"  reps       {counts['reps']:>10,}  "
-            + ", ".join(f"{kinds[n]:,} {n}" for n in _ARCHETYPE_NAMES),
-            f"             {counts['active_reps']:>10,}  read a material in the last "
-            f"{RECENT_DAYS} days ({counts['active_reps'] / max(1, counts['reps']):.0%})",
+            + ", ".join(f"{kinds[n]:,} {n}" for n in demo.ARCHETYPE_NAMES),
+            f"             {counts['active_reps']:>10,}  of {counts['employed']:,} employed "
+            f"active ({counts['active_reps'] / max(1, counts['employed']):.0%}; per partner "
+            f"{rates[0]:.0%}–{rates[-1]:.0%}): a view or a new deal in the last "
+            f"{demo.VIEW_WINDOW} days, or a win in the last {demo.RESULTS_WINDOW}",
             f"  materials  {counts['materials']:>10,}",
-            f"  views      {counts['views']:>10,}",
+            f"  views      {counts['views']:>10,}  ({counts['bursts']} reps with a burst in "
+            f"the last hours, {counts['newcomers']} first-time readers)",
             f"  deals      {counts['deals']:>10,}  "
-            + ", ".join(f"{s} {stages[s]:,}" for s in (*OPEN_STAGES, WON, LOST)),
+            + ", ".join(f"{s} {stages[s]:,}" for s in (*demo.OPEN_STAGES, demo.WON, demo.LOST)),
         ]
         self.stdout.write(self.style.SUCCESS("\n".join(lines)))

@@ -1,5 +1,7 @@
 """``manage.py seed_enablement_demo --tenant S``: hearings, know-how, shares and support
-tasks for a demo tenant, on top of ``seed_demo``'s partners, reps, views and deals.
+tasks for a demo tenant, on top of ``seed_demo``'s partners, reps, views and deals; then
+the deal-signal rules read the recent views (``seed_demo`` writes them without the
+ingestion service, which would have queued that), so the signals inbox has the bursts.
 
 Deterministic (reps are picked by segment score and id; dates are relative to today in the
 tenant's time zone) and idempotent: a tenant that already has hearings or support tasks is
@@ -14,6 +16,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from deal_signals.models import DealSignal
 from knowhow.models import Hearing
 from partners.models import Partner
 from pse_crm import roles
@@ -82,8 +85,8 @@ TASKS = [
 
 class Command(BaseCommand):
     help = (
-        "Seed a demo tenant's hearings, know-how, shares and support tasks (after seed_demo). "
-        "Running it again changes nothing."
+        "Seed a demo tenant's hearings, know-how, shares and support tasks (after seed_demo), "
+        "then evaluate the recent views for deal signals. Running it again changes nothing."
     )
 
     def add_arguments(self, parser):
@@ -132,6 +135,7 @@ class Command(BaseCommand):
         return sources, motivated
 
     def _seed(self, tenant):
+        from deal_signals.services.signals import deal_signals_reevaluate_recent
         from knowhow.services import hearing_create, know_how_create, know_how_share
         from support.services.quick_wins import quick_wins_compute
         from support.services.support_tasks import (
@@ -150,6 +154,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             hearings = [
                 hearing_create(
+                    tenant=tenant,
                     rep=segment.rep,
                     held_by=staff[i % len(staff)],
                     held_on=today - dt.timedelta(days=30 - 7 * i),
@@ -164,11 +169,17 @@ class Command(BaseCommand):
                 if not used:
                     continue
                 know_how = know_how_create(
-                    title=title, body=body, hearings=used, created_by=manager, tags=tags
+                    tenant=tenant,
+                    title=title,
+                    body=body,
+                    hearings=used,
+                    created_by=manager,
+                    tags=tags,
                 )
                 know_hows += 1
                 for k, partner in enumerate(partners[i :: len(KNOW_HOW)][:2]):
                     know_how_share(
+                        tenant=tenant,
                         know_how=know_how,
                         partner=partner,
                         shared_by=manager,
@@ -178,6 +189,7 @@ class Command(BaseCommand):
             for segment, (kind, path, created_ago, moves) in zip(motivated, TASKS, strict=False):
                 assignee = staff[segment.rep_id % len(staff)]
                 task = support_task_create(
+                    tenant=tenant,
                     rep=segment.rep,
                     kind=kind,
                     assignee=assignee,
@@ -200,10 +212,16 @@ class Command(BaseCommand):
                     support_task_comment_add(
                         task=task, author=manager, body="Keep me posted after the meeting."
                     )
-            quick_wins_compute()
+            quick_wins_compute(tenant=tenant)
+            # After the segments (the reactivation rule reads them); the check runs on
+            # commit: in-process without a broker, else on the worker's ingest queue.
+            evaluated = deal_signals_reevaluate_recent(tenant=tenant)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Seeded '{tenant.slug}': {len(hearings)} hearings, {know_hows} know-how, "
-                f"{shares} shares, {min(len(motivated), len(TASKS))} support tasks."
+                f"{shares} shares, {min(len(motivated), len(TASKS))} support tasks; the "
+                f"recent views of {evaluated} reps went to the deal-signal rules "
+                f"({DealSignal.objects.filter(status=DealSignal.Status.NEW).count()} open "
+                "signals now)."
             )
         )
