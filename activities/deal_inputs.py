@@ -172,26 +172,30 @@ def _read_decimal(value: Any, text: bool) -> Decimal | None:
     return number.quantize(Decimal("0.01"))
 
 
-def _read_date(value: Any, text: bool) -> dt.date | None:
+def _read_iso(value: Any, parse: Callable[[str], Any], problem: str) -> Any:
+    """``parse`` of an ISO 8601 string; None for none or ""; ``problem`` for anything else."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise _Bad(_("Expected a date (YYYY-MM-DD)."))
+        raise _Bad(problem)
     try:
-        return dt.date.fromisoformat(value.strip())
+        return parse(value.strip())
     except ValueError:
-        raise _Bad(_("Expected a date (YYYY-MM-DD).")) from None
+        raise _Bad(problem) from None
+
+
+def _read_date(value: Any, text: bool) -> dt.date | None:
+    return _read_iso(value, dt.date.fromisoformat, _("Expected a date (YYYY-MM-DD)."))
 
 
 def _read_datetime(value: Any, text: bool) -> dt.datetime | None:
-    if value is None or value == "":
+    parsed = _read_iso(
+        value,
+        dt.datetime.fromisoformat,
+        _("Expected a date and time (ISO 8601 with a time zone)."),
+    )
+    if parsed is None:
         return None
-    if not isinstance(value, str):
-        raise _Bad(_("Expected a date and time (ISO 8601 with a time zone)."))
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise _Bad(_("Expected a date and time (ISO 8601 with a time zone).")) from None
     if parsed.tzinfo is None:
         raise _Bad(_("The date and time must include a time zone."))
     try:
@@ -340,18 +344,7 @@ def deal_inputs_from_salesforce(
     if not isinstance(records, list):
         raise DealInputInvalid([DealRecordError(0, "records", _("Expected a list of records."))])
     fields = _salesforce_fields(partner_field, rep_field, rep_match)
-    errors: list[DealRecordError] = []
-    out: list[DealInput] = []
-    for index, record in enumerate(records):
-        if not isinstance(record, Mapping):
-            errors.append(DealRecordError(index, "", _("Expected an object.")))
-            continue
-        deal = _read_record(index, record, fields, False, errors)
-        if deal is not None:
-            out.append(deal)
-    if errors:
-        raise DealInputInvalid(errors)
-    return out
+    return _read_json_records(records, fields, refuse_unknown=False)
 
 
 def deal_inputs_from_api_list(records: Sequence[Any], *, rep_match: str) -> list[DealInput]:
@@ -361,14 +354,26 @@ def deal_inputs_from_api_list(records: Sequence[Any], *, rep_match: str) -> list
     """
     fields = {name: (name, reader) for name, reader in API_FIELDS.items()}
     fields["rep_key"] = ("rep_key", _rep_key_reader(rep_match))
+    return _read_json_records(records, fields, refuse_unknown=True)
+
+
+def _read_json_records(
+    records: Sequence[Any],
+    fields: Mapping[str, tuple[str, Callable[[Any, bool], Any]]],
+    *,
+    refuse_unknown: bool,
+) -> list[DealInput]:
+    """Read each JSON object of ``records`` by ``fields`` (0-based indexes in errors); with
+    ``refuse_unknown``, a key not in ``fields`` is an error. Raises ``DealInputInvalid``."""
     errors: list[DealRecordError] = []
     out: list[DealInput] = []
     for index, record in enumerate(records):
         if not isinstance(record, Mapping):
             errors.append(DealRecordError(index, "", _("Expected an object.")))
             continue
-        for unknown in sorted(set(record) - set(fields)):
-            errors.append(DealRecordError(index, shown(str(unknown)), _("Unknown field.")))
+        if refuse_unknown:
+            for unknown in sorted(set(record) - set(fields)):
+                errors.append(DealRecordError(index, shown(str(unknown)), _("Unknown field.")))
         deal = _read_record(index, record, fields, False, errors)
         if deal is not None:
             out.append(deal)

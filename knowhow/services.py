@@ -184,13 +184,18 @@ def know_how_create(
             source_quadrants=quadrants,
             created_by=created_by,
         )
-        KnowHowSource.objects.bulk_create(
-            [
-                KnowHowSource(tenant_id=tenant.pk, know_how=know_how, hearing=h)
-                for h in dict.fromkeys(hearings)
-            ]
-        )
+        _add_sources(tenant, know_how, hearings)
     return know_how
+
+
+def _add_sources(tenant: Tenant, know_how: KnowHow, hearings: Sequence[Hearing]) -> None:
+    """Record each of ``hearings`` (once) as a source of ``know_how``."""
+    KnowHowSource.objects.bulk_create(
+        [
+            KnowHowSource(tenant_id=tenant.pk, know_how=know_how, hearing=h)
+            for h in dict.fromkeys(hearings)
+        ]
+    )
 
 
 def know_how_update(
@@ -223,12 +228,7 @@ def know_how_update(
         know_how.save()
         if hearings is not None:
             KnowHowSource.objects.filter(know_how=know_how).delete()
-            KnowHowSource.objects.bulk_create(
-                [
-                    KnowHowSource(tenant_id=tenant.pk, know_how=know_how, hearing=h)
-                    for h in dict.fromkeys(hearings)
-                ]
-            )
+            _add_sources(tenant, know_how, hearings)
     return know_how
 
 

@@ -19,6 +19,7 @@ from pse_crm.celery import app as celery_app
 from pse_crm.roles import Role
 from pse_crm.tenancy import tenant_scope
 from tests.factories import MembershipFactory, TenantFactory, make_api_key
+from tests.helpers import admin_client_for
 
 
 @pytest.fixture
@@ -95,6 +96,12 @@ def viewer_client(client, viewer):
 @pytest.fixture
 def other_client(client, other_manager):
     return _client_for(client, other_manager)
+
+
+@pytest.fixture
+def staff_admin(client, tenant):
+    """A tenant's staff user (is_staff, manager role, not superuser) in the admin."""
+    return admin_client_for(client, tenant)
 
 
 @pytest.fixture

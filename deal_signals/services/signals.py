@@ -445,6 +445,16 @@ def _lock_open(signal: DealSignal) -> DealSignal:
     return locked
 
 
+def _mark_handled(locked: DealSignal, status: str, user, **fields) -> None:
+    """Close the locked, open signal as ``status`` by ``user`` now, with ``fields`` set."""
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    locked.status = status
+    locked.handled_at = timezone.now()
+    locked.handled_by = user
+    locked.save(update_fields=["status", *fields, "handled_at", "handled_by"])
+
+
 def deal_signal_dismiss(*, signal: DealSignal, user, reason: str) -> DealSignal:
     """Dismiss an open signal with a reason (required). Raises if it is not open."""
     reason = (reason or "").strip()
@@ -452,11 +462,7 @@ def deal_signal_dismiss(*, signal: DealSignal, user, reason: str) -> DealSignal:
         raise ValidationError({"dismiss_reason": [_("Say why the signal is dismissed.")]})
     with transaction.atomic():
         locked = _lock_open(signal)
-        locked.status = DealSignal.Status.DISMISSED
-        locked.dismiss_reason = reason
-        locked.handled_at = timezone.now()
-        locked.handled_by = user
-        locked.save(update_fields=["status", "dismiss_reason", "handled_at", "handled_by"])
+        _mark_handled(locked, DealSignal.Status.DISMISSED, user, dismiss_reason=reason)
     return locked
 
 
@@ -512,11 +518,7 @@ def deal_signal_create_task(
             % {"rep": rep.name, "kind": locked.get_kind_display()},
             description=description,
         )
-        locked.status = DealSignal.Status.ACTED
-        locked.support_task = task
-        locked.handled_at = timezone.now()
-        locked.handled_by = user
-        locked.save(update_fields=["status", "support_task", "handled_at", "handled_by"])
+        _mark_handled(locked, DealSignal.Status.ACTED, user, support_task=task)
     return task
 
 

@@ -57,12 +57,11 @@ class TenantAPIMixin:
         return self.request.tenant
 
 
-class TenantModelViewSet(TenantAPIMixin, viewsets.ModelViewSet):
-    """Base of every tenant-owned resource. Declare ``model``, serializer and capabilities."""
+class TenantQuerysetMixin:
+    """The queryset of ``model`` in the tenant's scope, narrowed by ``scope_queryset``."""
 
     model = None
     read_capability = roles.READ
-    write_capability: frozenset[str] = frozenset()
 
     def scope_queryset(self, queryset):
         """Narrow the tenant's queryset (select_related, defaults). Never widen it."""
@@ -75,20 +74,15 @@ class TenantModelViewSet(TenantAPIMixin, viewsets.ModelViewSet):
             return self.model._base_manager.none()
         return self.scope_queryset(self.model.objects.all())
 
+
+class TenantModelViewSet(TenantQuerysetMixin, TenantAPIMixin, viewsets.ModelViewSet):
+    """Base of every tenant-owned resource. Declare ``model``, serializer and capabilities."""
+
+    write_capability: frozenset[str] = frozenset()
+
     def perform_create(self, serializer):
         serializer.save(tenant=self.request.tenant)
 
 
-class TenantReadOnlyViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet):
-    model = None
-    read_capability = roles.READ
-
-    def scope_queryset(self, queryset):
-        return queryset
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            # Schema generation runs outside any tenant: an empty, unscoped queryset
-            # lets drf-spectacular read the model without touching a tenant's rows.
-            return self.model._base_manager.none()
-        return self.scope_queryset(self.model.objects.all())
+class TenantReadOnlyViewSet(TenantQuerysetMixin, TenantAPIMixin, viewsets.ReadOnlyModelViewSet):
+    """Base of a tenant-owned resource that the API only lists and retrieves."""

@@ -96,6 +96,15 @@ def task_board(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _new_task_initial(request: HttpRequest, **initial) -> dict:
+    """A new task's form defaults: due in DEFAULT_DUE_DAYS (tenant's today), assigned to me."""
+    return {
+        **initial,
+        "due_on": tenant_today(request.tenant) + dt.timedelta(days=DEFAULT_DUE_DAYS),
+        "assignee": request.user.pk,
+    }
+
+
 @capability_required(roles.MANAGE)
 def task_create(request: HttpRequest) -> HttpResponse:
     rep_id = request.POST.get("rep") or request.GET.get("rep")
@@ -104,15 +113,8 @@ def task_create(request: HttpRequest) -> HttpResponse:
     if not rep_id:
         return redirect("task-suggestions")
     rep = get_object_or_404(Rep.objects.select_related("partner"), pk=rep_id)
-    today = tenant_today(request.tenant)
     form = SupportTaskForm(
-        request.POST or None,
-        tenant=request.tenant,
-        initial={
-            "rep": rep.pk,
-            "due_on": today + dt.timedelta(days=DEFAULT_DUE_DAYS),
-            "assignee": request.user.pk,
-        },
+        request.POST or None, tenant=request.tenant, initial=_new_task_initial(request, rep=rep.pk)
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -142,15 +144,8 @@ def task_create(request: HttpRequest) -> HttpResponse:
 def task_suggestions(request: HttpRequest) -> HttpResponse:
     """Motivated reps without an open task: pick some and create one task each."""
     suggestions = list(support_task_suggestions(limit=SUGGESTION_LIMIT))
-    today = tenant_today(request.tenant)
-
     form = SuggestionTasksForm(
-        request.POST or None,
-        tenant=request.tenant,
-        initial={
-            "due_on": today + dt.timedelta(days=DEFAULT_DUE_DAYS),
-            "assignee": request.user.pk,
-        },
+        request.POST or None, tenant=request.tenant, initial=_new_task_initial(request)
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -7,14 +7,9 @@ from django.urls import reverse
 
 from tests.activities.factories import DealFactory, MaterialFactory, MaterialViewFactory
 from tests.factories import UserFactory
-from tests.partners.test_admin import admin_client_for
+from tests.helpers import admin_client_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_admin(client, tenant):
-    return admin_client_for(client, tenant)
 
 
 @pytest.fixture

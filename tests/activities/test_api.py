@@ -13,7 +13,7 @@ from activities.models import Material, MaterialView
 from pse_crm.roles import Role
 from pse_crm.tenancy import tenant_scope
 from tests.activities.factories import DealFactory, MaterialFactory, MaterialViewFactory
-from tests.factories import MembershipFactory
+from tests.helpers import member_api_client
 from tests.partners.factories import PartnerDomainFactory, PartnerFactory
 from tests.reps.factories import RepFactory
 
@@ -21,12 +21,6 @@ MATERIALS = "/api/v1/materials/"
 VIEWS = "/api/v1/material-views/"
 DEALS = "/api/v1/deals/"
 T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
-
-
-def member_client(tenant, role) -> APIClient:
-    client = APIClient()
-    client.force_login(MembershipFactory(tenant=tenant, role=role).user)
-    return client
 
 
 def results(response) -> list[dict]:
@@ -315,7 +309,7 @@ def test_anonymous_is_401(url, world):
     [(Role.OWNER, True), (Role.MANAGER, False), (Role.STAFF, False), (Role.VIEWER, False)],
 )
 def test_roles_read_everything_only_owners_write(tenant, world, role, write):
-    client = member_client(tenant, role)
+    client = member_api_client(tenant, role)
     for url in ENDPOINTS_READ:
         assert client.get(url).status_code == 200, url
     material = client.post(MATERIALS, {"title": "New"}, format="json").status_code

@@ -19,6 +19,7 @@ from activities.services.material_views import material_views_ingest
 from pse_crm.tenancy import all_tenants, tenant_scope
 from pse_crm.tenant_data import tenant_delete
 from tests.activities.factories import MaterialFactory, MaterialViewFactory
+from tests.helpers import on_another_connection
 from tests.reps.factories import RepFactory
 
 pytestmark = [
@@ -220,22 +221,6 @@ def _uncommitted_view(errors: list[BaseException], **fields):
         thread.join(20)
 
 
-def _started(action, errors: list[BaseException]) -> threading.Thread:
-    """``action`` running on another connection (its exception kept in ``errors``)."""
-
-    def run():
-        try:
-            action()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_writers_neither_lose_nor_double_count(tenant, world):
     """An insert waits on another's uncommitted row (ON CONFLICT adds after it commits);
@@ -248,10 +233,12 @@ def test_concurrent_writers_neither_lose_nor_double_count(tenant, world):
     with _uncommitted_view(errors, **held, viewed_at=at + dt.timedelta(hours=1)):
         # While the first insert is uncommitted: a second insert on the same keys, and the
         # deletion of another view of them. Both must wait for the first to commit.
-        two = _started(
+        two = on_another_connection(
             lambda: MaterialViewFactory(**held, viewed_at=at + dt.timedelta(hours=2)), errors
         )
-        three = _started(lambda: MaterialView._base_manager.filter(pk=doomed.pk).delete(), errors)
+        three = on_another_connection(
+            lambda: MaterialView._base_manager.filter(pk=doomed.pk).delete(), errors
+        )
         two.join(1)
         three.join(1)
         assert two.is_alive() and three.is_alive(), "they should wait for the first writer"
@@ -277,7 +264,7 @@ def test_a_view_moved_onto_keys_an_uncommitted_insert_creates_waits_for_it(tenan
     moving = MaterialViewFactory(tenant=tenant, rep=rep, material=deck, viewed_at=at)
     errors: list[BaseException] = []
     with _uncommitted_view(errors, tenant=tenant, rep=rep, material=sheet, viewed_at=new_day):
-        two = _started(
+        two = on_another_connection(
             lambda: MaterialView._base_manager.filter(pk=moving.pk).update(
                 viewed_at=new_day + dt.timedelta(minutes=5), material=sheet
             ),

@@ -8,9 +8,7 @@ from rest_framework.test import APIClient
 from deal_signals.models import SignalKind, SignalRule
 from pse_crm.tenancy import tenant_scope
 from support.models import SupportTask
-from tests.activities.factories import MaterialFactory, MaterialViewFactory
-from tests.deal_signals.factories import DealSignalFactory
-from tests.reps.factories import RepFactory
+from tests.deal_signals.factories import signal_with_view
 
 pytestmark = pytest.mark.django_db
 
@@ -18,36 +16,8 @@ SIGNALS = "/api/v1/deal-signals/"
 RULES = "/api/v1/deal-signal-rules/"
 
 
-@pytest.fixture
-def manager_api(manager):
-    c = APIClient()
-    c.force_login(manager)
-    return c
-
-
-@pytest.fixture
-def staff_api(staff):
-    c = APIClient()
-    c.force_login(staff)
-    return c
-
-
-@pytest.fixture
-def viewer_api(viewer):
-    c = APIClient()
-    c.force_login(viewer)
-    return c
-
-
 def _signal(tenant, **kwargs):
-    rep = kwargs.pop("rep", None) or RepFactory(partner__tenant=tenant)
-    signal = DealSignalFactory(rep=rep, **kwargs)
-    view = MaterialViewFactory(rep=rep, material=MaterialFactory(tenant=tenant, title="Price list"))
-    with tenant_scope(tenant):
-        signal.views.through.objects.create(
-            tenant=tenant, signal=signal, view=view, kind=signal.kind
-        )
-    return signal
+    return signal_with_view(tenant, material_title="Price list", **kwargs)
 
 
 def test_list_is_newest_first_and_never_shows_another_tenants_signals(

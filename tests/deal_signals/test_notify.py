@@ -101,13 +101,19 @@ def test_an_owner_who_left_the_tenant_is_replaced_by_the_members_on_duty(
     assert mail.outbox == []  # "none": in-app only
 
 
+def _digest_reader(tenant):
+    """A member of ``tenant`` (burst rule only) who reads signals in a daily digest."""
+    _burst_only(tenant)
+    reader = _member(tenant)
+    with tenant_scope(tenant):
+        notification_preference_set(tenant=tenant, user=reader, email="digest", on_duty=False)
+    return reader
+
+
 def test_a_digest_reader_gets_no_immediate_email_and_one_digest_of_the_days_signals(
     tenant, django_capture_on_commit_callbacks
 ):
-    _burst_only(tenant)
-    owner = _member(tenant)
-    with tenant_scope(tenant):
-        notification_preference_set(tenant=tenant, user=owner, email="digest", on_duty=False)
+    owner = _digest_reader(tenant)
     reps = [_bursting_rep(tenant, owner=owner) for _ in range(3)]
     with django_capture_on_commit_callbacks(execute=True):
         signals = _evaluate(tenant, reps)
@@ -128,10 +134,7 @@ def test_a_digest_reader_gets_no_immediate_email_and_one_digest_of_the_days_sign
 
 
 def test_the_digest_leaves_another_tenants_readers_alone(tenant, other_tenant):
-    _burst_only(other_tenant)
-    theirs = _member(other_tenant)
-    with tenant_scope(other_tenant):
-        notification_preference_set(tenant=other_tenant, user=theirs, email="digest", on_duty=False)
+    theirs = _digest_reader(other_tenant)
     _evaluate(other_tenant, [_bursting_rep(other_tenant, owner=theirs)])
     with tenant_scope(tenant):
         assert deal_signal_digest_send(tenant=tenant) == 0
@@ -141,10 +144,7 @@ def test_the_digest_leaves_another_tenants_readers_alone(tenant, other_tenant):
 def test_the_hourly_fan_out_sends_digests_at_eight_local_time(tenant, monkeypatch):
     from deal_signals import tasks
 
-    _burst_only(tenant)
-    owner = _member(tenant)
-    with tenant_scope(tenant):
-        notification_preference_set(tenant=tenant, user=owner, email="digest", on_duty=False)
+    owner = _digest_reader(tenant)
     _evaluate(tenant, [_bursting_rep(tenant, owner=owner)])
     # The next 08:30 in the tenant's time zone, after the signal was raised.
     local = timezone.now().astimezone(tenant.tzinfo)

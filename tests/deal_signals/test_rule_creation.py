@@ -10,7 +10,6 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from deal_signals.models import SignalKind, SignalRule
 from pse_crm.tenancy import tenant_scope
@@ -60,13 +59,6 @@ def test_the_migration_fills_in_tenants_without_rules_and_keeps_changed_ones(ten
     assert _rules(other_tenant)[SignalKind.BURST].threshold == 3
     late = _rules(other_tenant)[SignalKind.LATE_STAGE]
     assert late.material_kinds == SignalRule.DEFAULTS[SignalKind.LATE_STAGE]["material_kinds"]
-
-
-@pytest.fixture
-def manager_api(manager):
-    c = APIClient()
-    c.force_login(manager)
-    return c
 
 
 @pytest.fixture

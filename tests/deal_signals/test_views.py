@@ -9,23 +9,15 @@ from django.urls import reverse
 from deal_signals.models import DealSignal, NotificationPreference, SignalRule
 from pse_crm.tenancy import tenant_scope
 from support.models import SupportTask
-from tests.activities.factories import MaterialFactory, MaterialViewFactory
-from tests.deal_signals.factories import DealSignalFactory
+from tests.activities.factories import MaterialViewFactory
+from tests.deal_signals.factories import signal_with_view
 from tests.reps.factories import RepFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def _signal(tenant, **kwargs):
-    rep = RepFactory(partner__tenant=tenant)
-    signal = DealSignalFactory(rep=rep, **kwargs)
-    material = MaterialFactory(tenant=tenant, title="Quote template 2026")
-    view = MaterialViewFactory(rep=rep, material=material)
-    with tenant_scope(tenant):
-        signal.views.through.objects.create(
-            tenant=tenant, signal=signal, view=view, kind=signal.kind
-        )
-    return signal
+    return signal_with_view(tenant, material_title="Quote template 2026", **kwargs)
 
 
 def test_inbox_lists_newest_first_without_another_tenants_signals(

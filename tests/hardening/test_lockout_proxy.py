@@ -8,10 +8,6 @@ outside production (0) the header is not trusted at all: anyone can send one.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from axes.models import AccessAttempt
@@ -19,10 +15,10 @@ from django.urls import reverse
 
 from pse_crm.settings.base import client_address_settings
 from tests.factories import MembershipFactory, UserFactory
+from tests.helpers import run_with_settings
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "pw-for-tests"
 PROXY = "10.0.0.2"  # REMOTE_ADDR: the reverse proxy
 CLIENT_A = "203.0.113.7"
@@ -78,19 +74,11 @@ def test_by_default_the_forwarded_header_is_not_trusted(client, member):
 
 
 def _settings_in(module: str, proxies: str | None) -> dict:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": module}
-    env.update({"SECRET_KEY": "k" * 50, "ALLOWED_HOSTS": "crm.example.com"})
-    env.pop("AXES_PROXY_COUNT", None)
-    if proxies is not None:
-        env["AXES_PROXY_COUNT"] = proxies
     code = (
         "import json, django; django.setup(); from django.conf import settings as s; "
         "print(json.dumps([s.AXES_IPWARE_PROXY_COUNT, s.AXES_IPWARE_META_PRECEDENCE_ORDER]))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_with_settings(module, "AXES_PROXY_COUNT", proxies, code)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

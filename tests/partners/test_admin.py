@@ -10,23 +10,12 @@ from pse_crm.roles import Role
 from pse_crm.sfid import to_18
 from pse_crm.tenancy import tenant_scope
 from tests.factories import MembershipFactory, UserFactory
+from tests.helpers import admin_client_for
 from tests.partners.factories import PartnerDomainFactory, PartnerFactory
 
 pytestmark = pytest.mark.django_db
 
 ACCOUNT = to_18("001000000000AAA")
-
-
-def admin_client_for(client, tenant, *, role=Role.MANAGER, is_staff=True):
-    user = MembershipFactory(tenant=tenant, role=role, user__is_staff=is_staff).user
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def staff_admin(client, tenant):
-    """A tenant's staff user (is_staff, manager role, not superuser) in the admin."""
-    return admin_client_for(client, tenant)
 
 
 @pytest.fixture

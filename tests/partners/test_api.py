@@ -11,17 +11,11 @@ from pse_crm.roles import Role
 from pse_crm.sfid import to_18
 from pse_crm.tenancy import tenant_scope
 from tests.activities.factories import DealFactory
-from tests.factories import MembershipFactory
+from tests.helpers import member_api_client
 from tests.partners.factories import PartnerDomainFactory, PartnerFactory
 
 URL = "/api/v1/partners/"
 BULK = "/api/v1/partners/bulk/"
-
-
-def member_client(tenant, role) -> APIClient:
-    client = APIClient()
-    client.force_login(MembershipFactory(tenant=tenant, role=role).user)
-    return client
 
 
 def names(response) -> list[str]:
@@ -252,7 +246,7 @@ def test_anonymous_is_401_everywhere(tenant):
 )
 def test_every_role_reads_only_owners_and_keys_write(tenant, noise, role, write):
     partner = PartnerFactory(tenant=tenant, name="Ours")
-    client = member_client(tenant, role)
+    client = member_api_client(tenant, role)
     assert names(client.get(URL)) == ["Ours"]
     assert client.get(f"{URL}{partner.pk}/").status_code == 200
     created = client.post(URL, {"name": "New"}, format="json")

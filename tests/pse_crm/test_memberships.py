@@ -11,7 +11,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
-from django.db import connections, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import translation
 
@@ -25,6 +25,7 @@ from pse_crm.services.memberships import (
 )
 from pse_crm.tenancy import all_tenants, tenant_scope
 from tests.factories import MembershipFactory, UserFactory
+from tests.helpers import on_another_connection
 
 LAST_OWNER = "A tenant needs at least one active owner."
 
@@ -329,22 +330,6 @@ def test_create_user_staff_flag_and_reactivation(tenant):
 # --- two owners at once ----------------------------------------------------------------
 
 
-def _on_another_connection(action, errors: list[BaseException]) -> threading.Thread:
-    """``action`` on its own thread and database connection; its exception kept."""
-
-    def run():
-        try:
-            action()
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_owners_demoting_each_other_at_once_leave_one_owner(tenant):
     """The first demotion holds its transaction open; the second must wait for it, then
@@ -368,10 +353,10 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(tenant):
             except ValidationError as exc:
                 refused.append(exc)
 
-    holder = _on_another_connection(first, errors)
+    holder = on_another_connection(first, errors)
     try:
         assert demoted.wait(10), errors
-        waiter = _on_another_connection(second, errors)
+        waiter = on_another_connection(second, errors)
         waiter.join(1)
         assert waiter.is_alive(), "the second demotion should wait for the first"
     finally:

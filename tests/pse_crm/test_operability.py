@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from urllib.request import urlopen
 
 import pytest
@@ -31,11 +30,11 @@ from tests.activities.factories import MaterialViewFactory
 from tests.deal_signals.factories import DealSignalFactory
 from tests.factories import make_api_key
 from tests.hardening.conftest import acting_as_app_role
+from tests.helpers import run_with_settings
 from tests.segmentation.factories import SegmentationRunFactory
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[2]
 NOBODY_LISTENS = "redis://127.0.0.1:1/0"
 
 
@@ -356,19 +355,11 @@ def test_an_insane_request_id_is_replaced(client, given):
 
 
 def _logging_settings(module: str, log_format: str | None) -> str:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": module}
-    env.update({"SECRET_KEY": "k" * 50, "ALLOWED_HOSTS": "crm.example.com"})
-    env.pop("LOG_FORMAT", None)
-    if log_format is not None:
-        env["LOG_FORMAT"] = log_format
     code = (
         "import django, logging; django.setup(); "
         "logging.getLogger('probe').warning('hello', extra={'n': 1})"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_with_settings(module, "LOG_FORMAT", log_format, code)
     return result.stderr.strip().splitlines()[-1]
 
 

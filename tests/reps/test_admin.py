@@ -10,17 +10,12 @@ from pse_crm.tenancy import tenant_scope
 from reps.models import Rep
 from tests.factories import UserFactory
 from tests.partners.factories import PartnerDomainFactory, PartnerFactory
-from tests.partners.test_admin import _import, admin_client_for
+from tests.partners.test_admin import _import
 from tests.reps.factories import RepFactory
 
 pytestmark = pytest.mark.django_db
 
 ACCOUNT = to_18("001000000000BBB")
-
-
-@pytest.fixture
-def staff_admin(client, tenant):
-    return admin_client_for(client, tenant)
 
 
 @pytest.fixture

@@ -9,19 +9,13 @@ from pse_crm.roles import Role
 from pse_crm.sfid import to_18
 from pse_crm.tenancy import tenant_scope
 from reps.models import Rep
-from tests.factories import MembershipFactory
+from tests.helpers import member_api_client
 from tests.partners.factories import PartnerFactory
 from tests.reps.factories import RepFactory
 
 URL = "/api/v1/reps/"
 BULK = "/api/v1/reps/bulk/"
 ACCOUNT = "001A00000000001"
-
-
-def member_client(tenant, role) -> APIClient:
-    client = APIClient()
-    client.force_login(MembershipFactory(tenant=tenant, role=role).user)
-    return client
 
 
 def names(response) -> list[str]:
@@ -220,7 +214,7 @@ def test_anonymous_is_401(tenant, partner):
 )
 def test_roles(tenant, partner, noise, role, write):
     rep = RepFactory(partner=partner, name="Sato")
-    client = member_client(tenant, role)
+    client = member_api_client(tenant, role)
     assert names(client.get(URL)) == ["Sato"]
     created = client.post(URL, {"partner": partner.pk, "name": "New"}, format="json")
     bulk = client.post(
