@@ -15,7 +15,9 @@ class SegmentationSettingsAdmin(TenantOwnedAdmin):
         "results_window_days",
         "results_measure",
         "views_high_rule",
+        "views_floor",
         "results_high_rule",
+        "results_median_min_reps",
         "tier_measure",
         "min_reps_for_tiers",
         "updated_at",
@@ -32,6 +34,10 @@ class SegmentationRunAdmin(ReadOnlyTenantAdmin):
         "is_current",
         "rep_count",
         "active_rep_count",
+        "views_cutoff",
+        "views_cutoff_rule",
+        "results_cutoff_rule",
+        "partners_without_performer",
         "duration_ms",
         "correlation_rho",
     )
@@ -68,9 +74,12 @@ class PartnerSegmentAdmin(ReadOnlyTenantAdmin):
         "activation_rate",
         "performers",
         "motivated",
+        "casual",
+        "needs_first_performer",
+        "days_to_first_performer",
         "won_amount",
     )
-    list_filter = ("run__is_current", "is_tiered")
+    list_filter = ("run__is_current", "is_tiered", "needs_first_performer")
     search_fields = ("partner__name",)
     list_select_related = ("partner", "run")
     raw_id_fields = ("partner", "run")

@@ -2,7 +2,10 @@
 
 * ``GET /api/v1/segments/``: the current run's rep segments; filters ``quadrant``,
   ``tier`` (``top``, ``middle``, ``bottom`` or ``none``), ``partner``.
-* ``GET /api/v1/segmentation/partners/``: the current run's per-partner figures.
+* ``GET /api/v1/segmentation/partners/``: the current run's per-partner figures, with
+  each tier's actual share and the first-performer playbook (``needs_first_performer``,
+  ``first_performer_candidates``: rep ids for ``POST /api/v1/support-tasks/bulk/``;
+  ``days_to_first_performer``); filter ``needs_first_performer``.
 * ``POST /api/v1/segmentation/runs/``: request a run (202; it runs on a worker), then
   ``GET /api/v1/segmentation/runs/{id}/`` for its status and statistics.
 * ``GET|PUT|PATCH /api/v1/segmentation/settings/``: the tenant's settings.
@@ -67,10 +70,11 @@ class RepSegmentFilter(django_filters.FilterSet):
 
 class PartnerSegmentFilter(django_filters.FilterSet):
     is_tiered = django_filters.BooleanFilter()
+    needs_first_performer = django_filters.BooleanFilter()
 
     class Meta:
         model = PartnerSegment
-        fields = ["is_tiered"]
+        fields = ["is_tiered", "needs_first_performer"]
 
 
 class SegmentationRunFilter(django_filters.FilterSet):
@@ -104,7 +108,14 @@ class PartnerSegmentViewSet(TenantReadOnlyViewSet):
     serializer_class = PartnerSegmentSerializer
     read_capability = roles.READ
     filterset_class = PartnerSegmentFilter
-    ordering_fields = ["activation_rate", "active_reps", "reps", "won_amount", "id"]
+    ordering_fields = [
+        "activation_rate",
+        "active_reps",
+        "reps",
+        "won_amount",
+        "days_to_first_performer",
+        "id",
+    ]
 
     def scope_queryset(self, queryset):
         return queryset.filter(run__is_current=True).select_related("partner")

@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from partners.models import Partner
+from pse_crm.templatetags.pse_ui import pct
 from segmentation.models import SegmentationSettings
 
 
@@ -28,15 +29,22 @@ class KeymenFilterForm(forms.Form):
     )
     movers = forms.BooleanField(label=_("Moved since the last run"), required=False)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, tier_counts: dict | None = None, **kwargs):
         from segmentation.models import Quadrant, Tier
         from segmentation.selectors import UNTIERED
 
         super().__init__(*args, **kwargs)
         self.fields["quadrant"].choices = [("", _("All quadrants")), *Quadrant.choices]
+        # Each tier with its actual share of the tiered reps: ties share a tier, so the
+        # middle need not hold 60%.
+        counts = tier_counts or {}
+        tiered = sum(counts.get(t, 0) for t in Tier.values)
         self.fields["tier"].choices = [
             ("", _("All tiers")),
-            *Tier.choices,
+            *(
+                (value, f"{label} · {pct(counts.get(value, 0) / tiered, 0)}" if tiered else label)
+                for value, label in Tier.choices
+            ),
             (UNTIERED, _("Not tiered")),
         ]
         self.fields["partner"].queryset = Partner.objects.order_by("name")

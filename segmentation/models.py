@@ -9,7 +9,10 @@ tenant, enforced by a partial unique index).
 Edge cases, decided (the full list is in the docstrings of segmentation/services/
 segments.py, statistics.py and runs.py):
 
-* a rep with no activity at all is ``dormant``: "high" always means more than zero;
+* one meaning of activity: a rep is *active* with a view in the view window, a won deal in
+  the results window or a deal created in the view window (an old open deal alone is not
+  activity); ``dormant`` is exactly the reps who are not active, and an active rep below
+  both cut-offs is ``casual``, so no rep is active and dormant at once;
 * reps who left the partner (``Rep.is_employed=False``) are not segmented; their past
   segments stay in the history of older runs;
 * deleted deals never count;
@@ -32,6 +35,7 @@ from pse_crm.models import Tenant, TenantOwned
 from reps.models import Rep
 
 __all__ = [
+    "CutoffRule",
     "PartnerSegment",
     "Quadrant",
     "RepSegment",
@@ -44,20 +48,45 @@ MAX_WINDOW_DAYS = 3650
 
 
 class Quadrant(models.TextChoices):
-    """Views × results. Keyman ① is ``performer``; keyman ② is ``motivated``."""
+    """Views × results. Keyman ① is ``performer``; keyman ② is ``motivated``.
+
+    The low/low cell holds two kinds of rep: ``casual`` (active, but below both cut-offs:
+    a casual look, a deal opened, a small win) and ``dormant`` (no activity at all).
+    """
 
     PERFORMER = "performer", _("Performer (keyman ①)")
     MOTIVATED = "motivated", _("Motivated (keyman ②)")
     INDEPENDENT = "independent", _("Independent")
+    CASUAL = "casual", _("Casual (active, below both cut-offs)")
     DORMANT = "dormant", _("Dormant")
 
 
-class Tier(models.TextChoices):
-    """2:6:2 inside one partner: a relative ratio, not a judgement."""
+# Short names for badges in narrow table cells (the full label is the badge's title).
+QUADRANT_SHORT = {
+    Quadrant.PERFORMER: _("Keyman ①"),
+    Quadrant.MOTIVATED: _("Keyman ②"),
+    Quadrant.INDEPENDENT: _("Independent"),
+    Quadrant.CASUAL: _("Casual"),
+    Quadrant.DORMANT: _("Dormant"),
+}
 
-    TOP = "top", _("Top 20%")
-    MIDDLE = "middle", _("Middle 60%")
-    BOTTOM = "bottom", _("Bottom 20%")
+
+class Tier(models.TextChoices):
+    """2:6:2 inside one partner: a relative ratio, not a judgement. Ties share a tier, so
+    a tier's actual share is shown beside it (ties at zero fill the bottom)."""
+
+    TOP = "top", _("Top")
+    MIDDLE = "middle", _("Middle")
+    BOTTOM = "bottom", _("Bottom")
+
+
+class CutoffRule(models.TextChoices):
+    """Which rule chose a run's cut-off on one axis (see segmentation/cutoffs.py)."""
+
+    MEDIAN = "median", _("median")
+    FLOOR = "floor", _("floor")
+    ANY = "any", _("any result")
+    THRESHOLD = "threshold", _("fixed threshold")
 
 
 class SegmentationSettings(TenantOwned):
@@ -72,7 +101,7 @@ class SegmentationSettings(TenantOwned):
         WON_DEALS = "won_deals", _("Won deal count")
 
     class HighRule(models.TextChoices):
-        MEDIAN = "median", _("Above the median of reps with any activity")
+        MEDIAN = "median", _("Above the median of the reps with any (views or results)")
         THRESHOLD = "threshold", _("At or above a fixed threshold")
 
     class TierMeasure(models.TextChoices):
@@ -106,6 +135,24 @@ class SegmentationSettings(TenantOwned):
         default=10,
         validators=[MinValueValidator(1)],
         help_text=_("With the fixed-threshold rule: at least this many views is high."),
+    )
+    views_floor = models.PositiveIntegerField(
+        _("views floor"),
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(100000)],
+        help_text=_(
+            "With the median rule: the fewest views in the window that count as motivated,"
+            " however low the median."
+        ),
+    )
+    results_median_min_reps = models.PositiveIntegerField(
+        _("reps with results before the median applies"),
+        default=20,
+        validators=[MinValueValidator(1), MaxValueValidator(100000)],
+        help_text=_(
+            "With the median rule: while fewer reps than this have results, any result is"
+            " high; from this many on, more than their median is."
+        ),
     )
     results_high_rule = models.CharField(
         _("high results means"), max_length=16, choices=HighRule.choices, default=HighRule.MEDIAN
@@ -158,8 +205,10 @@ class SegmentationSettings(TenantOwned):
         "results_measure",
         "views_high_rule",
         "views_threshold",
+        "views_floor",
         "results_high_rule",
         "results_threshold",
+        "results_median_min_reps",
         "tier_measure",
         "min_reps_for_tiers",
     )
@@ -265,12 +314,42 @@ class SegmentationRun(TenantOwned):
     quadrant_counts = models.JSONField(_("reps per quadrant"), default=dict, blank=True)
     # {"top": n, "middle": n, "bottom": n, "untiered": n}
     tier_counts = models.JSONField(_("reps per tier"), default=dict, blank=True)
-    # The cut-offs used for "high" on each axis.
+    # The cut-offs used for "high" on each axis: the value, the rule that chose it, the
+    # reps behind it (with any views / any results) and their median (segmentation/cutoffs.py).
     views_cutoff = models.DecimalField(
         _("views cut-off"), max_digits=20, decimal_places=4, null=True, blank=True
     )
+    views_cutoff_rule = models.CharField(
+        _("views cut-off rule"), max_length=16, choices=CutoffRule.choices, blank=True
+    )
+    views_cutoff_n = models.PositiveIntegerField(_("reps with views"), null=True, blank=True)
+    views_median = models.DecimalField(
+        _("median views of reps with views"), max_digits=20, decimal_places=4, null=True, blank=True
+    )
     results_cutoff = models.DecimalField(
         _("results cut-off"), max_digits=20, decimal_places=4, null=True, blank=True
+    )
+    results_cutoff_rule = models.CharField(
+        _("results cut-off rule"), max_length=16, choices=CutoffRule.choices, blank=True
+    )
+    results_cutoff_n = models.PositiveIntegerField(_("reps with results"), null=True, blank=True)
+    results_median = models.DecimalField(
+        _("median results of reps with results"),
+        max_digits=20,
+        decimal_places=4,
+        null=True,
+        blank=True,
+    )
+    # The first-performer playbook: partners without a keyman ①, and the median days from
+    # a partner's first flagged run to its first run with one (over the partners that got one).
+    partners_without_performer = models.PositiveIntegerField(
+        _("partners without a keyman ①"), default=0
+    )
+    first_performer_median_days = models.FloatField(
+        _("median days to a first keyman ①"), null=True, blank=True
+    )
+    first_performer_partners = models.PositiveIntegerField(
+        _("partners that gained a first keyman ①"), default=0
     )
     # Spearman rank correlation of views and results over the tenant's reps.
     # Correlation, not causation.
@@ -369,6 +448,7 @@ class RepSegment(TenantOwned):
         _("open pipeline"), max_digits=18, decimal_places=2, default=0
     )
     open_deals = models.PositiveIntegerField(_("open deals"), default=0)
+    created_deals = models.PositiveIntegerField(_("deals created in view window"), default=0)
     is_active = models.BooleanField(_("active"), default=False)
     quadrant = models.CharField(_("quadrant"), max_length=16, choices=Quadrant.choices)
     tier = models.CharField(_("tier"), max_length=8, choices=Tier.choices, null=True, blank=True)
@@ -396,6 +476,16 @@ class RepSegment(TenantOwned):
         return f"{self.rep_id}: {self.get_quadrant_display()}"
 
     @property
+    def quadrant_short(self) -> str:
+        return str(QUADRANT_SHORT.get(self.quadrant, self.get_quadrant_display()))
+
+    @property
+    def previous_quadrant_short(self) -> str:
+        if not self.previous_quadrant:
+            return ""
+        return str(QUADRANT_SHORT.get(self.previous_quadrant, self.get_previous_quadrant_display()))
+
+    @property
     def moved(self) -> bool:
         """The quadrant changed since the previous run (a new rep has not moved)."""
         return self.previous_quadrant is not None and self.previous_quadrant != self.quadrant
@@ -419,6 +509,7 @@ class PartnerSegment(TenantOwned):
     performers = models.PositiveIntegerField(_("keyman ① (performers)"), default=0)
     motivated = models.PositiveIntegerField(_("keyman ② (motivated)"), default=0)
     independents = models.PositiveIntegerField(_("independents"), default=0)
+    casual = models.PositiveIntegerField(_("casual"), default=0)
     dormant = models.PositiveIntegerField(_("dormant"), default=0)
     views = models.PositiveIntegerField(_("views in window"), default=0)
     won_amount = models.DecimalField(
@@ -427,9 +518,23 @@ class PartnerSegment(TenantOwned):
     won_deals = models.PositiveIntegerField(_("won deals in window"), default=0)
     is_tiered = models.BooleanField(_("tiered"), default=False)
     # 2:6:2 inside the partner (all zero when the partner is too small to be tiered).
-    top_reps = models.PositiveIntegerField(_("top 20%"), default=0)
-    middle_reps = models.PositiveIntegerField(_("middle 60%"), default=0)
-    bottom_reps = models.PositiveIntegerField(_("bottom 20%"), default=0)
+    top_reps = models.PositiveIntegerField(_("top tier"), default=0)
+    middle_reps = models.PositiveIntegerField(_("middle tier"), default=0)
+    bottom_reps = models.PositiveIntegerField(_("bottom tier"), default=0)
+    # The first-performer playbook: no keyman ① among the partner's reps yet, and its most
+    # motivated reps (most views in the window, then the latest view; at most five) as the
+    # candidates for intensive support.
+    needs_first_performer = models.BooleanField(_("needs a first keyman ①"), default=False)
+    first_performer_candidates = models.JSONField(
+        _("first-performer candidates"), default=list, blank=True
+    )
+    # Carried from run to run: the as-of day of the first run that flagged the partner, of
+    # its first run with a keyman ① after that, and the days between.
+    first_flagged_on = models.DateField(_("first flagged"), null=True, blank=True)
+    first_performer_on = models.DateField(_("first keyman ①"), null=True, blank=True)
+    days_to_first_performer = models.PositiveIntegerField(
+        _("days to a first keyman ①"), null=True, blank=True
+    )
     # Only for partners with at least 10 reps. Correlation, not causation.
     correlation_n = models.PositiveIntegerField(_("n"), null=True, blank=True)
     correlation_rho = models.FloatField(_("Spearman ρ"), null=True, blank=True)
@@ -452,3 +557,11 @@ class PartnerSegment(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.partner_id} in run {self.run_id}"
+
+    def tier_share(self, tier: str | None) -> float | None:
+        """The share of the partner's tiered reps in ``tier`` (0..1); None when untiered."""
+        total = self.top_reps + self.middle_reps + self.bottom_reps
+        if not self.is_tiered or not total or tier is None:
+            return None
+        count = {"top": self.top_reps, "middle": self.middle_reps, "bottom": self.bottom_reps}
+        return count.get(tier, 0) / total

@@ -7,12 +7,20 @@ Figures here are correlations, not causation.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import F, OrderBy, QuerySet
 
 from pse_crm.models import Tenant
-from segmentation.models import RepSegment, SegmentationRun, SegmentationSettings
+from segmentation.models import (
+    PartnerSegment,
+    Quadrant,
+    RepSegment,
+    SegmentationRun,
+    SegmentationSettings,
+)
 
 __all__ = [
+    "keymen_default_order",
+    "partner_tier_shares",
     "rep_segment_history",
     "rep_segments_current",
     "rep_segments_of_partner",
@@ -113,3 +121,42 @@ def rep_segment_history(*, tenant: Tenant, rep_id: int) -> QuerySet[RepSegment]:
         .select_related("run")
         .order_by("-run__as_of", "-run_id")
     )
+
+
+def keymen_default_order(
+    *, quadrant: str | None, results_measure: str | None
+) -> tuple[str | OrderBy, ...]:
+    """The keymen list's order when the reader chose none: the list to act on.
+
+    Keyman ② (motivated) by motivation: most views in the window first, then the latest
+    view. Keyman ① (performers) by results (the run's results measure), then views.
+    Otherwise by score. The rep id breaks ties, so pages never overlap.
+    """
+    if quadrant == Quadrant.MOTIVATED:
+        return (F("views").desc(), F("last_viewed_at").desc(nulls_last=True), "rep_id")
+    if quadrant == Quadrant.PERFORMER:
+        won = "won_deals" if results_measure == "won_deals" else "won_amount"
+        return (f"-{won}", "-views", "rep_id")
+    return ("-score", "rep_id")
+
+
+def partner_tier_shares(
+    *, tenant: Tenant, partner_ids, run_ids=None
+) -> dict[tuple[int, int], dict[str, float]]:
+    """``{(run, partner): {tier: share}}``: each tier's actual share of the partner's
+    tiered reps (0..1) in the current run, or in ``run_ids``; one query. Ties share a tier,
+    so a "middle" tier need not hold 60%: the share says what it holds."""
+    qs = PartnerSegment.objects.filter(tenant=tenant, partner_id__in=partner_ids, is_tiered=True)
+    qs = qs.filter(run_id__in=run_ids) if run_ids is not None else qs.filter(run__is_current=True)
+    out = {}
+    for run_id, partner_id, top, middle, bottom in qs.values_list(
+        "run_id", "partner_id", "top_reps", "middle_reps", "bottom_reps"
+    ):
+        total = top + middle + bottom
+        if total:
+            out[(run_id, partner_id)] = {
+                "top": top / total,
+                "middle": middle / total,
+                "bottom": bottom / total,
+            }
+    return out

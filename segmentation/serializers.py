@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from segmentation.cutoffs import cutoff_lines
 from segmentation.models import PartnerSegment, RepSegment, SegmentationRun, SegmentationSettings
 
 
@@ -67,6 +68,7 @@ class RepSegmentSerializer(serializers.ModelSerializer):
             "won_deals",
             "open_pipeline_amount",
             "open_deals",
+            "created_deals",
             "is_active",
             "quadrant",
             "quadrant_label",
@@ -85,8 +87,25 @@ class RepSegmentSerializer(serializers.ModelSerializer):
         return obj.get_tier_display()
 
 
+class TierSharesSerializer(serializers.Serializer):
+    top = serializers.FloatField()
+    middle = serializers.FloatField()
+    bottom = serializers.FloatField()
+
+
 class PartnerSegmentSerializer(_CorrelationMixin, serializers.ModelSerializer):
     partner_name = serializers.CharField(source="partner.name", read_only=True)
+    tier_shares = serializers.SerializerMethodField(
+        help_text=_("Each tier's actual share of the partner's tiered reps (ties share a tier).")
+    )
+    first_performer_candidates = serializers.ListField(
+        child=serializers.IntegerField(),
+        read_only=True,
+        help_text=_(
+            "Rep ids, most motivated first (at most five): candidates for intensive support"
+            " while the partner has no keyman ①. POST them to support-tasks/bulk/."
+        ),
+    )
 
     class Meta:
         model = PartnerSegment
@@ -101,6 +120,7 @@ class PartnerSegmentSerializer(_CorrelationMixin, serializers.ModelSerializer):
             "performers",
             "motivated",
             "independents",
+            "casual",
             "dormant",
             "views",
             "won_amount",
@@ -109,13 +129,28 @@ class PartnerSegmentSerializer(_CorrelationMixin, serializers.ModelSerializer):
             "top_reps",
             "middle_reps",
             "bottom_reps",
+            "tier_shares",
+            "needs_first_performer",
+            "first_performer_candidates",
+            "first_flagged_on",
+            "first_performer_on",
+            "days_to_first_performer",
             "correlation",
         ]
         read_only_fields = fields
 
+    @extend_schema_field(TierSharesSerializer(allow_null=True))
+    def get_tier_shares(self, obj: PartnerSegment) -> dict | None:
+        if not obj.is_tiered:
+            return None
+        return {tier: obj.tier_share(tier) for tier in ("top", "middle", "bottom")}
+
 
 class SegmentationRunSerializer(_CorrelationMixin, serializers.ModelSerializer):
     status_label = serializers.CharField(source="get_status_display", read_only=True)
+    cutoffs = serializers.SerializerMethodField(
+        help_text=_("Each cut-off in words: its value, the rule that chose it and the n behind it.")
+    )
 
     class Meta:
         model = SegmentationRun
@@ -137,11 +172,25 @@ class SegmentationRunSerializer(_CorrelationMixin, serializers.ModelSerializer):
             "quadrant_counts",
             "tier_counts",
             "views_cutoff",
+            "views_cutoff_rule",
+            "views_cutoff_n",
+            "views_median",
             "results_cutoff",
+            "results_cutoff_rule",
+            "results_cutoff_n",
+            "results_median",
+            "cutoffs",
+            "partners_without_performer",
+            "first_performer_median_days",
+            "first_performer_partners",
             "correlation",
             "error",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_cutoffs(self, obj: SegmentationRun) -> list[str]:
+        return cutoff_lines(obj)
 
 
 class SegmentationRunDetailSerializer(SegmentationRunSerializer):

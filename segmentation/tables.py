@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from pse_crm.tables import BaseTable, NumColumn
 from pse_crm.templatetags.pse_ui import num
+from segmentation.selectors import partner_tier_shares
 
 
 class KeymenTable(BaseTable):
@@ -41,6 +42,19 @@ class KeymenTable(BaseTable):
         super().__init__(*args, **kwargs)
         if not (can_manage or can_write):
             self.columns.hide("actions")
+
+    def attach_tier_shares(self, *, tenant) -> None:
+        """Give each row of the page ``tier_share``: its tier's actual share of its
+        partner's reps in the run (one query for the page)."""
+        page = getattr(self, "page", None)
+        rows = [row.record for row in (page.object_list if page else self.rows)]
+        shares = partner_tier_shares(
+            tenant=tenant,
+            partner_ids={r.partner_id for r in rows},
+            run_ids={r.run_id for r in rows},
+        )
+        for r in rows:
+            r.tier_share = shares.get((r.run_id, r.partner_id), {}).get(r.tier)
 
 
 class RunTable(BaseTable):

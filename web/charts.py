@@ -2,9 +2,15 @@
 
 Only the view classes of django-chartjs are used: its bundled Chart.js 2 is never served
 (``chartjs`` is not an installed app); the pages load Chart.js 4 from node_modules.
+
+Every weekly chart says which of its weeks are incomplete (``partial``: the current week,
+or a week whose snapshot was taken before it ended). app.js draws them dashed with a
+hollow point and says so in the tooltip, so an unfinished week never reads as a drop.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from chartjs.views.base import JSONView
 from chartjs.views.lines import BaseLineChartView
@@ -15,6 +21,7 @@ from django.utils.translation import gettext as _
 from momentum.selectors import momentum_snapshots
 from partners.models import Partner
 from pse_crm import roles
+from pse_crm.calendar import day_start, tenant_today
 from pse_crm.permissions import TenantViewMixin
 from reps.models import Rep
 from web import selectors as pages
@@ -33,21 +40,37 @@ class _ChartMixin(TenantViewMixin):
 
 
 class _SeriesChart(_ChartMixin, BaseLineChartView):
-    """Labels plus one dataset per series; colours are chosen by app.js."""
+    """Labels plus one dataset per series; colours are chosen by app.js. Weekly charts
+    give ``get_partial``: one flag per label, true for an incomplete week."""
 
     def get_dataset_options(self, index, color):
         return {}
+
+    def get_partial(self) -> list[bool]:
+        return []
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["partial"] = self.get_partial()
+        context["partial_text"] = _("week in progress: not complete yet")
+        return context
 
 
 class RepViewsChart(_SeriesChart):
     def get_rows(self):
         if not hasattr(self, "_rows"):
             rep = get_object_or_404(Rep.objects.select_related("tenant"), pk=self.kwargs["pk"])
+            self._rep = rep
             self._rows = pages.rep_views_by_week(rep=rep)
         return self._rows
 
     def get_labels(self):
         return [date_format(week, "SHORT_DATE_FORMAT") for week, _n in self.get_rows()]
+
+    def get_partial(self):
+        rows = self.get_rows()
+        today = tenant_today(self._rep.tenant)
+        return [week + dt.timedelta(days=7) > today for week, _n in rows]
 
     def get_providers(self):
         return [_("Material views")]
@@ -63,13 +86,22 @@ class MomentumChart(_SeriesChart):
         if not hasattr(self, "_rows"):
             if "pk" in self.kwargs:
                 partner = get_object_or_404(Partner, pk=self.kwargs["pk"])
-                self._rows = list(momentum_snapshots(partner_id=partner.pk))
+                self._rows = list(
+                    momentum_snapshots(tenant=self.request.tenant, partner_id=partner.pk)
+                )
             else:
-                self._rows = list(momentum_snapshots(whole_tenant=True))
+                self._rows = list(momentum_snapshots(tenant=self.request.tenant, whole_tenant=True))
         return self._rows
 
     def get_labels(self):
         return [date_format(row.week_start, "SHORT_DATE_FORMAT") for row in self.get_rows()]
+
+    def get_partial(self):
+        tenant = self.request.tenant
+        return [
+            row.computed_at < day_start(tenant, row.week_start + dt.timedelta(days=7))
+            for row in self.get_rows()
+        ]
 
     def get_providers(self):
         return [_("Active reps"), _("Won deals")]

@@ -109,13 +109,20 @@ SCATTER_MAX_POINTS = 6000
 
 
 def rep_segment_history_rows(*, rep: Rep) -> list[dict]:
-    """The rep's quadrant and tier in each kept run, newest first, ready to display."""
+    """The rep's quadrant and tier in each kept run, newest first, ready to display, with
+    the tier's actual share of the partner's reps in that run. Two queries."""
     from segmentation.models import Quadrant, Tier
-    from segmentation.selectors import rep_segment_history
+    from segmentation.selectors import partner_tier_shares, rep_segment_history
 
     quadrants, tiers = dict(Quadrant.choices), dict(Tier.choices)
+    segments = list(rep_segment_history(tenant=rep.tenant, rep_id=rep.pk)[:24])
+    shares = partner_tier_shares(
+        tenant=rep.tenant,
+        partner_ids={seg.partner_id for seg in segments},
+        run_ids={seg.run_id for seg in segments},
+    )
     rows = []
-    for seg in rep_segment_history(tenant=rep.tenant, rep_id=rep.pk)[:24]:
+    for seg in segments:
         measure = seg.run.settings_used.get("results_measure", "won_amount")
         rows.append(
             {
@@ -124,18 +131,27 @@ def rep_segment_history_rows(*, rep: Rep) -> list[dict]:
                 "quadrant_label": quadrants.get(seg.quadrant, seg.quadrant),
                 "tier": seg.tier or "none",
                 "tier_label": tiers.get(seg.tier, "—") if seg.tier else "—",
+                "tier_share": shares.get((seg.run_id, seg.partner_id), {}).get(seg.tier),
                 "views": seg.views,
                 "results": seg.won_deals if measure == "won_deals" else seg.won_amount,
+                "is_amount": measure != "won_deals",
             }
         )
     return rows
 
 
 def scatter_payload(*, tenant, partner: Partner | None = None) -> dict:
-    """The views × results chart: one dataset per quadrant, the two cut-off lines, axes."""
+    """The views × results chart: one dataset per quadrant, the two cut-off lines, axes.
+
+    Each line is drawn where the run's cut-off separates low from high
+    (``segmentation.cutoffs.cutoff_line``), never on an axis: "any win" on an amount sits
+    half-way between zero and the smallest win drawn.
+    """
     from django.utils.translation import gettext as _
 
-    from segmentation.models import Quadrant
+    from pse_crm.templatetags.pse_ui import money, num
+    from segmentation.cutoffs import cutoff_line
+    from segmentation.models import CutoffRule, Quadrant
     from segmentation.selectors import segment_scatter_points, segmentation_current_run
 
     run = segmentation_current_run(tenant=tenant)
@@ -150,20 +166,36 @@ def scatter_payload(*, tenant, partner: Partner | None = None) -> dict:
     for views, results, quadrant in points:
         by_quadrant.setdefault(quadrant, []).append({"x": views, "y": results})
     measure = (run.settings_used if run else {}).get("results_measure", "won_amount")
+    counts = measure == "won_deals"
+    x_line = y_line = None
+    x_label, y_label = _("views cut-off"), _("results cut-off")
+    if run is not None:
+        x_line = cutoff_line(rule=run.views_cutoff_rule, value=run.views_cutoff, whole=True)
+        positive = [y for _x, y, _q in points if y > 0]
+        y_line = cutoff_line(
+            rule=run.results_cutoff_rule,
+            value=run.results_cutoff,
+            whole=counts,
+            smallest_high=min(positive) if positive else None,
+        )
+        if run.views_cutoff is not None:
+            at_least = run.views_cutoff_rule in (CutoffRule.FLOOR, CutoffRule.THRESHOLD)
+            x_label += f" ({'≥' if at_least else '>'} {num(run.views_cutoff, 0 if run.views_cutoff == int(run.views_cutoff) else 1)})"
+        if run.results_cutoff_rule == CutoffRule.ANY:
+            y_label += " (" + _("any win") + ")"
+        elif run.results_cutoff is not None:
+            shown = num(run.results_cutoff, 0) if counts else money(run.results_cutoff)
+            at_least = run.results_cutoff_rule == CutoffRule.THRESHOLD
+            y_label += f" ({'≥' if at_least else '>'} {shown})"
     return {
         "datasets": [
             {"key": q, "label": str(label), "data": by_quadrant.get(q, [])}
             for q, label in Quadrant.choices
         ],
-        "thresholds": {
-            "x": float(run.views_cutoff) if run and run.views_cutoff is not None else None,
-            "y": float(run.results_cutoff) if run and run.results_cutoff is not None else None,
-            "x_label": _("views cut-off"),
-            "y_label": _("results cut-off"),
-        },
+        "thresholds": {"x": x_line, "y": y_line, "x_label": x_label, "y_label": y_label},
         "axes": {
             "x": _("Material views"),
-            "y": _("Won deals") if measure == "won_deals" else _("Won amount"),
+            "y": _("Won deals") if counts else _("Won amount"),
         },
         "total": total,
         "shown": len(points),
@@ -197,6 +229,10 @@ def tier_bars(*, tenant, limit: int = 12) -> list[dict]:
                 "middle_pct": round(100 * middle / whole, 1),
                 "bottom_pct": round(100 * bottom / whole, 1),
                 "middle_end": round(100 * (top + middle) / whole, 1),
+                # The actual shares, as the bar's label says them (ties share a tier).
+                "top_share": top / whole,
+                "middle_share": middle / whole,
+                "bottom_share": bottom / whole,
             }
         )
     return out
@@ -215,6 +251,22 @@ def partner_tier_counts(*, tenant, partner: Partner) -> dict[str, int]:
     if not figures.is_tiered:
         return {"none": figures.reps}
     return {"top": figures.top_reps, "middle": figures.middle_reps, "bottom": figures.bottom_reps}
+
+
+def tier_rows(counts: dict[str, int]) -> list[dict]:
+    """The three tiers with their count and actual share, as the partner page lists them."""
+    from segmentation.models import Tier
+
+    tiered = sum(counts.get(t, 0) for t in Tier.values)
+    return [
+        {
+            "key": key,
+            "label": label,
+            "count": counts.get(key, 0),
+            "share": counts.get(key, 0) / tiered if tiered else None,
+        }
+        for key, label in Tier.choices
+    ]
 
 
 def partners_with_current_segments() -> QuerySet[Partner]:
@@ -240,6 +292,8 @@ def partners_with_current_segments() -> QuerySet[Partner]:
         activation_rate=Subquery(current.values("activation_rate")[:1]),
         performers=Subquery(current.values("performers")[:1]),
         motivated=Subquery(current.values("motivated")[:1]),
+        needs_first_performer=Subquery(current.values("needs_first_performer")[:1]),
+        days_to_first_performer=Subquery(current.values("days_to_first_performer")[:1]),
     ).order_by("name", "pk")
 
 
@@ -257,3 +311,55 @@ def partner_know_how_shares(*, partner: Partner, limit: int = 20) -> list:
         .select_related("know_how", "rep", "shared_by")
         .order_by("-shared_on", "-pk")[:limit]
     )
+
+
+# --- The first-performer playbook ---------------------------------------------------------
+
+
+def first_performer_playbook(*, tenant, partner: Partner | None = None, limit: int = 8) -> list:
+    """Partners of the current run without a keyman ① (one, or the ``limit`` with the most
+    reps), each with its candidates for intensive support, most motivated first: their
+    views and last view in the run, and whether they already have an open support task.
+    Three queries whatever the number of partners."""
+    from segmentation.models import PartnerSegment, RepSegment
+    from support.models import SupportTask
+
+    flagged = PartnerSegment.objects.filter(
+        tenant=tenant, run__is_current=True, needs_first_performer=True
+    ).select_related("partner")
+    if partner is not None:
+        flagged = flagged.filter(partner=partner)
+    flagged = list(flagged.order_by("-reps", "partner__name")[:limit])
+    wanted = {rep_id for figures in flagged for rep_id in figures.first_performer_candidates}
+    segments = {
+        seg.rep_id: seg
+        for seg in RepSegment.objects.filter(
+            tenant=tenant, run__is_current=True, rep_id__in=wanted
+        ).select_related("rep")
+    }
+    busy = set(
+        SupportTask.objects.filter(rep_id__in=wanted, status__in=SupportTask.OPEN_STATUSES)
+        .values_list("rep_id", flat=True)
+        .distinct()
+    )
+    out = []
+    for figures in flagged:
+        candidates = [
+            {
+                "rep": segments[rep_id].rep,
+                "views": segments[rep_id].views,
+                "last_viewed_at": segments[rep_id].last_viewed_at,
+                "has_open_task": rep_id in busy,
+            }
+            for rep_id in figures.first_performer_candidates
+            if rep_id in segments and segments[rep_id].rep.is_employed
+        ]
+        out.append(
+            {
+                "partner": figures.partner,
+                "figures": figures,
+                "candidates": candidates,
+                "to_support": [c["rep"] for c in candidates if not c["has_open_task"]],
+            }
+        )
+    return out

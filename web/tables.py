@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_tables2 as tables
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -11,9 +12,7 @@ from pse_crm.templatetags.pse_ui import pct
 
 
 class PartnerTable(BaseTable):
-    name = tables.Column(
-        verbose_name=_("Partner"), linkify=("partner-detail", {"pk": tables.A("pk")})
-    )
+    name = tables.Column(verbose_name=_("Partner"))
     partner_type = tables.Column(verbose_name=_("Type"))
     rep_count = NumColumn(verbose_name=_("Reps"))
     active_reps = NumColumn(verbose_name=_("Active reps"), default=None)
@@ -42,6 +41,18 @@ class PartnerTable(BaseTable):
     def __init__(self, *args, trends: dict | None = None, **kwargs):
         self.trends = trends or {}
         super().__init__(*args, **kwargs)
+
+    def render_name(self, record, value):
+        link = format_html(
+            '<a href="{}">{}</a>', reverse("partner-detail", args=[record.pk]), value
+        )
+        if not record.needs_first_performer:
+            return link
+        return format_html(
+            '{} <span class="badge flag" data-testid="first-performer-flag">{}</span>',
+            link,
+            _("No top player yet: make a first one"),
+        )
 
     def render_partner_type(self, record):
         return record.get_partner_type_display()

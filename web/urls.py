@@ -10,6 +10,11 @@ urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("partners/", partners.partner_list, name="partner-list"),
     path("partners/<int:pk>/", partners.partner_detail, name="partner-detail"),
+    path(
+        "partners/<int:pk>/first-performer-tasks/",
+        partners.partner_first_performer_tasks,
+        name="partner-first-performer-tasks",
+    ),
     path("reps/<int:pk>/", reps.rep_detail, name="rep-detail"),
     path("charts/scatter/", charts.ScatterChart.as_view(), name="chart-scatter"),
     path("charts/momentum/", charts.MomentumChart.as_view(), name="chart-momentum"),

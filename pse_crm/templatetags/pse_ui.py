@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 from django.utils.formats import number_format
@@ -34,7 +34,9 @@ def pct(value, digits: int = 1) -> str:
     """A ratio 0..1 as a percentage in the active locale; an em dash when unknown."""
     if value is None or value == "":
         return "—"
-    return number_format(Decimal(str(value)) * 100, decimal_pos=int(digits), use_l10n=True) + "%"
+    # Rounded, not cut: number_format truncates (2/7 would read 28%, not 29%).
+    percent = (Decimal(str(value)) * 100).quantize(Decimal(1).scaleb(-int(digits)), ROUND_HALF_UP)
+    return number_format(percent, decimal_pos=int(digits), use_l10n=True) + "%"
 
 
 @register.filter

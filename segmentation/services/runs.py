@@ -9,8 +9,8 @@ described in ``segments``, the statistics in ``statistics``):
 2. that ``INSERT`` returns ``(partner, views, results, …)`` per rep (``RETURNING``: no
    read back) into NumPy columns for the counts and the statistics (Spearman's ρ;
    correlation, not causation): ``statistics.summarise``;
-3. one ``INSERT … SELECT`` writes the per-partner figures with their statistics
-   (``segments.write_partner_segments``);
+3. one ``INSERT … SELECT`` writes the per-partner figures with their statistics and the
+   first-performer playbook (``segments.write_partner_segments``);
 4. the run becomes current (``is_current`` flips).
 
 On PostgreSQL the run's transaction is tuned first (``sql.tune_transaction``: memory for
@@ -206,11 +206,23 @@ def _compute(*, run: SegmentationRun, config: SegmentationSettings) -> None:
         .values_list("pk", "as_of")
         .first()
     )
-    sample = write_rep_segments(
+    written = write_rep_segments(
         run=run, config=config, previous_run_id=previous[0] if previous else None
     )
-    write_partner_segments(run=run, sample=sample)
-    summarise(run=run, config=config, sample=sample)
+    # The first-performer days carry forward in time only: a run as of an earlier moment
+    # than the current one starts afresh.
+    days = write_partner_segments(
+        run=run,
+        sample=written.sample,
+        carry_from_run_id=previous[0] if previous and previous[1] <= run.as_of else None,
+    )
+    summarise(
+        run=run,
+        sample=written.sample,
+        views_cutoff=written.views_cutoff,
+        results_cutoff=written.results_cutoff,
+        days_to_first_performer=days,
+    )
 
     becomes_current = previous is None or previous[1] <= run.as_of
     if becomes_current:

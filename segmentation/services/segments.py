@@ -4,36 +4,50 @@
    materials and last view: on PostgreSQL from the views' roll-ups where that pays, see
    ``sql.views_cte``) and the deals (won in window, open pipeline) per employed rep
    (PostgreSQL may run it with parallel workers); then one ``INSERT … SELECT`` writes
-   every rep's segment with the medians (or thresholds), the quadrant, a score, the 2:6:2
-   tier inside the partner (window functions) and the rep's quadrant and tier in the
-   previous current run, and returns what it wrote as the run's ``Sample`` (step 2,
-   ``statistics``). Besides the views' roll-ups, the same SQL runs on PostgreSQL and
+   every rep's segment with the cut-offs (chosen between the two from the per-axis
+   counts and medians of the temporary table: ``segmentation/cutoffs.py``), the quadrant,
+   a score, the 2:6:2 tier inside the partner (window functions) and the rep's quadrant
+   and tier in the previous current run, and returns what it wrote as the run's
+   ``Sample`` (step 2, ``statistics``). Besides the views' roll-ups, the same SQL runs on PostgreSQL and
    SQLite (the backend branches are in ``sql``);
 3. one ``INSERT … SELECT`` writes the per-partner figures (integer sums by NumPy, exact)
-   with their statistics, from one JSON parameter (``sql.json_rows``).
+   with their statistics and the first-performer playbook, from one JSON parameter
+   (``sql.json_rows``).
 
 Edge cases, decided:
 
-* **Activity**: a rep is *active* with any material view in the view window, any won deal
-  in the results window, or any open deal. Medians are taken over active reps only.
-* **High** means strictly above the median (or at least the fixed threshold) *and* more
-  than zero. So a rep with no activity at all is ``dormant``; when more than half of the
-  active reps have zero results the median is zero and "high results" means "any".
+* **Activity**, one meaning for the activation rate, the quadrants, momentum and the
+  dashboard: a rep is *active* with a material view in the view window, a won deal in the
+  results window, or a deal created (Salesforce created date) in the view window. An old
+  open deal alone is not activity: a deal opened long ago says nothing about now.
+* **Cut-offs** (``segmentation/cutoffs.py``): by default the median of the reps with any
+  views (never below the views floor) and, once enough reps have results, the median of
+  those reps ("any result" before that). A fixed threshold per axis replaces them.
+* **Quadrants**: high views and high results, performer (keyman ①); high views only,
+  motivated (keyman ②); high results only, independent; neither but active, casual;
+  not active, dormant. So a dormant rep is never active, and an active rep never
+  dormant: the quadrant counts and the activation rate read the same activity.
 * **Ties** share a tier: at the top boundary a tie goes up (a top rep needs a measure
   above zero), at the bottom boundary it goes down. The top and bottom are each
   ``floor(reps / 5)`` reps before ties, so a partner of 5 to 9 reps has one of each.
-  Where most reps are idle, the bottom tier is large: that is the 1% problem showing.
+  Where most reps are idle, the bottom tier is large: that is the 1% problem showing, so
+  every tier is shown with its actual share.
 * **Reps who left** the partner (``is_employed=False``) are not segmented; their earlier
   segments stay in older runs. A rep who moved partner counts in the current partner.
 * **Deleted deals** never count; deals without a rep count for no rep. Won deals count by
   ``close_date`` in the tenant's local calendar; open pipeline is as of the run.
 * A partner with fewer employed reps than ``min_reps_for_tiers`` gets no tiers.
+* **First performer**: a partner without a keyman ① is flagged, with its most motivated
+  reps (most views in the window, then the latest view, then the rep id; at most five,
+  only reps with a view) as candidates. The day of the first run that flagged it and of
+  its first run with a keyman ① after that are carried from the previous current run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
@@ -42,6 +56,7 @@ from django.utils import timezone
 
 from activities.models import Deal
 from reps.models import Rep
+from segmentation.cutoffs import AxisStats, Cutoff, choose_results_cutoff, choose_views_cutoff
 from segmentation.models import (
     PartnerSegment,
     Quadrant,
@@ -51,6 +66,7 @@ from segmentation.models import (
     Tier,
 )
 from segmentation.services.sql import (
+    epoch_sql,
     high_condition,
     json_rows,
     last_view_sql,
@@ -62,7 +78,25 @@ from segmentation.services.sql import (
 )
 from segmentation.services.statistics import Sample, spearman_grouped
 
-__all__ = ["write_partner_segments", "write_rep_segments"]
+__all__ = ["RepSegmentsWritten", "write_partner_segments", "write_rep_segments"]
+
+# The first-performer playbook's candidates per partner.
+FIRST_PERFORMER_CANDIDATES = 5
+
+
+@dataclass(frozen=True)
+class RepSegmentsWritten:
+    """What step 1 wrote: the sample for steps 2 and 3 and the cut-offs it chose."""
+
+    sample: Sample
+    views_cutoff: Cutoff
+    results_cutoff: Cutoff
+
+
+def _decimal(value) -> Decimal | None:
+    if value is None:
+        return None
+    return Decimal(str(value)).quantize(Decimal("0.0001"))
 
 
 def write_rep_segments(
@@ -71,10 +105,11 @@ def write_rep_segments(
     config: SegmentationSettings,
     previous_run_id: int | None,
     rollups: bool | None = None,
-) -> Sample:
+) -> RepSegmentsWritten:
     """Step 1: every employed rep's segment, in one set-based statement; returns what the
-    statement wrote, as the sample for steps 2 and 3. ``rollups``: read the views'
-    roll-ups (default: where they pay, see ``views_rollups_pay``)."""
+    statement wrote, as the sample for steps 2 and 3, with the cut-offs it used.
+    ``rollups``: read the views' roll-ups (default: where they pay, see
+    ``views_rollups_pay``)."""
     ops = connection.ops
     as_of = run.as_of
     if timezone.is_naive(as_of):
@@ -106,13 +141,11 @@ def write_rep_segments(
         "won_from": ops.adapt_datefield_value(
             as_of_date - dt.timedelta(days=config.results_window_days)
         ),
-        "views_threshold": int(config.views_threshold),
-        # A float keeps SQLite comparing numbers with numbers.
-        "results_threshold": float(config.results_threshold),
         "min_reps": int(config.min_reps_for_tiers),
         "performer": Quadrant.PERFORMER.value,
         "motivated": Quadrant.MOTIVATED.value,
         "independent": Quadrant.INDEPENDENT.value,
+        "casual": Quadrant.CASUAL.value,
         "dormant": Quadrant.DORMANT.value,
         "top": Tier.TOP.value,
         "middle": Tier.MIDDLE.value,
@@ -120,14 +153,13 @@ def write_rep_segments(
     }
     if rollups is None:
         rollups = views_rollups_pay(params)
-    views_high = high_condition("m.views", config.views_high_rule, "vcut", "views_threshold")
-    results_high = high_condition(
-        "m.results", config.results_high_rule, "rcut", "results_threshold"
-    )
+    views_high = high_condition("m.views", "views")
+    results_high = high_condition("m.results", "results")
     deal = Deal._meta.db_table
     rep = Rep._meta.db_table
     seg = RepSegment._meta.db_table
     won_in_window = "is_won AND close_date > %(won_from)s AND close_date <= %(as_of_date)s"
+    created_in_window = "sf_created_at > %(views_from)s AND sf_created_at <= %(as_of)s"
     base = "segmentation_base"
     # Step 1a: the per-rep aggregates, into one temporary table. A plain CREATE … AS
     # SELECT, which PostgreSQL may run with parallel workers (an INSERT … SELECT never
@@ -141,14 +173,17 @@ def write_rep_segments(
                SUM(amount) FILTER (WHERE {won_in_window}) AS won_amount,
                COUNT(*) FILTER (WHERE {won_in_window}) AS won_deals,
                SUM(amount) FILTER (WHERE NOT is_closed) AS open_amount,
-               COUNT(*) FILTER (WHERE NOT is_closed) AS open_deals
+               COUNT(*) FILTER (WHERE NOT is_closed) AS open_deals,
+               COUNT(*) FILTER (WHERE {created_in_window}) AS created_deals
         FROM {deal}
         WHERE tenant_id = %(tenant)s AND rep_id IS NOT NULL AND NOT is_deleted
-          AND (NOT is_closed OR ({won_in_window}))
+          AND (NOT is_closed OR ({won_in_window}) OR ({created_in_window}))
         GROUP BY rep_id
     )
+    -- Active: a view in the view window, a win in the results window or a deal created
+    -- in the view window. An open deal alone is not activity.
     SELECT x.*, x.{results_column(config)} AS results,
-           (x.views > 0 OR x.won_deals > 0 OR x.open_deals > 0) AS active
+           (x.views > 0 OR x.won_deals > 0 OR x.created_deals > 0) AS active
     FROM (
     SELECT r.id AS rep_id, r.partner_id,
            COALESCE(v.views, 0) AS views,
@@ -157,25 +192,30 @@ def write_rep_segments(
            COALESCE(d.won_amount, 0) AS won_amount,
            COALESCE(d.won_deals, 0) AS won_deals,
            COALESCE(d.open_amount, 0) AS open_amount,
-           COALESCE(d.open_deals, 0) AS open_deals
+           COALESCE(d.open_deals, 0) AS open_deals,
+           COALESCE(d.created_deals, 0) AS created_deals
     FROM {rep} r
     LEFT JOIN v ON v.rep_id = r.id
     LEFT JOIN d ON d.rep_id = r.id
     WHERE r.tenant_id = %(tenant)s AND r.is_employed
     ) x
     """
-    # Step 1b: medians, quadrants, score and tiers, written in one INSERT … SELECT. The
-    # rows carry every column through (no join back to the temporary table), and the
-    # statement returns what the statistics and the partner figures need (no read back).
+    # Step 1b: per axis, the reps above zero, their median and their maximum: what the
+    # cut-offs are chosen from (segmentation/cutoffs.py), passed to 1c as parameters.
+    axis_stats = f"""
+    WITH
+    vn AS (SELECT COUNT(*) AS c, MAX(views) AS top FROM {base} WHERE views > 0),
+    rn AS (SELECT COUNT(*) AS c, MAX(results) AS top FROM {base} WHERE results > 0),
+    {median_cte("vmed", "views", base, "vn")},
+    {median_cte("rmed", "results", base, "rn")}
+    SELECT vn.c, (SELECT cut FROM vmed), vn.top, rn.c, (SELECT cut FROM rmed), rn.top
+    FROM vn CROSS JOIN rn
+    """
+    # Step 1c: quadrants, score and tiers, written in one INSERT … SELECT. The rows carry
+    # every column through (no join back to the temporary table), and the statement
+    # returns what the statistics and the partner figures need (no read back).
     segments = f"""
     WITH
-    active_count AS (SELECT COUNT(*) AS c FROM {base} WHERE active),
-    {median_cte("vmed", "views", base)},
-    {median_cte("rmed", "results", base)},
-    cuts AS (
-        SELECT COALESCE((SELECT cut FROM vmed), 0) AS vcut,
-               COALESCE((SELECT cut FROM rmed), 0) AS rcut
-    ),
     -- PERCENT_RANK() by views and by results, without sorting every rep's row twice:
     -- per distinct value, the reps below it (a sort of the distinct values: few for the
     -- views, about one per active rep for a won amount), joined back on the value.
@@ -198,7 +238,7 @@ def write_rep_segments(
                 + CASE WHEN total.n > 1
                        THEN CAST(rb.below AS double precision) / (total.n - 1) ELSE 0 END
                ) * 50.0 AS score
-        FROM {base} m CROSS JOIN cuts CROSS JOIN total
+        FROM {base} m CROSS JOIN total
         JOIN views_below vb ON vb.views = m.views
         JOIN results_below rb ON rb.results = m.results
     ),
@@ -214,15 +254,16 @@ def write_rep_segments(
     )
     INSERT INTO {seg} (
         tenant_id, run_id, rep_id, partner_id, views, distinct_materials, last_viewed_at,
-        won_amount, won_deals, open_pipeline_amount, open_deals, is_active,
+        won_amount, won_deals, open_pipeline_amount, open_deals, created_deals, is_active,
         quadrant, tier, score, previous_quadrant, previous_tier
     )
     SELECT %(tenant)s, %(run)s, t.rep_id, t.partner_id, t.views,
            t.materials, {last_view_sql(rollups=rollups)},
-           t.won_amount, t.won_deals, t.open_amount, t.open_deals, t.active,
+           t.won_amount, t.won_deals, t.open_amount, t.open_deals, t.created_deals, t.active,
            CASE WHEN t.vh = 1 AND t.rh = 1 THEN %(performer)s
                 WHEN t.vh = 1 THEN %(motivated)s
                 WHEN t.rh = 1 THEN %(independent)s
+                WHEN t.active THEN %(casual)s
                 ELSE %(dormant)s END,
            CASE WHEN t.n < %(min_reps)s THEN NULL
                 WHEN t.{tier_measure} > 0 AND t.rd <= t.n / 5 THEN %(top)s
@@ -236,28 +277,107 @@ def write_rep_segments(
     -- of the run's range costs about three times as much).
     ORDER BY t.rep_id
     RETURNING partner_id, views, CAST({results_column(config)} AS double precision),
-              is_active, quadrant, tier, won_deals, CAST(ROUND(won_amount * 100) AS bigint)
+              is_active, quadrant, tier, won_deals, CAST(ROUND(won_amount * 100) AS bigint),
+              rep_id, {epoch_sql("last_viewed_at")}
     """
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {base}")
         with without_index_scans():
             cursor.execute(aggregates, params)
+        cursor.execute(axis_stats, params)
+        vn, vmed, vtop, rn, rmed, rtop = cursor.fetchone()
+        views_cut = choose_views_cutoff(
+            config=config, stats=AxisStats(int(vn), _decimal(vmed), _decimal(vtop))
+        )
+        results_cut = choose_results_cutoff(
+            config=config, stats=AxisStats(int(rn), _decimal(rmed), _decimal(rtop))
+        )
+        # Floats keep SQLite comparing numbers with numbers.
+        params |= {
+            "views_above": views_cut.above,
+            "views_at_least": views_cut.at_least,
+            "results_above": results_cut.above,
+            "results_at_least": results_cut.at_least,
+        }
         cursor.execute(segments, params)
         rows = cursor.fetchall()
         cursor.execute(f"DROP TABLE {base}")
-    return Sample.from_rows(rows)
+    return RepSegmentsWritten(Sample.from_rows(rows), views_cut, results_cut)
 
 
-def write_partner_segments(*, run: SegmentationRun, sample: Sample) -> None:
-    """Step 3: per-partner figures and their statistics, in one statement.
+def _first_performer_candidates(
+    sample: Sample, codes: np.ndarray, groups: int, flagged: np.ndarray
+) -> list[list[int]]:
+    """Per partner (in code order), its most motivated reps when it is ``flagged``: most
+    views, then the latest view, then the lowest rep id; only reps with a view; at most
+    ``FIRST_PERFORMER_CANDIDATES``. One sort of the sample, no loop over reps."""
+    last = np.nan_to_num(sample.last_view, nan=-np.inf)
+    order = np.lexsort((sample.rep, -last, -sample.views, codes))
+    sorted_codes = codes[order]
+    starts = np.searchsorted(sorted_codes, np.arange(groups))
+    rank = np.arange(len(order)) - starts[sorted_codes]
+    chosen = order[
+        (rank < FIRST_PERFORMER_CANDIDATES) & (sample.views[order] > 0) & flagged[sorted_codes]
+    ]
+    out: list[list[int]] = [[] for _ in range(groups)]
+    # At most five per partner: a short pass over the chosen reps only.
+    for code, rep in zip(codes[chosen].tolist(), sample.rep[chosen].tolist(), strict=True):
+        out[code].append(rep)
+    return out
+
+
+def _first_performer_days(
+    *,
+    run: SegmentationRun,
+    partner_ids: list[int],
+    flagged: list[bool],
+    carry_from_run_id: int | None,
+) -> tuple[list[dt.date | None], list[dt.date | None], list[int | None]]:
+    """Per partner: the as-of day of the first run that flagged it, of its first run with
+    a keyman ① after that, and the days between, carried from ``carry_from_run_id`` (one
+    query over that run's partner rows)."""
+    carried: dict[int, tuple[dt.date | None, dt.date | None]] = {}
+    if carry_from_run_id is not None:
+        carried = {
+            partner: (flagged_on, performer_on)
+            for partner, flagged_on, performer_on in PartnerSegment.objects.filter(
+                tenant_id=run.tenant_id, run_id=carry_from_run_id
+            ).values_list("partner_id", "first_flagged_on", "first_performer_on")
+        }
+    today = run.as_of_date
+    firsts, performers, days = [], [], []
+    for partner, needs in zip(partner_ids, flagged, strict=True):
+        flagged_on, performer_on = carried.get(partner, (None, None))
+        if flagged_on is None and needs:
+            flagged_on = today
+        if flagged_on is not None and performer_on is None and not needs:
+            performer_on = today
+        firsts.append(flagged_on)
+        performers.append(performer_on)
+        days.append(
+            max(0, (performer_on - flagged_on).days)
+            if flagged_on is not None and performer_on is not None
+            else None
+        )
+    return firsts, performers, days
+
+
+def write_partner_segments(
+    *, run: SegmentationRun, sample: Sample, carry_from_run_id: int | None = None
+) -> list[int]:
+    """Step 3: per-partner figures, their statistics and the first-performer playbook, in
+    one statement; returns each partner's days to a first keyman ① (where known), for the
+    run's median.
 
     Summed from ``sample`` with NumPy (integer sums, so exact; the won amount in
     hundredths), the statistics by ``spearman_grouped``; inserted from one JSON parameter.
+    The playbook's days are carried from the partner rows of ``carry_from_run_id`` (the
+    previous current run, when it is not newer than this one).
     """
     partner_ids, codes = np.unique(sample.partner, return_inverse=True)
     groups = len(partner_ids)
     if not groups:
-        return
+        return []
 
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(codes, weights=mask, minlength=groups).astype(np.int64)
@@ -272,6 +392,14 @@ def write_partner_segments(*, run: SegmentationRun, sample: Sample) -> None:
     tiers = {t: count(sample.tier_is(t)) for t in Tier.values}
     tiered = sum(tiers.values()) > 0
     correlated = spearman_grouped(codes, sample.views, sample.results, groups)
+    flagged = quadrants[Quadrant.PERFORMER] == 0
+    candidates = _first_performer_candidates(sample, codes, groups, flagged)
+    firsts, performers, days = _first_performer_days(
+        run=run,
+        partner_ids=partner_ids.tolist(),
+        flagged=flagged.tolist(),
+        carry_from_run_id=carry_from_run_id,
+    )
 
     statistics = [result or {} for result in correlated]
     # One row per partner, in the order of ``columns`` below.
@@ -280,13 +408,22 @@ def write_partner_segments(*, run: SegmentationRun, sample: Sample) -> None:
         reps.tolist(),
         active.tolist(),
         (active / reps).tolist(),
-        *(quadrants[q].tolist() for q in Quadrant.values),
+        quadrants[Quadrant.PERFORMER].tolist(),
+        quadrants[Quadrant.MOTIVATED].tolist(),
+        quadrants[Quadrant.INDEPENDENT].tolist(),
+        quadrants[Quadrant.CASUAL].tolist(),
+        quadrants[Quadrant.DORMANT].tolist(),
         views.tolist(),
         [str(Decimal(cents).scaleb(-2)) for cents in won_cents.tolist()],
         won_deals.tolist(),
         tiered.tolist(),
         *(tiers[t].tolist() for t in Tier.values),
         *([r.get(key) for r in statistics] for key in ("n", "rho", "p_value", "ci_low", "ci_high")),
+        flagged.tolist(),
+        candidates,
+        [day.isoformat() if day else None for day in firsts],
+        [day.isoformat() if day else None for day in performers],
+        days,
         strict=True,
     )
     columns = {
@@ -297,6 +434,7 @@ def write_partner_segments(*, run: SegmentationRun, sample: Sample) -> None:
         "performers": "integer",
         "motivated": "integer",
         "independents": "integer",
+        "casual": "integer",
         "dormant": "integer",
         "views": "integer",
         "won_amount": "numeric(18, 2)",
@@ -310,6 +448,11 @@ def write_partner_segments(*, run: SegmentationRun, sample: Sample) -> None:
         "correlation_p_value": "double precision",
         "correlation_ci_low": "double precision",
         "correlation_ci_high": "double precision",
+        "needs_first_performer": "boolean",
+        "first_performer_candidates": "jsonb",
+        "first_flagged_on": "date",
+        "first_performer_on": "date",
+        "days_to_first_performer": "integer",
     }
     names = ", ".join(columns)
     with connection.cursor() as cursor:
@@ -318,3 +461,4 @@ def write_partner_segments(*, run: SegmentationRun, sample: Sample) -> None:
             f" SELECT %s, %s, {names} FROM {json_rows(columns)} AS v",
             [run.tenant_id, run.pk, json.dumps(list(rows), allow_nan=False)],
         )
+    return [day for day in days if day is not None]

@@ -26,6 +26,7 @@ from activities.models import MaterialView, RepMaterialSpan, RepViewDay
 from segmentation.models import SegmentationSettings
 
 __all__ = [
+    "epoch_sql",
     "high_condition",
     "json_rows",
     "last_view_sql",
@@ -72,24 +73,32 @@ def results_column(config: SegmentationSettings) -> str:
     return "won_amount"
 
 
-def high_condition(column: str, rule: str, cut: str, threshold: str) -> str:
-    """SQL for "high" on one axis: above the median / at least the threshold, and > 0."""
-    if rule == SegmentationSettings.HighRule.THRESHOLD:
-        return f"({column} >= %({threshold})s AND {column} > 0)"
-    return f"({column} > cuts.{cut} AND {column} > 0)"
+def high_condition(column: str, axis: str) -> str:
+    """SQL for "high" on one axis, from the cut-off chosen for the run
+    (``segmentation.cutoffs.Cutoff``): more than ``%(<axis>_above)s``, at least
+    ``%(<axis>_at_least)s``, and more than zero."""
+    return f"({column} > %({axis}_above)s AND {column} >= %({axis}_at_least)s AND {column} > 0)"
 
 
-def median_cte(name: str, column: str, base: str) -> str:
+def median_cte(name: str, column: str, base: str, count: str) -> str:
     """A portable median (PostgreSQL and SQLite): the middle one or two of the sorted
-    values of active reps (``LIMIT``/``OFFSET`` from ``active_count``), averaged. NULL
-    when no rep is active."""
+    values above zero (``LIMIT``/``OFFSET`` from the CTE ``count``, which counts them),
+    averaged. NULL when no value is above zero."""
     return f"""{name} AS (
         SELECT AVG({column}) AS cut FROM (
-            SELECT {column} FROM {base} WHERE active ORDER BY {column}
-            LIMIT 2 - (SELECT c FROM active_count) %% 2
-            OFFSET ((SELECT c FROM active_count) - 1) / 2
+            SELECT {column} FROM {base} WHERE {column} > 0 ORDER BY {column}
+            LIMIT 2 - (SELECT c FROM {count}) %% 2
+            OFFSET ((SELECT c FROM {count}) - 1) / 2
         ) middle
     )"""
+
+
+def epoch_sql(column: str) -> str:
+    """A datetime column as seconds since 1970 (a float; NULL stays NULL)."""
+    if connection.vendor == "postgresql":
+        return f"CAST(EXTRACT(EPOCH FROM {column}) AS double precision)"
+    # Django stores SQLite datetimes as UTC text, which julianday reads.
+    return f"((julianday({column}) - 2440587.5) * 86400.0)"
 
 
 @contextmanager

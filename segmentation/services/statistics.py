@@ -18,18 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 
 import numpy as np
 from scipy import stats as scipy_stats
 
-from segmentation.models import (
-    PartnerSegment,
-    Quadrant,
-    SegmentationRun,
-    SegmentationSettings,
-    Tier,
-)
+from segmentation.cutoffs import Cutoff
+from segmentation.models import PartnerSegment, Quadrant, SegmentationRun, Tier
 
 __all__ = [
     "MIN_REPS_FOR_STATISTICS",
@@ -57,12 +51,15 @@ class Sample:
     tier: np.ndarray  # int8: the index of the tier in ``Tier.values``; -1 for none
     won_deals: np.ndarray  # int64
     won_cents: np.ndarray  # int64: the won amount in hundredths, exact
+    rep: np.ndarray  # rep id (int64)
+    last_view: np.ndarray  # float64: the last view in seconds since 1970; NaN for none
 
     @classmethod
     def from_rows(cls, rows: list[tuple]) -> Sample:
         """From ``(partner, views, results, active, quadrant, tier, won deals, won
-        amount × 100)`` rows, a column at a time (``zip(*rows)`` costs several times
-        more: it allocates a tuple per rep twice over)."""
+        amount × 100, rep, last view in seconds since 1970)`` rows, a column at a time
+        (``zip(*rows)`` costs several times more: it allocates a tuple per rep twice
+        over)."""
         n = len(rows)
 
         def column(values: Iterator, dtype: type) -> np.ndarray:
@@ -77,6 +74,8 @@ class Sample:
             tier=column((_TIER_CODES[row[5]] for row in rows), np.int8),
             won_deals=column((row[6] for row in rows), np.int64),
             won_cents=column((row[7] for row in rows), np.int64),
+            rep=column((row[8] for row in rows), np.int64),
+            last_view=column((np.nan if row[9] is None else row[9] for row in rows), float),
         )
 
     def quadrant_is(self, quadrant: str) -> np.ndarray:
@@ -168,28 +167,36 @@ def _ranks_by_group(codes: np.ndarray, values: np.ndarray, groups: int) -> tuple
     return ranks, np.bincount(g[tie_start], minlength=groups)
 
 
-def summarise(*, run: SegmentationRun, config: SegmentationSettings, sample: Sample) -> None:
-    """Step 2 of the run: counts, the cut-offs used and the tenant's statistics, onto
-    ``run`` (saved by the caller)."""
+def summarise(
+    *,
+    run: SegmentationRun,
+    sample: Sample,
+    views_cutoff: Cutoff,
+    results_cutoff: Cutoff,
+    days_to_first_performer: Sequence[int] = (),
+) -> None:
+    """Step 2 of the run: counts, the cut-offs used (value, rule, n and median), the
+    first-performer playbook's figures and the tenant's statistics, onto ``run`` (saved
+    by the caller)."""
     run.rep_count = len(sample.views)
     run.active_rep_count = int(sample.active.sum())
     run.quadrant_counts = {q: int(sample.quadrant_is(q).sum()) for q in Quadrant.values}
     run.tier_counts = {t: int(sample.tier_is(t).sum()) for t in Tier.values}
     run.tier_counts["untiered"] = int(sample.tier_is(None).sum())
 
-    if config.views_high_rule == SegmentationSettings.HighRule.THRESHOLD:
-        run.views_cutoff = Decimal(config.views_threshold)
-    else:
-        run.views_cutoff = _median(sample.views[sample.active])
-    if config.results_high_rule == SegmentationSettings.HighRule.THRESHOLD:
-        run.results_cutoff = Decimal(config.results_threshold)
-    else:
-        run.results_cutoff = _median(sample.results[sample.active])
+    run.views_cutoff = views_cutoff.value
+    run.views_cutoff_rule = views_cutoff.rule
+    run.views_cutoff_n = views_cutoff.n
+    run.views_median = views_cutoff.median
+    run.results_cutoff = results_cutoff.value
+    run.results_cutoff_rule = results_cutoff.rule
+    run.results_cutoff_n = results_cutoff.n
+    run.results_median = results_cutoff.median
+
+    partners_with_performer = np.unique(sample.partner[sample.quadrant_is(Quadrant.PERFORMER)])
+    run.partners_without_performer = len(np.unique(sample.partner)) - len(partners_with_performer)
+    run.first_performer_partners = len(days_to_first_performer)
+    run.first_performer_median_days = (
+        float(np.median(days_to_first_performer)) if len(days_to_first_performer) else None
+    )
     _apply_correlation(run, spearman(sample.views, sample.results))
-
-
-def _median(values: np.ndarray) -> Decimal | None:
-    """The median the statement used (same definition), to four places; None if empty."""
-    if not len(values):
-        return None
-    return Decimal(repr(float(np.median(values)))).quantize(Decimal("0.0001"))

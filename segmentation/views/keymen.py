@@ -14,12 +14,17 @@ from django_tables2 import RequestConfig
 from django_tables2.paginators import LazyPaginator
 
 from pse_crm import roles
-from pse_crm.permissions import capability_required
+from pse_crm.permissions import capability_required, request_role
 from pse_crm.tables import DeferredJoinQuerySet
 from pse_crm.tenancy import tenant_scope
+from segmentation.cutoffs import cutoff_lines
 from segmentation.forms import KeymenFilterForm
 from segmentation.models import Quadrant, RepSegment, Tier
-from segmentation.selectors import rep_segments_current, segmentation_current_run
+from segmentation.selectors import (
+    keymen_default_order,
+    rep_segments_current,
+    segmentation_current_run,
+)
 from segmentation.tables import KeymenTable
 
 PER_PAGE = 50
@@ -27,7 +32,11 @@ EXPORT_CHUNK = 2000
 
 
 def _filtered(request: HttpRequest) -> tuple[KeymenFilterForm, QuerySet[RepSegment]]:
-    form = KeymenFilterForm(request.GET or None)
+    """The current run's segments as filtered, in the list-to-act-on order
+    (``keymen_default_order``); the run is on ``form.run``."""
+    run = segmentation_current_run(tenant=request.tenant)
+    form = KeymenFilterForm(request.GET or None, tier_counts=run.tier_counts if run else None)
+    form.run = run
     data = form.cleaned_data if form.is_valid() else {}
     partner = data.get("partner")
     qs = rep_segments_current(
@@ -41,15 +50,19 @@ def _filtered(request: HttpRequest) -> tuple[KeymenFilterForm, QuerySet[RepSegme
     if data.get("q"):
         term = data["q"].strip()
         qs = qs.filter(Q(rep__name__icontains=term) | Q(rep__email__icontains=term))
-    return form, qs
+    order = keymen_default_order(
+        quadrant=data.get("quadrant") or None,
+        results_measure=(run.settings_used if run else {}).get("results_measure"),
+    )
+    return form, qs.order_by(*order)
 
 
 @capability_required(roles.READ)
 def keymen(request: HttpRequest) -> HttpResponse:
     form, qs = _filtered(request)
-    role = request.membership.role
+    role = request_role(request)
     table = KeymenTable(
-        DeferredJoinQuerySet.wrap(qs.order_by("-score", "rep_id")),
+        DeferredJoinQuerySet.wrap(qs),
         can_manage=roles.role_allows(role, roles.MANAGE),
         can_write=roles.role_allows(role, roles.WRITE_ENABLEMENT),
     )
@@ -57,6 +70,7 @@ def keymen(request: HttpRequest) -> HttpResponse:
     RequestConfig(
         request, paginate={"per_page": PER_PAGE, "paginator_class": LazyPaginator}
     ).configure(table)
+    table.attach_tier_shares(tenant=request.tenant)
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("sort", None)
@@ -66,7 +80,8 @@ def keymen(request: HttpRequest) -> HttpResponse:
         {
             "table": table,
             "form": form,
-            "run": segmentation_current_run(tenant=request.tenant),
+            "run": form.run,
+            "cutoffs": cutoff_lines(form.run),
             "export_query": query.urlencode(),
         },
     )
@@ -89,7 +104,7 @@ def _export_rows(qs: QuerySet[RepSegment]):
         _("Previous quadrant"),
         _("Score"),
     ]
-    rows = qs.order_by("-score", "rep_id").values_list(
+    rows = qs.values_list(
         "rep__name",
         "rep__email",
         "partner__name",
@@ -145,7 +160,12 @@ class _Echo:
 
 @capability_required(roles.READ)
 def keymen_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    """The filtered keymen list as CSV (streamed) or Excel (write-only workbook)."""
+    """The filtered keymen list as CSV (streamed) or Excel (write-only workbook).
+
+    Names are anyone's input: text that would read as a formula is prefixed (see
+    pse_crm.exports), and Excel cells are written as strings, never as formulas."""
+    from pse_crm.exports import spreadsheet_safe
+
     _form, qs = _filtered(request)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     if fmt == "csv":
@@ -158,17 +178,27 @@ def keymen_export(request: HttpRequest, fmt: str) -> HttpResponse:
             with tenant_scope(tenant):
                 yield "\ufeff"  # a BOM, so that Excel opens Japanese names correctly
                 for row in _export_rows(qs):
-                    yield writer.writerow(["" if v is None else v for v in row])
+                    yield writer.writerow(["" if v is None else spreadsheet_safe(v) for v in row])
 
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="keymen-{stamp}.csv"'
         return response
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    def cell(value):
+        if hasattr(value, "as_tuple"):
+            return float(value)
+        if not isinstance(value, str):
+            return value
+        text = WriteOnlyCell(sheet, value=spreadsheet_safe(value))
+        text.data_type = "s"  # a string, even where openpyxl would guess a formula or "#N/A"
+        return text
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(_("Keymen"))
     for row in _export_rows(qs):
-        sheet.append([float(v) if hasattr(v, "as_tuple") else v for v in row])
+        sheet.append([cell(v) for v in row])
     buffer = io.BytesIO()
     workbook.save(buffer)
     response = HttpResponse(

@@ -7,6 +7,7 @@
     performer: "#2f855a",
     motivated: "#dd6b20",
     independent: "#3182ce",
+    casual: "#805ad5",
     dormant: "#a0aec0",
   };
   var SERIES_COLORS = ["#2457d6", "#2f855a", "#dd6b20", "#805ad5", "#d53f8c", "#319795"];
@@ -131,18 +132,43 @@
     };
   }
 
+  /* Weekly charts: an incomplete week (payload.partial[i]) is drawn dashed, with a hollow
+   * diamond, and named in the tooltip, so that it never reads as a drop. */
   function lineConfig(payload, type) {
+    var partial = payload.partial || [];
+    function isPartial(i) {
+      return partial[i] === true;
+    }
     var datasets = (payload.datasets || []).map(function (ds, i) {
       var color = ds.color || SERIES_COLORS[i % SERIES_COLORS.length];
       return {
         label: ds.label,
         data: ds.data,
         borderColor: color,
-        backgroundColor: type === "bar" ? color + "cc" : color + "22",
+        backgroundColor: type === "bar" ? function (ctx) {
+          return isPartial(ctx.dataIndex) ? color + "55" : color + "cc";
+        } : color + "22",
+        borderDash: type === "bar" ? function (ctx) {
+          return isPartial(ctx.dataIndex) ? [4, 3] : [];
+        } : undefined,
         fill: type !== "bar" && i === 0,
         cubicInterpolationMode: "monotone",
         yAxisID: ds.yAxisID || "y",
-        pointRadius: 2,
+        segment: {
+          borderDash: function (ctx) {
+            return isPartial(ctx.p1DataIndex) ? [6, 4] : undefined;
+          },
+        },
+        pointRadius: function (ctx) {
+          return isPartial(ctx.dataIndex) ? 5 : 2;
+        },
+        pointStyle: function (ctx) {
+          return isPartial(ctx.dataIndex) ? "rectRot" : "circle";
+        },
+        pointBackgroundColor: function (ctx) {
+          return isPartial(ctx.dataIndex) ? "#fff" : color;
+        },
+        pointBorderColor: color,
       };
     });
     var scales = {
@@ -163,7 +189,16 @@
         animation: false,
         maintainAspectRatio: false,
         interaction: { mode: "index", intersect: false },
-        plugins: { legend: { position: "bottom" } },
+        plugins: {
+          legend: { position: "bottom" },
+          tooltip: {
+            callbacks: {
+              footer: function (items) {
+                return items.length && isPartial(items[0].dataIndex) ? payload.partial_text || "" : "";
+              },
+            },
+          },
+        },
         scales: scales,
       },
     };
@@ -181,6 +216,7 @@
     // eslint-disable-next-line no-new
     new window.Chart(canvas, config);
     canvas.dataset.points = String(countPoints(payload));
+    canvas.dataset.partial = String((payload.partial || []).filter(Boolean).length);
     canvas.dataset.rendered = "1";
     var note = canvas.closest(".card") && canvas.closest(".card").querySelector("[data-sample-note]");
     if (note && payload.total > payload.shown && canvas.dataset.sampleText) {

@@ -125,6 +125,7 @@ def test_screenshots_of_the_main_pages(page, world, tmp_path):
     with tenant_scope(world["tenant"]):
         for i, rep in enumerate(world["reps"][:8]):
             task = support_task_create(
+                tenant=world["tenant"],
                 rep=rep,
                 kind=SupportTask.Kind.values[i % len(SupportTask.Kind.values)],
                 assignee=manager,

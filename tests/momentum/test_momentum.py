@@ -111,8 +111,8 @@ def world(tenant, other_tenant):
 
 def _build(tenant):
     with tenant_scope(tenant):
-        quick_wins_compute(now=NOW)
-        momentum_build(mondays=[WEEK_A, WEEK_B], now=NOW)
+        quick_wins_compute(tenant=tenant, now=NOW)
+        momentum_build(tenant=tenant, mondays=[WEEK_A, WEEK_B], now=NOW)
         return {(s.partner_id, s.week_start): s for s in MomentumSnapshot.objects.all()}
 
 
@@ -172,10 +172,10 @@ def test_rebuild_is_idempotent_and_other_tenant_gets_nothing(tenant, other_tenan
 
 def test_backfill_gives_the_same_numbers_as_the_nightly_build(tenant, world):
     with tenant_scope(tenant):
-        quick_wins_compute(now=NOW)
-        momentum_build_current(now=NOW)  # the nightly step: this week and the last
+        quick_wins_compute(tenant=tenant, now=NOW)
+        momentum_build_current(tenant=tenant, now=NOW)  # the nightly step: this week and the last
         nightly = {(s.partner_id, s.week_start): figures(s) for s in MomentumSnapshot.objects.all()}
-        momentum_backfill(weeks=2, now=NOW)
+        momentum_backfill(tenant=tenant, weeks=2, now=NOW)
         backfill = {
             (s.partner_id, s.week_start): figures(s) for s in MomentumSnapshot.objects.all()
         }
@@ -190,7 +190,7 @@ def test_backfill_segments_weeks_without_a_run_then_nightly_agrees(tenant, world
 
     with tenant_scope(tenant):
         SegmentationRun.objects.all().delete()
-        momentum_backfill(weeks=3, now=NOW)
+        momentum_backfill(tenant=tenant, weeks=3, now=NOW)
         runs = SegmentationRun.objects.filter(status=SegmentationRun.Status.SUCCEEDED)
         assert runs.count() == 3  # one as of the end of each week, this week's as of now
         backfill = {
@@ -230,8 +230,8 @@ def test_momentum_label_by_hand(active, wins, label):
 
 def test_indicators_read_the_last_eight_weeks_per_partner(tenant, world):
     with tenant_scope(tenant):
-        momentum_backfill(weeks=8, segment_weeks=False, now=NOW)
-        indicators = momentum_indicators(until=NOW.date())
+        momentum_backfill(tenant=tenant, weeks=8, segment_weeks=False, now=NOW)
+        indicators = momentum_indicators(tenant=tenant, until=NOW.date())
         p = indicators[world["p"].pk]
         # Weeks 1-6 idle, week A 3 active, week B 2: later half 1.25 vs earlier 0 active.
         assert p.weeks == 8 and p.label == "accelerating"
@@ -286,10 +286,10 @@ def test_build_queries_do_not_grow_with_weeks_or_partners(
 ):
     with tenant_scope(tenant):
         with django_assert_max_num_queries(20):
-            momentum_build(mondays=[WEEK_A], now=NOW)
+            momentum_build(tenant=tenant, mondays=[WEEK_A], now=NOW)
         for _ in range(5):
             PartnerFactory(tenant=tenant)
         weeks = [WEEK_B - dt.timedelta(weeks=i) for i in range(12)]
         with django_assert_max_num_queries(20):
-            momentum_build(mondays=weeks, now=NOW)
+            momentum_build(tenant=tenant, mondays=weeks, now=NOW)
         assert MomentumSnapshot.objects.filter(week_start__in=weeks).count() == 12 * 8

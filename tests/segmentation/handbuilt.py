@@ -27,7 +27,7 @@ REPS = {
     "a5": ("A", 3, []),
     "a6": ("A", 0, [2_000_000]),
     "a7": ("A", 1, []),
-    "a8": ("A", 0, []),  # an open deal only: active, but dormant
+    "a8": ("A", 0, []),  # an old open deal only: not activity, so inactive and dormant
     "a9": ("A", 0, []),  # one view 200 days ago: inactive
     "a10": ("A", 0, []),
     "b1": ("B", 15, []),
@@ -48,6 +48,9 @@ def add_views(rep, material, count, *, days_ago=1.0):
 
 
 def add_won(rep, amount, *, days_ago=10, **extra):
+    """A deal won ``days_ago`` before the as-of day, created 120 days before that (outside
+    the 90-day view window, so only the win is activity)."""
+    extra.setdefault("sf_created_at", AS_OF - dt.timedelta(days=days_ago + 120))
     return DealFactory(
         tenant=rep.tenant,
         rep=rep,
@@ -88,6 +91,7 @@ def build_handbuilt_data(in_tenant, other_tenant):
         is_closed=True,
         is_won=False,
         close_date=AS_OF_DATE - dt.timedelta(days=5),
+        sf_created_at=AS_OF - dt.timedelta(days=150),
     )
     DealFactory(  # a won deal without a rep counts for no rep
         tenant=tenant,
@@ -101,7 +105,13 @@ def build_handbuilt_data(in_tenant, other_tenant):
     add_views(reps["a4"], deck, 4, days_ago=100)  # before the view window
     add_views(reps["a5"], deck, 30, days_ago=-2)  # after the as-of moment
     add_views(reps["a9"], deck, 1, days_ago=200)  # only long ago
-    DealFactory(tenant=tenant, rep=reps["a8"], partner=partners["A"], amount=100_000)  # open
+    DealFactory(  # an open deal opened long ago: not activity
+        tenant=tenant,
+        rep=reps["a8"],
+        partner=partners["A"],
+        amount=100_000,
+        sf_created_at=AS_OF - dt.timedelta(days=200),
+    )
     # A rep who left partner A: busy and selling, but not segmented.
     left = RepFactory(tenant=tenant, partner=partners["A"], name="left", is_employed=False)
     add_views(left, deck, 50)

@@ -21,13 +21,13 @@ RUNS = "/api/v1/segmentation/runs/"
 PARTNERS = "/api/v1/segmentation/partners/"
 SETTINGS = "/api/v1/segmentation/settings/"
 
-# name: (views, won amount). Active views 10, 8, 2, 0 -> median 5; won amounts
-# 1M, 0, 1M, 0 -> median 500,000. r5 has nothing at all.
+# name: (views, won amount). The reps with views: 10, 8, 2, 1 -> median 5; two reps won
+# (fewer than 20): any win is high. r5 has nothing at all.
 PLAN = {
     "r1": (10, 1_000_000),  # performer
     "r2": (8, 0),  # motivated
-    "r3": (0, 1_000_000),  # independent
-    "r4": (2, 0),  # dormant (its open deal makes it active)
+    "r3": (1, 1_000_000),  # independent
+    "r4": (2, 0),  # casual: active (two views, and a deal opened 30 days ago), below both
     "r5": (0, 0),  # dormant, inactive
 }
 
@@ -139,8 +139,20 @@ def test_manager_requests_a_run_and_reads_its_status(
         "performer": 1,
         "motivated": 1,
         "independent": 1,
-        "dormant": 2,
+        "casual": 1,
+        "dormant": 1,
     }
+    # Each cut-off with the rule that chose it and the n behind it.
+    assert (body["views_cutoff"], body["views_cutoff_rule"], body["views_cutoff_n"]) == (
+        "5.0000",
+        "median",
+        4,
+    )
+    assert (body["results_cutoff_rule"], body["results_cutoff_n"]) == ("any", 2)
+    assert body["cutoffs"] == [
+        "Views cut-off 5: the median of the 4 reps who viewed anything (more is high)",
+        "Results cut-off: any win (only 2 reps won)",
+    ]
     assert body["correlation"]["note"] == "Correlation, not causation."
     assert body["settings_used"]["view_window_days"] == 90
     assert body["partner_statistics"] == []
@@ -151,6 +163,7 @@ def test_manager_requests_a_run_and_reads_its_status(
         "performer",
         "motivated",
         "independent",
+        "casual",
         "dormant",
     }
 
@@ -218,3 +231,44 @@ def test_staff_read_but_do_not_edit_settings(tenant, staff_client):
     assert response.status_code == 403
     with tenant_scope(tenant):
         assert not SegmentationSettings.objects.exists()
+
+
+def test_settings_edit_the_cut_off_floor_and_minimum(tenant, manager_client):
+    body = manager_client.get(SETTINGS).json()
+    assert (body["views_floor"], body["results_median_min_reps"]) == (3, 20)
+    changed = manager_client.patch(
+        SETTINGS, {"views_floor": 5, "results_median_min_reps": 8}, content_type="application/json"
+    )
+    assert changed.status_code == 200, changed.content
+    with tenant_scope(tenant):
+        saved = SegmentationSettings.objects.get()
+        assert (saved.views_floor, saved.results_median_min_reps) == (5, 8)
+    invalid = manager_client.patch(SETTINGS, {"views_floor": 0}, content_type="application/json")
+    assert invalid.status_code == 400 and "views_floor" in invalid.json()
+
+
+def test_partner_figures_carry_the_first_performer_playbook(acme, rival, tenant, manager_client):
+    with tenant_scope(tenant):
+        idle = PartnerFactory(tenant=tenant, name="No star")
+        keen = RepFactory(tenant=tenant, partner=idle, name="keen")
+        calm = RepFactory(tenant=tenant, partner=idle, name="calm")
+        RepFactory(tenant=tenant, partner=idle, name="idle")
+        for rep, views in ((keen, 6), (calm, 2)):
+            for i in range(views):
+                MaterialViewFactory(
+                    tenant=tenant, rep=rep, viewed_at=timezone.now() - dt.timedelta(hours=i + 1)
+                )
+        run = segmentation_run(tenant=tenant)
+    rows = {r["partner_name"]: r for r in manager_client.get(PARTNERS).json()["results"]}
+    assert set(rows) == {"Partner P", "No star"}  # not the rival's
+    assert rows["Partner P"]["needs_first_performer"] is False
+    assert rows["Partner P"]["first_performer_candidates"] == []
+    assert rows["No star"]["needs_first_performer"] is True
+    assert rows["No star"]["first_performer_candidates"] == [keen.pk, calm.pk]
+    assert rows["No star"]["first_flagged_on"] == str(run.as_of_date)
+    assert rows["No star"]["days_to_first_performer"] is None
+    # Partners of 3 and 5 reps: no tiers at 3, actual shares at 5.
+    assert rows["No star"]["tier_shares"] is None
+    assert rows["Partner P"]["tier_shares"] == {"top": 0.2, "middle": 0.6, "bottom": 0.2}
+    flagged = manager_client.get(PARTNERS, {"needs_first_performer": "true"}).json()["results"]
+    assert [r["partner_name"] for r in flagged] == ["No star"]

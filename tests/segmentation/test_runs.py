@@ -137,7 +137,7 @@ def test_runs_as_the_application_role_under_row_level_security(data, other_tenan
         run = segmentation_run(tenant=data["tenant"], as_of=AS_OF)
         assert run.status == SegmentationRun.Status.SUCCEEDED, run.error
         assert run.rep_count == 14
-        assert run.quadrant_counts["performer"] == 3
+        assert run.quadrant_counts["performer"] == 2
         with tenant_scope(other_tenant):
             rival = segmentation_run(tenant=other_tenant, as_of=AS_OF)
             assert rival.status == SegmentationRun.Status.SUCCEEDED, rival.error

@@ -69,30 +69,38 @@ def test_quadrants_tiers_activation_and_statistics_by_hand(data):
     # 14 employed reps; the rep who left is not segmented.
     assert set(seg) == set(REPS)
 
-    # Active reps (a view in window, a won deal in window, or an open deal): all but
-    # a9, a10, b3. Their views sorted: 0 0 1 2 3 5 6 8 12 15 20 -> median 5, and a4's 5
-    # is not above it. Their won amounts: seven zeros of eleven -> median 0, so high
-    # results means any won amount.
-    assert run.views_cutoff == Decimal(5)
+    # Active reps (a view in the view window, a win in the results window or a deal
+    # created in the view window): all but a8 (an old open deal is not activity), a9 (a
+    # view 200 days ago), a10 and b3. The 9 reps with views: 1 2 3 5 6 8 12 15 20 ->
+    # median 6 (above the floor of 3), and b4's 6 is not above it. 4 reps won (a1 a2 a6
+    # b4): fewer than 20, so any win is high.
+    assert run.views_cutoff == Decimal(6)
+    assert (run.views_cutoff_rule, run.views_cutoff_n, run.views_median) == ("median", 9, 6)
     assert run.results_cutoff == Decimal(0)
+    assert (run.results_cutoff_rule, run.results_cutoff_n) == ("any", 4)
+    # The median of 500,000, 1,000,000, 2,000,000, 3,000,000.
+    assert run.results_median == Decimal(1_500_000)
     expected_quadrants = {
         "a1": "performer",  # 20 views, 3,000,000
         "a2": "performer",  # 12 views, 500,000
         "a3": "motivated",  # 8 views, nothing won
-        "a4": "dormant",  # 5 views: at the median, not above; the old views do not count
-        "a5": "dormant",  # the deleted 10,000,000 deal and future views do not count
+        "a4": "casual",  # 5 views: active, below the median; the old views do not count
+        "a5": "casual",  # 3 views; the deleted 10,000,000 deal and future views do not count
         "a6": "independent",  # no views, 2,000,000
-        "a7": "dormant",  # the deal closed 400 days ago and the lost deal do not count
-        "a8": "dormant",
+        "a7": "casual",  # 1 view; the deal closed 400 days ago and the lost deal do not count
+        "a8": "dormant",  # an old open deal only
         "a9": "dormant",
         "a10": "dormant",
         "b1": "motivated",
-        "b2": "dormant",
+        "b2": "casual",  # 2 views
         "b3": "dormant",
-        "b4": "performer",  # 6 views, 1,000,000
+        "b4": "independent",  # 6 views (the median, not above it), 1,000,000
     }
     assert {n: s.quadrant for n, s in seg.items()} == expected_quadrants
-    assert {n for n, s in seg.items() if s.is_active} == set(REPS) - {"a9", "a10", "b3"}
+    active = set(REPS) - {"a8", "a9", "a10", "b3"}
+    assert {n for n, s in seg.items() if s.is_active} == active
+    # One meaning of activity: the dormant reps are exactly the inactive ones.
+    assert {n for n, s in seg.items() if s.quadrant == "dormant"} == set(REPS) - active
 
     # Score = 50 × (percent rank of views + percent rank of won amount) over 14 reps.
     # Partner A by score: a1 100, a2 80.8, a6 46.2, a3 38.5, a4 30.8, a5 26.9, a7 19.2,
@@ -138,10 +146,15 @@ def test_quadrants_tiers_activation_and_statistics_by_hand(data):
     partners = {p.partner.name: p for p in PartnerSegment.objects.filter(run=run)}
     a = partners["A"]
     b = partners[data["partners"]["B"].name]
-    assert (a.reps, a.active_reps, a.activation_rate) == (10, 8, pytest.approx(0.8))
+    assert (a.reps, a.active_reps, a.activation_rate) == (10, 7, pytest.approx(0.7))
     assert (b.reps, b.active_reps, b.activation_rate) == (4, 3, pytest.approx(0.75))
-    assert (a.performers, a.motivated, a.independents, a.dormant) == (2, 1, 1, 6)
-    assert (b.performers, b.motivated, b.independents, b.dormant) == (1, 1, 0, 2)
+    assert (a.performers, a.motivated, a.independents, a.casual, a.dormant) == (2, 1, 1, 3, 3)
+    assert (b.performers, b.motivated, b.independents, b.casual, b.dormant) == (0, 1, 1, 1, 1)
+    # B has no keyman ①: flagged, its reps with views as candidates, most views first.
+    assert (a.needs_first_performer, a.first_performer_candidates) == (False, [])
+    assert b.needs_first_performer
+    assert b.first_performer_candidates == [data["reps"][n].pk for n in ("b1", "b4", "b2")]
+    assert b.first_flagged_on == AS_OF.date() and b.days_to_first_performer is None
     assert a.won_amount == Decimal("5500000")
     assert b.won_amount == Decimal("1000000")
     assert (a.is_tiered, b.is_tiered) == (True, False)
@@ -161,8 +174,16 @@ def test_quadrants_tiers_activation_and_statistics_by_hand(data):
 
     # Counts on the run.
     assert run.rep_count == 14
-    assert run.active_rep_count == 11
-    assert run.quadrant_counts == {"performer": 3, "motivated": 2, "independent": 1, "dormant": 8}
+    assert run.active_rep_count == 10
+    assert run.quadrant_counts == {
+        "performer": 2,
+        "motivated": 2,
+        "independent": 2,
+        "casual": 4,
+        "dormant": 4,
+    }
+    assert run.partners_without_performer == 1
+    assert run.first_performer_median_days is None
     assert run.tier_counts == {"top": 2, "middle": 5, "bottom": 3, "untiered": 4}
 
     # Statistics: Spearman's ρ = Pearson's r of average ranks, by hand. Tenant (n = 14)
@@ -249,10 +270,18 @@ def test_no_activity_at_all_is_dormant_and_never_high(in_tenant):
     RepFactory.create_batch(6, tenant=in_tenant, partner=partner)
     run = segmentation_run(tenant=in_tenant, as_of=AS_OF)
     assert run.status == SegmentationRun.Status.SUCCEEDED, run.error
-    assert run.quadrant_counts == {"performer": 0, "motivated": 0, "independent": 0, "dormant": 6}
+    assert run.quadrant_counts == {
+        "performer": 0,
+        "motivated": 0,
+        "independent": 0,
+        "casual": 0,
+        "dormant": 6,
+    }
     # Everyone ties at zero: nobody is top, everybody shares the bottom.
     assert run.tier_counts == {"top": 0, "middle": 0, "bottom": 6, "untiered": 0}
-    assert run.views_cutoff is None and run.correlation_rho is None
+    # No rep viewed anything: the floor is the cut-off, and says why.
+    assert (run.views_cutoff, run.views_cutoff_rule, run.views_cutoff_n) == (3, "floor", 0)
+    assert run.views_median is None and run.correlation_rho is None
     assert run.active_rep_count == 0
 
 

@@ -66,6 +66,7 @@ def build(tenant, *, prefix: str, reps: int, assignee) -> dict:
         tasks = []
         for rep in all_reps:
             task = support_task_create(
+                tenant=tenant,
                 rep=rep,
                 kind=SupportTask.Kind.ACCOMPANY,
                 assignee=assignee,
@@ -79,6 +80,7 @@ def build(tenant, *, prefix: str, reps: int, assignee) -> dict:
             tasks.append(task)
         hearings = [
             hearing_create(
+                tenant=tenant,
                 rep=rep,
                 held_by=assignee,
                 held_on=timezone.localdate(),
@@ -88,14 +90,15 @@ def build(tenant, *, prefix: str, reps: int, assignee) -> dict:
             for rep in all_reps
         ]
         know_how = know_how_create(
+            tenant=tenant,
             title=f"{prefix} know-how",
             body="Open with renewals.",
             hearings=hearings,
             created_by=assignee,
         )
         for partner in partners:
-            know_how_share(know_how=know_how, shared_by=assignee, partner=partner)
-        momentum_backfill(weeks=9)
+            know_how_share(tenant=tenant, know_how=know_how, shared_by=assignee, partner=partner)
+        momentum_backfill(tenant=tenant, weeks=9)
     return {
         "partners": partners,
         "reps": all_reps,
@@ -453,12 +456,17 @@ def test_segmentation_settings_are_for_owners_and_errors_sit_by_the_field(
     assert staff_client.get(url).status_code == 403
     html = owner_client.get(url).content.decode()
     assert 'name="quick_win_days" value="60"' in html
+    # The cut-offs' floor and minimum are edited like the others.
+    assert 'name="views_floor" value="3"' in html
+    assert 'name="results_median_min_reps" value="20"' in html
     data = {
         "view_window_days": 30,
         "results_window_days": 180,
         "results_measure": "won_deals",
         "views_high_rule": "median",
         "views_threshold": 10,
+        "views_floor": 4,
+        "results_median_min_reps": 12,
         "results_high_rule": "threshold",
         "results_threshold": "1.5",
         "tier_measure": "score",
@@ -473,6 +481,7 @@ def test_segmentation_settings_are_for_owners_and_errors_sit_by_the_field(
     with tenant_scope(tenant):
         saved = SegmentationSettings.objects.get()
     assert (saved.quick_win_days, saved.view_window_days) == (45, 30)
+    assert (saved.views_floor, saved.results_median_min_reps) == (4, 12)
     with tenant_scope(other_tenant):
         assert SegmentationSettings.objects.get().quick_win_days == 7
 

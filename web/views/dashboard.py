@@ -8,11 +8,15 @@ from django.shortcuts import render
 from momentum.selectors import momentum_indicators, momentum_snapshots
 from pse_crm import roles
 from pse_crm.permissions import capability_required
+from segmentation.cutoffs import cutoff_lines
 from segmentation.models import Quadrant
 from segmentation.selectors import segmentation_current_run
 from support.models import SupportTask
 from support.selectors.quick_wins import quick_win_rates
 from web import selectors as pages
+
+# Partners without a keyman ① shown on the dashboard (the largest first).
+PLAYBOOK_PARTNERS = 5
 
 
 def _quick_win_rate() -> tuple[float | None, int]:
@@ -27,10 +31,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     tenant = request.tenant
     run = segmentation_current_run(tenant=tenant)
     counts = (run.quadrant_counts if run else {}) or {}
-    quadrants = [
-        {"key": key, "label": label, "count": counts.get(key, 0)} for key, label in Quadrant.choices
-    ]
-    has_momentum = momentum_snapshots(whole_tenant=True).exists()
+    quadrants = {
+        key: {"key": key, "label": label, "count": counts.get(key, 0)}
+        for key, label in Quadrant.choices
+    }
+    has_momentum = momentum_snapshots(tenant=tenant, whole_tenant=True).exists()
     qw_rate, qw_decided = _quick_win_rate()
     context = {
         "run": run,
@@ -45,8 +50,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "open_tasks": SupportTask.objects.filter(status__in=SupportTask.OPEN_STATUSES).count(),
         "quick_win_rate": qw_rate,
         "quick_win_decided": qw_decided,
-        "momentum": momentum_indicators().get(None) if has_momentum else None,
+        "momentum": momentum_indicators(tenant=tenant).get(None) if has_momentum else None,
         "has_momentum": has_momentum,
         "tier_bars": pages.tier_bars(tenant=tenant),
+        "cutoffs": cutoff_lines(run),
+        "playbook": pages.first_performer_playbook(tenant=tenant, limit=PLAYBOOK_PARTNERS),
     }
     return render(request, "web/dashboard.html", context)

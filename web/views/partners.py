@@ -1,24 +1,36 @@
-"""Partners: the list with activation, keymen and momentum; one partner's page."""
+"""Partners: the list with activation, keymen and momentum; one partner's page; the
+first-performer playbook's one-click support tasks."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
 from django_tables2 import RequestConfig
 from django_tables2.paginators import LazyPaginator
 
 from momentum.selectors import momentum_indicators, momentum_snapshots
 from partners.models import Partner
 from pse_crm import roles
-from pse_crm.permissions import capability_required
+from pse_crm.calendar import tenant_today
+from pse_crm.permissions import capability_required, request_role
 from pse_crm.tables import DeferredJoinQuerySet
-from segmentation.models import Tier
-from segmentation.selectors import rep_segments_current
+from segmentation.selectors import rep_segments_current, segmentation_current_run
 from segmentation.tables import KeymenTable
+from support.models import SupportTask
+from support.services.support_tasks import support_task_bulk_create
 from web import selectors as pages
 from web.tables import PartnerTable
 
 PER_PAGE = 50
+# The first-performer tasks: intensive support, due in two weeks.
+FIRST_PERFORMER_DUE_DAYS = 14
 
 
 @capability_required(roles.READ)
@@ -27,11 +39,22 @@ def partner_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     if query:
         qs = qs.filter(name__icontains=query)
+    if request.GET.get("first_performer") == "1":
+        qs = qs.filter(needs_first_performer=True)
     table = PartnerTable(qs)
     RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
     # Every partner's label in one query, whatever the page size.
-    table.trends = momentum_indicators()
-    return render(request, "web/partner_list.html", {"table": table, "q": query})
+    table.trends = momentum_indicators(tenant=request.tenant)
+    return render(
+        request,
+        "web/partner_list.html",
+        {
+            "table": table,
+            "q": query,
+            "first_performer": request.GET.get("first_performer") == "1",
+            "run": segmentation_current_run(tenant=request.tenant),
+        },
+    )
 
 
 @capability_required(roles.READ)
@@ -43,27 +66,76 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
     reps = rep_segments_current(tenant=tenant, partner_id=partner.pk, tier=tier)
     table = KeymenTable(
         DeferredJoinQuerySet.wrap(reps.order_by("-score", "rep_id")),
-        can_manage=roles.role_allows(request.membership.role, roles.MANAGE),
-        can_write=roles.role_allows(request.membership.role, roles.WRITE_ENABLEMENT),
+        can_manage=roles.role_allows(request_role(request), roles.MANAGE),
+        can_write=roles.role_allows(request_role(request), roles.WRITE_ENABLEMENT),
         exclude=("partner",),
     )
     RequestConfig(
         request, paginate={"per_page": PER_PAGE, "paginator_class": LazyPaginator}
     ).configure(table)
+    table.attach_tier_shares(tenant=tenant)
     tiers = pages.partner_tier_counts(tenant=tenant, partner=partner)
-    has_momentum = momentum_snapshots(partner_id=partner.pk).exists()
+    has_momentum = momentum_snapshots(tenant=tenant, partner_id=partner.pk).exists()
+    playbook = (
+        pages.first_performer_playbook(tenant=tenant, partner=partner)
+        if segment is not None and segment.needs_first_performer
+        else []
+    )
     context = {
         "partner": partner,
         "segment": segment,
         "rep_counts": pages.partner_rep_counts(partner=partner),
         "table": table,
         "tier": tier,
-        "tiers": [
-            {"key": key, "label": label, "count": tiers.get(key, 0)} for key, label in Tier.choices
-        ],
+        "tiers": pages.tier_rows(tiers),
         "untiered": tiers.get("none", 0),
-        "momentum": momentum_indicators().get(partner.pk) if has_momentum else None,
+        "momentum": momentum_indicators(tenant=tenant).get(partner.pk) if has_momentum else None,
         "has_momentum": has_momentum,
         "shares": pages.partner_know_how_shares(partner=partner),
+        "playbook": playbook,
     }
     return render(request, "web/partner_detail.html", context)
+
+
+@require_POST
+@capability_required(roles.MANAGE)
+def partner_first_performer_tasks(request: HttpRequest, pk: int) -> HttpResponse:
+    """One click: an intensive-support task, assigned to the manager who clicked, for each
+    first-performer candidate of the partner without an open task (support's bulk
+    service: all or nothing)."""
+    partner = get_object_or_404(Partner, pk=pk)
+    back = redirect("dashboard") if request.POST.get("back") == "dashboard" else None
+    back = back or redirect("partner-detail", pk=partner.pk)
+    playbook = pages.first_performer_playbook(tenant=request.tenant, partner=partner)
+    reps = playbook[0]["to_support"] if playbook else []
+    if not reps:
+        messages.info(request, _("No candidate without an open support task."))
+        return back
+    try:
+        tasks = support_task_bulk_create(
+            tenant=request.tenant,
+            reps=reps,
+            kind=SupportTask.Kind.ACCOMPANY,
+            assignee=request.user,
+            assigned_by=request.user,
+            due_on=tenant_today(request.tenant) + dt.timedelta(days=FIRST_PERFORMER_DUE_DAYS),
+            title=_("First performer: intensive support"),
+            description=_(
+                "%(partner)s has no keyman ① yet. Intensive support for one of its most"
+                " motivated reps, until a first win."
+            )
+            % {"partner": partner.name},
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return back
+    messages.success(
+        request,
+        ngettext(
+            "%(n)d intensive-support task created for %(partner)s.",
+            "%(n)d intensive-support tasks created for %(partner)s.",
+            len(tasks),
+        )
+        % {"n": len(tasks), "partner": partner.name},
+    )
+    return back

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, render
 
 from knowhow.models import Hearing
 from pse_crm import roles
-from pse_crm.permissions import capability_required
+from pse_crm.permissions import capability_required, request_role
 from reps.models import Rep
 from support.models import SupportTask
 from web import selectors as pages
@@ -30,7 +30,7 @@ def rep_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "deal_summary": pages.rep_deal_summary(rep=rep),
         "hearings": list(hearings),
         "tasks": list(tasks),
-        "can_write": roles.role_allows(request.membership.role, roles.WRITE_ENABLEMENT),
-        "can_manage": roles.role_allows(request.membership.role, roles.MANAGE),
+        "can_write": roles.role_allows(request_role(request), roles.WRITE_ENABLEMENT),
+        "can_manage": roles.role_allows(request_role(request), roles.MANAGE),
     }
     return render(request, "web/rep_detail.html", context)

@@ -11,8 +11,10 @@ from pse_crm.management.tenants import tenant_from_slug
 from pse_crm.models import Tenant
 from pse_crm.tasks import enqueue_on_commit
 from pse_crm.tenancy import tenant_scope
+from segmentation.cutoffs import cutoff_lines
 from segmentation.models import SegmentationRun
 from segmentation.services.runs import segmentation_run, segmentation_run_request
+from segmentation.templatetags.segmentation_stats import p_value
 
 
 class Command(BaseCommand):
@@ -59,10 +61,17 @@ class Command(BaseCommand):
                 f"({run.active_rep_count} active). Quadrants: {counts}. Tiers: {tiers}."
             )
         )
+        for line in cutoff_lines(run):
+            self.stdout.write(line)
+        if run.partners_without_performer:
+            self.stdout.write(
+                f"{run.partners_without_performer} partners without a keyman ①"
+                " (first-performer candidates on the partner list)."
+            )
         if run.correlation_rho is not None:
             self.stdout.write(
                 f"Spearman ρ = {run.correlation_rho:.3f} (n = {run.correlation_n}, "
-                f"p = {run.correlation_p_value:.3g}, 95% CI {run.correlation_ci_low:.3f} to "
+                f"p {p_value(run.correlation_p_value)}, 95% CI {run.correlation_ci_low:.3f} to "
                 f"{run.correlation_ci_high:.3f}): correlation, not causation."
             )
 
