@@ -22,4 +22,3 @@ def deal_sync_watermark(*, tenant: Tenant) -> dt.datetime | None:
     A client resumes its Salesforce query from here (``SystemModstamp >= watermark``).
     """
     return Deal.objects.filter(tenant=tenant).aggregate(m=Max("system_modstamp"))["m"]
-

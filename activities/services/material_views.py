@@ -13,8 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import re
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,11 +20,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from activities.models import Material, MaterialView
 from activities.services.material_view_csv import MALFORMED, IngestValidationError, RowError
+from activities.services.material_view_store import Stored, store_generic, store_postgresql
 from activities.signals import material_views_ingested
 from partners.models import PartnerDomain
 from pse_crm.models import Tenant
@@ -444,97 +442,7 @@ def _create_reps(*, tenant: Tenant, new_reps: dict[str, _NewRep]) -> tuple[dict[
     return ids, created_count
 
 
-@dataclass
-class _Stored:
-    created: int
-    rep_ids: list[int]
-    first_viewed_at: dt.datetime | None
-    last_viewed_at: dt.datetime | None
-
-
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: str) -> str:
-    """A value in COPY's text format (backslash, tab, newline and CR escaped)."""
-    return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
-
-
-def _store_postgresql(*, tenant: Tenant, rows: list[_Valid], source: str) -> _Stored:
-    table = connection.ops.quote_name(MaterialView._meta.db_table)
-    stage = f"mv_stage_{uuid.uuid4().hex[:16]}"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {stage} (event_id text, rep_id bigint, material_id bigint, "
-            "viewed_at timestamptz, duration_seconds integer) ON COMMIT DROP"
-        )
-        copy_sql = (
-            f"COPY {stage} (event_id, rep_id, material_id, viewed_at, duration_seconds) FROM STDIN"
-        )
-        # The raw psycopg COPY is outside Django's error wrapping: wrap it, so that a value
-        # PostgreSQL refuses is a django.db.DataError (a 400 in the API), never a bare one.
-        with connection.wrap_database_errors, cursor.cursor.copy(copy_sql) as copy:
-            # COPY's text format written directly: much cheaper than adapting row by row.
-            for start in range(0, len(rows), 20_000):
-                copy.write(
-                    "".join(
-                        f"{_copy_text(e)}\t{r}\t{m}\t{v.isoformat()}\t{d}\n"
-                        for e, r, m, v, d in rows[start : start + 20_000]
-                    )
-                )
-        # raw SQL is not scoped: the tenant is set explicitly.
-        cursor.execute(
-            f"WITH ins AS ("
-            f" INSERT INTO {table} (tenant_id, rep_id, material_id, viewed_at, duration_seconds,"
-            f"  source, event_id, ingested_at)"
-            f" SELECT %s, rep_id, material_id, viewed_at, duration_seconds, %s, event_id, %s"
-            f" FROM {stage}"
-            f" ON CONFLICT (tenant_id, event_id) DO NOTHING"
-            f" RETURNING rep_id, viewed_at)"
-            f" SELECT count(*), min(viewed_at), max(viewed_at),"
-            f"  coalesce(array_agg(DISTINCT rep_id), ARRAY[]::bigint[]) FROM ins",
-            [tenant.pk, source, timezone.now()],
-        )
-        created, first, last, rep_ids = cursor.fetchone()
-        cursor.execute(f"DROP TABLE {stage}")
-    return _Stored(created, sorted(rep_ids), first, last)
-
-
-def _store_generic(*, tenant: Tenant, rows: list[_Valid], source: str) -> _Stored:
-    chunk = 500
-    existing: set[str] = set()
-    event_ids = [r[0] for r in rows]
-    for i in range(0, len(event_ids), chunk):
-        existing.update(
-            MaterialView.objects.filter(
-                tenant_id=tenant.pk, event_id__in=event_ids[i : i + chunk]
-            ).values_list("event_id", flat=True)
-        )
-    new = [r for r in rows if r[0] not in existing]
-    MaterialView.objects.bulk_create(
-        [
-            MaterialView(
-                tenant_id=tenant.pk,
-                event_id=event_id,
-                rep_id=rep_id,
-                material_id=material_id,
-                viewed_at=viewed_at,
-                duration_seconds=duration,
-                source=source,
-            )
-            for event_id, rep_id, material_id, viewed_at, duration in new
-        ],
-        batch_size=chunk,
-        ignore_conflicts=True,
-    )
-    if not new:
-        return _Stored(0, [], None, None)
-    times = [r[3] for r in new]
-    return _Stored(len(new), sorted({r[1] for r in new}), min(times), max(times))
-
-
-def _announce(*, tenant_id: int, stored: _Stored) -> None:
+def _announce(*, tenant_id: int, stored: Stored) -> None:
     """Send ``material_views_ingested`` (after the commit). A receiver's failure is logged:
     the views are stored, so answering an error would only make the client send them
     again."""
@@ -606,7 +514,7 @@ def material_views_ingest(
             raise IngestValidationError(errors)
         if not valid:
             return IngestResult(created=0, duplicates=0, rejected=errors)
-        store = _store_postgresql if connection.vendor == "postgresql" else _store_generic
+        store = store_postgresql if connection.vendor == "postgresql" else store_generic
         with transaction.atomic():
             reps_created = 0
             if new_reps:
