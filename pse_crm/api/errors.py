@@ -4,6 +4,7 @@ one exception handler that turns every error into the documented shape."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopeError
 from rest_framework import exceptions, status
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -26,6 +28,7 @@ from pse_crm.api.limits import PayloadTooLarge, check_batch_size
 from pse_crm.models import Membership
 
 log = logging.getLogger(__name__)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -139,11 +142,12 @@ def service_error_as_api_error(exc: DjangoValidationError) -> exceptions.Validat
 def exception_handler(exc, context):
     """DRF's handler, plus: a service's ValidationError is a 400 and its PermissionDenied a
     403 (viewsets call services without a try), a scope miss is a 404, a bad batch lists
-    its bad records, a uniqueness race is a 409, an over-size body a 413 and a database
-    outage a clear 503."""
+    its bad records, a uniqueness race is a 409, an over-size body a 413, a value the
+    database refuses (DataError) or a number that overflows a 400, and a database outage a
+    clear 503. Every error renders, even one that quotes a lone surrogate of the input."""
     if isinstance(exc, BatchInvalid):
         return Response(
-            {"detail": str(exc.detail), "errors": [e.as_dict() for e in exc.errors]},
+            _renderable({"detail": str(exc.detail), "errors": [e.as_dict() for e in exc.errors]}),
             status=exc.status_code,
         )
     if isinstance(exc, DjangoValidationError):
@@ -168,9 +172,29 @@ def exception_handler(exc, context):
             status=409,
         )
     if response is None and isinstance(exc, DataError):
+        # What got past validation and PostgreSQL refused: too long, NUL, out of range.
         log.info("data error in API request", exc_info=True)
         return Response({"detail": _("A value does not fit its field.")}, status=400)
+    if response is None and isinstance(exc, OverflowError):
+        # A number no integer column holds (1e309 is infinity) met a lookup or a date.
+        log.info("numeric overflow in API request", exc_info=True)
+        return Response({"detail": _("A number is out of range.")}, status=400)
     if response is None and isinstance(exc, DatabaseError):
         log.exception("database error in API request")
         return Response({"detail": _("The database is unavailable; try again.")}, status=503)
+    if response is not None:
+        response.data = _renderable(response.data)
     return response
+
+
+def _renderable(data):
+    """``data`` with lone surrogates (which no UTF-8 encoder writes) as ``\\ud800`` text:
+    an error message that quotes the input (``"a\\ud800" is not a valid choice``) renders."""
+    if isinstance(data, dict):
+        return {_renderable(key): _renderable(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_renderable(value) for value in data]
+    if isinstance(data, str) and _SURROGATE.search(data):
+        text = data.encode("utf-8", "backslashreplace").decode("utf-8")
+        return ErrorDetail(text, code=data.code) if isinstance(data, ErrorDetail) else text
+    return data

@@ -210,6 +210,7 @@ SPECTACULAR_SETTINGS = {
         "QuadrantEnum": "segmentation.models.Quadrant",
         "SegmentTierEnum": "segmentation.models.Tier",
         "SegmentationHighRuleEnum": "segmentation.models.SegmentationSettings.HighRule",
+        "SegmentationCutoffRuleEnum": "segmentation.models.CutoffRule",
         "SegmentationRunStatusEnum": "segmentation.models.SegmentationRun.Status",
     },
 }
