@@ -31,11 +31,15 @@ from segmentation.serializers import (
     PartnerSegmentSerializer,
     RepSegmentSerializer,
     SegmentationRunDetailSerializer,
+    SegmentationRunInProgressSerializer,
     SegmentationRunRequestSerializer,
     SegmentationRunSerializer,
     SegmentationSettingsSerializer,
 )
-from segmentation.services.recompute import segmentation_recompute_start
+from segmentation.services.recompute import (
+    SegmentationRunInProgress,
+    segmentation_recompute_start,
+)
 from segmentation.services.settings import segmentation_settings_update
 
 
@@ -142,15 +146,23 @@ class SegmentationRunViewSet(TenantModelViewSet):
         return SegmentationRunSerializer
 
     @extend_schema(
-        request=SegmentationRunRequestSerializer, responses={202: SegmentationRunSerializer}
+        request=SegmentationRunRequestSerializer,
+        responses={202: SegmentationRunSerializer, 409: SegmentationRunInProgressSerializer},
     )
     def create(self, request, *args, **kwargs):
         incoming = SegmentationRunRequestSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         user = request.user if getattr(request.user, "pk", None) else None
-        run = segmentation_recompute_start(
-            tenant=request.tenant, as_of=incoming.validated_data.get("as_of"), requested_by=user
-        )
+        try:
+            run = segmentation_recompute_start(
+                tenant=request.tenant,
+                as_of=incoming.validated_data.get("as_of"),
+                requested_by=user,
+            )
+        except SegmentationRunInProgress as exc:
+            # The run in progress, with 409: the caller follows it instead of a new one.
+            body = {"detail": str(exc), "run": SegmentationRunSerializer(exc.run).data}
+            return Response(body, status=status.HTTP_409_CONFLICT)
         return Response(SegmentationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 

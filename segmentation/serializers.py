@@ -225,3 +225,10 @@ class SegmentationSettingsSerializer(serializers.ModelSerializer):
         model = SegmentationSettings
         fields = [*SegmentationSettings.EDITABLE_FIELDS, "updated_at"]
         read_only_fields = ["updated_at"]
+
+
+class SegmentationRunInProgressSerializer(serializers.Serializer):
+    """409: a run of this tenant is pending or running; it is the one to follow."""
+
+    detail = serializers.CharField()
+    run = SegmentationRunSerializer()

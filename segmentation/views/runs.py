@@ -20,7 +20,10 @@ from pse_crm.permissions import capability_required
 from segmentation.forms import SegmentationSettingsForm
 from segmentation.models import SegmentationRun
 from segmentation.selectors import segmentation_runs, segmentation_settings_get
-from segmentation.services.recompute import segmentation_recompute_start
+from segmentation.services.recompute import (
+    SegmentationRunInProgress,
+    segmentation_recompute_start,
+)
 from segmentation.services.settings import segmentation_settings_update
 from segmentation.tables import RunTable
 
@@ -73,11 +76,11 @@ def run_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @capability_required(roles.MANAGE)
 def run_recompute(request: HttpRequest) -> HttpResponse:
-    running = segmentation_runs(tenant=request.tenant).filter(status__in=UNFINISHED).first()
-    if running is not None:
-        messages.info(request, _("A run is already in progress."))
+    try:
+        segmentation_recompute_start(tenant=request.tenant, requested_by=request.user)
+    except SegmentationRunInProgress as exc:
+        messages.info(request, str(exc))
         return redirect("run-list")
-    segmentation_recompute_start(tenant=request.tenant, requested_by=request.user)
     messages.success(request, _("Recomputing the segments. This page follows the progress."))
     return redirect("run-list")
 

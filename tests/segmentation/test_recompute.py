@@ -2,6 +2,7 @@
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from pse_crm.tenancy import tenant_scope
@@ -58,3 +59,28 @@ def test_page_recompute_with_queue_down_is_not_blocked_afterwards(
     assert response.status_code == 200
     assert "already in progress" not in response.content.decode()
     assert SegmentationRun.Status.SUCCEEDED in _runs(tenant)
+
+
+@pytest.fixture
+def run_in_progress(tenant):
+    with tenant_scope(tenant):
+        return SegmentationRun.objects.create(
+            tenant=tenant,
+            as_of=timezone.now(),
+            as_of_date=timezone.localdate(),
+            status=SegmentationRun.Status.RUNNING,
+            trigger=SegmentationRun.Trigger.MANUAL,
+        )
+
+
+@pytest.mark.django_db
+def test_page_and_api_refuse_a_recompute_while_a_run_is_in_progress(
+    tenant, manager_client, run_in_progress
+):
+    # The recompute service decides it, so both answer the same and record nothing.
+    page = manager_client.post(reverse("run-recompute"), follow=True)
+    assert "A run is already in progress." in page.content.decode()
+    api = manager_client.post("/api/v1/segmentation/runs/", {}, content_type="application/json")
+    assert api.status_code == 409
+    assert api.json()["run"]["id"] == run_in_progress.pk
+    assert _runs(tenant) == [SegmentationRun.Status.RUNNING]
