@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -186,9 +187,12 @@ def test_a_running_segmentation_shows_its_progress_until_done(page, world):
     assert page.locator("[data-testid=recompute]").is_disabled()
     assert page.locator("[data-testid=run-progress] .spinner").count() == 1
     # The polling keeps the elapsed time going (no made-up percentage).
-    page.wait_for_function(
-        "Number(document.querySelector('[data-testid=run-progress]').dataset.elapsed) >= 2"
-    )
+    # Polled from here: a string predicate would be evaluated in the page, which the CSP
+    # (no 'unsafe-eval') refuses.
+    deadline = time.monotonic() + 20
+    while float(progress.get_attribute("data-elapsed") or 0) < 2:
+        assert time.monotonic() < deadline, "the elapsed time did not advance"
+        page.wait_for_timeout(250)
     elapsed, text = progress.evaluate(
         "box => [box.dataset.elapsed, box.querySelector('[data-progress-label]').textContent]"
     )
