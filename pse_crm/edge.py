@@ -16,7 +16,6 @@ it in the API's error shape. No other error is caught.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from urllib.parse import unquote_to_bytes
 
@@ -28,17 +27,18 @@ from django.utils import translation
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
+from pse_crm.text import unstorable
+
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 def unstorable_text(text: str) -> bool:
     """Whether ``text`` holds a character PostgreSQL cannot store (UTF-8 database): NUL,
     or a lone surrogate (which no UTF-8 encoder writes)."""
-    return "\x00" in text or _SURROGATE.search(text) is not None
+    return unstorable(text)
 
 
 def unstorable_encoded(raw: bytes, encoding: str) -> bool:

@@ -25,12 +25,12 @@ from django.utils.functional import LazyObject
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
+from pse_crm.paths import UNSCOPED_PATHS
 from pse_crm.tenancy import current_tenant_or_none
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Letters, digits and a little punctuation (uuids, trace ids), at most 128 characters.
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:=+/-]{0,127}")
-QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 access_log = logging.getLogger("pse_crm.access")
 _request: ContextVar[HttpRequest | None] = ContextVar("pse_crm_log_request", default=None)
@@ -88,7 +88,7 @@ class RequestIdMiddleware:
         try:
             response = self.get_response(request)
             response[REQUEST_ID_HEADER] = request.request_id
-            if response.status_code >= 400 or request.path_info not in QUIET_PATHS:
+            if response.status_code >= 400 or request.path_info not in UNSCOPED_PATHS:
                 access_log.info(
                     "%s %s %s",
                     request.method,

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from pse_crm.models import Membership
+from pse_crm.paths import UNSCOPED_PATHS
 from pse_crm.services.memberships import membership_mark_used
 from pse_crm.tenancy import all_tenants, tenant_scope
 
@@ -15,9 +16,6 @@ SESSION_KEY = "active_tenant_id"
 # switch (a new SESSION_KEY) records it once, not every request.
 RECORDED_KEY = "active_tenant_recorded"
 ADMIN_PREFIX = "/admin/"
-# Probes and metrics (pse_crm/health.py, pse_crm/metrics.py): no user, no tenant, and so
-# no database query before the view runs.
-UNSCOPED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def _last_used_first(membership: Membership) -> tuple:

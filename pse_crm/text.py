@@ -21,7 +21,7 @@ import re
 
 from django.utils.translation import gettext as _
 
-__all__ = ["name_clean", "one_line", "shown", "text_problem"]
+__all__ = ["has_surrogate", "name_clean", "one_line", "shown", "text_problem", "unstorable"]
 
 TEXT_CONTROLS = "\t\n\r"  # tab and line breaks: whitespace, not noise
 
@@ -31,6 +31,16 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _BREAKS = re.compile("[\t\n\x0b\x0c\r\x1c-\x1f\x85\u2028\u2029]+")
 _OTHER_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 _NOISE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def unstorable(value: str) -> bool:
+    """Whether ``value`` holds what PostgreSQL text cannot: a NUL or a lone surrogate."""
+    return _UNSTORABLE.search(value) is not None
+
+
+def has_surrogate(value: str) -> bool:
+    """Whether ``value`` holds a lone surrogate (no UTF-8 encoder writes one)."""
+    return _SURROGATE.search(value) is not None
 
 
 def text_problem(value: str, *, controls: bool = False, keep: str = "") -> str | None:

@@ -15,8 +15,9 @@ from django.utils import timezone
 from activities.models import MaterialView
 from pse_crm.models import Tenant
 
-# A validated row: (event_id, rep id or new rep's email, material id, viewed_at, seconds).
-_Valid = tuple[str, "int | str", int, dt.datetime, int]
+# A validated row: event_id, rep (an id, or the email of a rep to create), material id,
+# viewed_at (aware), duration in seconds.
+Valid = tuple[str, "int | str", int, dt.datetime, int]
 
 
 @dataclass
@@ -36,7 +37,7 @@ def _copy_text(value: str) -> str:
     return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
 
 
-def store_postgresql(*, tenant: Tenant, rows: list[_Valid], source: str) -> Stored:
+def store_postgresql(*, tenant: Tenant, rows: list[Valid], source: str) -> Stored:
     table = connection.ops.quote_name(MaterialView._meta.db_table)
     stage = f"mv_stage_{uuid.uuid4().hex[:16]}"
     with connection.cursor() as cursor:
@@ -76,7 +77,7 @@ def store_postgresql(*, tenant: Tenant, rows: list[_Valid], source: str) -> Stor
     return Stored(created, sorted(rep_ids), first, last)
 
 
-def store_generic(*, tenant: Tenant, rows: list[_Valid], source: str) -> Stored:
+def store_generic(*, tenant: Tenant, rows: list[Valid], source: str) -> Stored:
     chunk = 500
     existing: set[str] = set()
     event_ids = [r[0] for r in rows]

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from activities.models import Material, MaterialView
 from activities.services.material_view_csv import MALFORMED, IngestValidationError, RowError
-from activities.services.material_view_store import Stored, store_generic, store_postgresql
+from activities.services.material_view_store import Stored, Valid, store_generic, store_postgresql
 from activities.signals import material_views_ingested
 from partners.models import PartnerDomain
 from pse_crm.models import Tenant
@@ -285,15 +285,10 @@ class _NewRep:
     external_id: str
 
 
-# A validated row: event_id, rep (an id, or the email of a rep to create), material id,
-# viewed_at (aware), duration in seconds.
-_Valid = tuple[str, "int | str", int, dt.datetime, int]
-
-
 def _validate(
     *, rows: Iterable[tuple[int, Mapping[str, Any]]], lookups: _Lookups, tz: dt.tzinfo
-) -> tuple[list[_Valid], list[RowError], dict[str, _NewRep]]:
-    valid: list[_Valid] = []
+) -> tuple[list[Valid], list[RowError], dict[str, _NewRep]]:
+    valid: list[Valid] = []
     errors: list[RowError] = []
     new_reps: dict[str, _NewRep] = {}
     seen: dict[str, int] = {}

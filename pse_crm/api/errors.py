@@ -4,7 +4,6 @@ one exception handler that turns every error into the documented shape."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,9 +25,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from pse_crm.api.limits import PayloadTooLarge, check_batch_size
 from pse_crm.models import Membership
+from pse_crm.text import has_surrogate
 
 log = logging.getLogger(__name__)
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -194,7 +193,7 @@ def _renderable(data):
         return {_renderable(key): _renderable(value) for key, value in data.items()}
     if isinstance(data, list):
         return [_renderable(value) for value in data]
-    if isinstance(data, str) and _SURROGATE.search(data):
+    if isinstance(data, str) and has_surrogate(data):
         text = data.encode("utf-8", "backslashreplace").decode("utf-8")
         return ErrorDetail(text, code=data.code) if isinstance(data, ErrorDetail) else text
     return data

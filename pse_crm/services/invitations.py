@@ -34,9 +34,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from pse_crm.models import Invitation, Membership, Tenant, User
-from pse_crm.roles import Role
-from pse_crm.services.memberships import membership_add
-from pse_crm.tenancy import tenant_scope
+from pse_crm.services.memberships import check_role, membership_add, membership_role_change
+from pse_crm.tenancy import require_scope, tenant_scope
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +95,8 @@ def invitation_create(*, tenant: Tenant, email: str, role: str, invited_by: User
     ``ValidationError`` on ``email`` when the person is already a member of ``tenant``
     and on ``role`` for an unknown role. Runs in ``tenant``'s scope.
     """
-    if role not in Role.values:
-        raise ValidationError({"role": _("Choose a valid role.")}, code="invalid_role")
+    require_scope(tenant)
+    check_role(role)
     email = _normalize(email)
     expires_at = timezone.now() + dt.timedelta(days=_days())
     with transaction.atomic():
@@ -226,10 +225,19 @@ def invitation_accept(
                 )
         else:
             _account_create(email=invitation.email, password=password)
-        existing = Membership.objects.filter(tenant=tenant, user__email__iexact=invitation.email)
-        membership = existing.first() or membership_add(
-            tenant=tenant, email=invitation.email, role=invitation.role
-        )
+        existing = Membership.objects.filter(
+            tenant=tenant, user__email__iexact=invitation.email
+        ).first()
+        if existing is None:
+            membership = membership_add(tenant=tenant, email=invitation.email, role=invitation.role)
+        elif existing.is_active:
+            membership = existing
+        else:
+            # Deactivated after the invitation went out: accepting it lets them back in,
+            # with the role the invitation offers.
+            membership = membership_role_change(
+                membership=existing, role=invitation.role, is_active=True
+            )
         invitation.accepted_at = timezone.now()
         invitation.save(update_fields=["accepted_at"])
         return membership

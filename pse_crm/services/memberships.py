@@ -29,7 +29,7 @@ from pse_crm.roles import Role
 LAST_OWNER = "last_owner"
 
 
-def _check_role(role: str) -> None:
+def check_role(role: str) -> None:
     if role not in Role.values:
         raise ValidationError({"role": _("Choose a valid role.")}, code="invalid_role")
 
@@ -93,7 +93,7 @@ def membership_add(
     (on ``role``) for an unknown role. Adding never takes an owner away, so it needs no
     owner lock.
     """
-    _check_role(role)
+    check_role(role)
     email = User.objects.normalize_email(email.strip()).lower()
     already = ValidationError(
         {"email": _("This person is already a member.")}, code="already_member"
@@ -125,7 +125,7 @@ def membership_role_change(
     with code ``last_owner`` otherwise, nothing written). ``membership`` is updated in
     place and returned.
     """
-    _check_role(role)
+    check_role(role)
     with transaction.atomic():
         current, owners = _locked_current(membership)
         active = current.is_active if is_active is None else is_active

@@ -493,3 +493,17 @@ def test_invitations_sit_behind_row_level_security(tenant, other_tenant, owner):
             assert list(Invitation._base_manager.values_list("email", flat=True)) == [
                 "i@acme.example"
             ]
+
+
+def test_accepting_lets_a_member_deactivated_meanwhile_back_in(owner_client, tenant, elsewhere):
+    """Added by an operator and deactivated after the invitation went out: accepting it
+    makes the membership active again, with the invited role, instead of a dead welcome."""
+    path = _invite(owner_client, elsewhere.email, role=Role.MANAGER)
+    token = path.split("/")[2]
+    with tenant_scope(tenant):
+        Membership.objects.create(tenant=tenant, user=elsewhere, role=Role.VIEWER, is_active=False)
+    with _app_role():
+        membership = invitation_accept(token=token, user=elsewhere)
+    assert membership.is_active and membership.role == Role.MANAGER
+    with tenant_scope(tenant):
+        assert Membership.objects.get(tenant=tenant, user=elsewhere).is_active
