@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from partners.models import Partner
@@ -213,6 +215,16 @@ class Deal(TenantOwned):
         _("amount"), max_digits=18, decimal_places=2, null=True, blank=True
     )
     currency = models.CharField(_("currency"), max_length=3, default="JPY")
+    # ``amount`` in the tenant's corporate currency: Salesforce's own conversion
+    # (``sf_converted_amount``, from ``convertCurrency(Amount)``) when sent, else
+    # amount ÷ rate (activities.services.currencies). Null when there is no amount or
+    # its currency has no rate: such a deal is counted as unconverted, never summed raw.
+    amount_corporate = models.DecimalField(
+        _("amount (corporate currency)"), max_digits=18, decimal_places=2, null=True, blank=True
+    )
+    sf_converted_amount = models.DecimalField(
+        _("converted amount as received"), max_digits=18, decimal_places=2, null=True, blank=True
+    )
     stage = models.CharField(_("stage"), max_length=80, blank=True)
     is_closed = models.BooleanField(_("closed"), default=False)
     is_won = models.BooleanField(_("won"), default=False)
@@ -307,3 +319,152 @@ class SyncSettings(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.partner_field} / {self.rep_field} ({self.rep_match})"
+
+
+class CurrencyRate(TenantOwned):
+    """A Salesforce ``CurrencyType``: ``conversion_rate`` units of ``iso_code`` per one
+    unit of the tenant's corporate currency (an amount converts as amount ÷ rate)."""
+
+    iso_code = models.CharField(_("ISO code"), max_length=3)
+    conversion_rate = models.DecimalField(_("conversion rate"), max_digits=24, decimal_places=9)
+    is_corporate = models.BooleanField(_("corporate"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("currency rate")
+        verbose_name_plural = _("currency rates")
+        ordering = ["iso_code"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "iso_code"], name="currency_rate_unique"),
+            models.CheckConstraint(
+                condition=Q(conversion_rate__gt=0), name="currency_rate_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.iso_code} {self.conversion_rate}"
+
+
+class DatedCurrencyRate(TenantOwned):
+    """A Salesforce ``DatedConversionRate``: wins over the ``CurrencyRate`` for close dates
+    in [``start_date``, ``next_start_date``)."""
+
+    iso_code = models.CharField(_("ISO code"), max_length=3)
+    conversion_rate = models.DecimalField(_("conversion rate"), max_digits=24, decimal_places=9)
+    start_date = models.DateField(_("start date"))
+    next_start_date = models.DateField(_("next start date"))
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("dated currency rate")
+        verbose_name_plural = _("dated currency rates")
+        ordering = ["iso_code", "start_date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "iso_code", "start_date"], name="dated_currency_rate_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(conversion_rate__gt=0), name="dated_currency_rate_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(next_start_date__gt=models.F("start_date")),
+                name="dated_currency_rate_range",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "iso_code", "start_date", "next_start_date"])]
+
+    def __str__(self) -> str:
+        return f"{self.iso_code} {self.conversion_rate} from {self.start_date}"
+
+
+class DealResync(TenantOwned):
+    """An Opportunity id whose changes were lost in transit (a Change Data Capture
+    ``GAP_*`` or ``GAP_OVERFLOW`` event): it must be fetched again in full."""
+
+    sf_id = models.CharField(_("Salesforce Id"), max_length=18)
+    reason = models.CharField(_("reason"), max_length=40)
+    noted_at = models.DateTimeField(_("noted"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("deal to resync")
+        verbose_name_plural = _("deals to resync")
+        ordering = ["noted_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "sf_id"], name="deal_resync_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.sf_id
+
+
+class SalesforceConnection(TenantOwned):
+    """A tenant's Salesforce org, reached with the OAuth 2.0 client credentials flow.
+
+    ``client_secret_encrypted`` is a Fernet token (``FIELD_ENCRYPTION_KEY``); the secret
+    is never shown again. One connection per tenant."""
+
+    instance_url = models.URLField(_("instance URL"), max_length=255)
+    client_id = models.CharField(_("client id"), max_length=255)
+    client_secret_encrypted = models.TextField(_("client secret (encrypted)"))
+    api_version = models.CharField(_("API version"), max_length=8, default="62.0")
+    org_id = models.CharField(_("organisation id"), max_length=18, blank=True)
+    is_multicurrency = models.BooleanField(_("multi-currency org"), null=True, blank=True)
+    watermark = models.DateTimeField(_("pulled up to (SystemModstamp)"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("connected by"),
+    )
+    created_at = models.DateTimeField(_("connected"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("Salesforce connection")
+        verbose_name_plural = _("Salesforce connections")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="salesforce_connection_one"),
+        ]
+
+    def __str__(self) -> str:
+        return self.instance_url
+
+
+class SalesforcePullRun(TenantOwned):
+    """One pull (incremental or full) or nightly reconciliation against Salesforce."""
+
+    class Kind(models.TextChoices):
+        INCREMENTAL = "incremental", _("Incremental pull")
+        FULL = "full", _("Full pull")
+        RECONCILE = "reconcile", _("Reconciliation")
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.RUNNING
+    )
+    trigger = models.CharField(_("trigger"), max_length=20, blank=True)
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    records = models.PositiveIntegerField(_("records"), default=0)
+    pages = models.PositiveIntegerField(_("pages"), default=0)
+    watermark_before = models.DateTimeField(_("watermark before"), null=True, blank=True)
+    watermark_after = models.DateTimeField(_("watermark after"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("Salesforce pull")
+        verbose_name_plural = _("Salesforce pulls")
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["tenant", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.started_at:%Y-%m-%d %H:%M}"

@@ -7,6 +7,7 @@ import zoneinfo
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -65,6 +66,13 @@ class Tenant(models.Model):
     slug = models.SlugField(_("slug"), max_length=63, unique=True)
     timezone = models.CharField(
         _("time zone"), max_length=64, default="Asia/Tokyo", validators=[validate_timezone]
+    )
+    corporate_currency = models.CharField(
+        _("corporate currency"),
+        max_length=3,
+        default="JPY",
+        validators=[RegexValidator(r"^[A-Z]{3}$", _("A three-letter ISO currency code."))],
+        help_text=_("Every amount summed anywhere is converted to this currency."),
     )
     settings = models.JSONField(_("settings"), default=dict, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
@@ -229,6 +237,8 @@ class TenantAPIKey(AbstractAPIKey):
         Tenant, on_delete=models.PROTECT, related_name="api_keys", verbose_name=_("tenant")
     )
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    # Comma-separated, sorted: "read", "write", "outbound" (see pse_crm.api.auth).
+    scopes = models.CharField(_("scopes"), max_length=64, default="write")
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = _("API key")
