@@ -47,7 +47,7 @@ run: install
 
 ## Workers and beat (need CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/0).
 worker: install
-	$(VENV)/bin/celery -A pse_crm worker -l info -Q default,segmentation,ingest,notify
+	$(VENV)/bin/celery -A pse_crm worker -l info -Q default,segmentation,ingest,notify,salesforce
 
 beat: install
 	$(VENV)/bin/celery -A pse_crm beat -l info

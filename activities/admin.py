@@ -6,10 +6,19 @@ from django.contrib import admin
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from activities.models import Deal, Material, MaterialView, SyncSettings
+from activities.models import (
+    CurrencyRate,
+    DatedCurrencyRate,
+    Deal,
+    Material,
+    MaterialView,
+    SyncSettings,
+)
+from activities.services.currencies import deal_amounts_convert
 from partners.admin import SameTenantAdminMixin
 from pse_crm import roles
 from pse_crm.admin import TenantOwnedAdmin, admin_role_ok
+from pse_crm.tenancy import current_tenant_or_none
 
 
 @admin.register(Material)
@@ -56,6 +65,7 @@ class DealAdmin(SameTenantAdminMixin, TenantOwnedAdmin):
         "stage",
         "amount",
         "currency",
+        "amount_corporate",
         "is_won",
         "is_closed",
         "close_date",
@@ -65,10 +75,12 @@ class DealAdmin(SameTenantAdminMixin, TenantOwnedAdmin):
     search_fields = ("sf_id", "name", "rep__email", "rep__name", "partner__name")
     list_select_related = ("partner", "rep")
     autocomplete_fields = ("partner", "rep")
-    readonly_fields = ("created_at", "updated_at")
+    # The corporate amount is derived (activities.services.currencies), never typed in.
+    readonly_fields = ("created_at", "updated_at", "amount_corporate", "sf_converted_amount")
     show_full_result_count = False
     fieldsets = (
         (None, {"fields": ("sf_id", "name", "partner", "rep", "stage", "amount", "currency")}),
+        (_("Corporate currency"), {"fields": ("amount_corporate", "sf_converted_amount")}),
         (_("Outcome"), {"fields": ("is_closed", "is_won", "close_date", "is_deleted")}),
         (
             _("Salesforce"),
@@ -84,6 +96,13 @@ class DealAdmin(SameTenantAdminMixin, TenantOwnedAdmin):
         ),
         (_("Audit"), {"fields": ("created_at", "updated_at")}),
     )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # An amount or currency fixed by hand: its corporate amount by the one rule. A
+        # superuser's admin has no tenant in scope; the deal's next sync converts it then.
+        if current_tenant_or_none() is not None:
+            deal_amounts_convert(tenant=obj.tenant, sf_ids=[obj.sf_id])
 
 
 def _is_owner(request) -> bool:
@@ -119,3 +138,33 @@ class SyncSettingsAdmin(TenantOwnedAdmin):
         if request.user.is_superuser:
             return True
         return not SyncSettings.objects.exists()
+
+
+class _RateAdmin(TenantOwnedAdmin):
+    """Rates come from the org (``POST /api/v1/currency-rates/``), which also reconverts
+    the deals: the admin shows them and never edits them, so no deal keeps an amount
+    converted with a rate that is no longer stored."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CurrencyRate)
+class CurrencyRateAdmin(_RateAdmin):
+    list_display = ("iso_code", "conversion_rate", "is_corporate", "is_active", "updated_at")
+    list_filter = ("is_active", "is_corporate")
+    search_fields = ("iso_code",)
+
+
+@admin.register(DatedCurrencyRate)
+class DatedCurrencyRateAdmin(_RateAdmin):
+    list_display = ("iso_code", "conversion_rate", "start_date", "next_start_date", "updated_at")
+    list_filter = ("iso_code",)
+    search_fields = ("iso_code",)
+    date_hierarchy = "start_date"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 
 from django.utils.translation import gettext
@@ -9,7 +10,6 @@ from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiExample,
     OpenApiParameter,
     PolymorphicProxySerializer,
     extend_schema,
@@ -18,24 +18,29 @@ from rest_framework import exceptions
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from activities.deal_inputs import (
-    DealInputInvalid,
-    deal_inputs_from_api_list,
-    deal_inputs_from_csv,
-    deal_inputs_from_salesforce,
+from activities.deal_csv import COLUMN_DELIMITERS, deal_inputs_from_csv
+from activities.deal_inputs import DealInputInvalid
+from activities.deal_shapes import DealBatch, deal_batch_from_json
+from activities.deal_sync_schema import (
+    COLUMN_DELIMITER_PARAMETER,
+    DEAL_SYNC_DESCRIPTION,
+    DEAL_SYNC_EXAMPLES,
 )
 from activities.models import Deal, Material, MaterialView
-from activities.selectors import deal_sync_watermark, sync_settings_get
+from activities.selectors import deal_resync_list, deal_sync_watermark, sync_settings_get
 from activities.serializers import (
+    ChangeEventSerializer,
     DealSerializer,
     DealSyncRecordSerializer,
     DealSyncResultSerializer,
     DealSyncStateSerializer,
+    GetDeletedResponseSerializer,
     MaterialBulkRecordSerializer,
     MaterialSerializer,
     MaterialViewEventSerializer,
     MaterialViewIngestResultSerializer,
     MaterialViewSerializer,
+    SalesforceOpportunitySerializer,
     SalesforceQueryResponseSerializer,
 )
 from activities.services.deals import deal_sync
@@ -49,8 +54,8 @@ from partners.models import Partner
 from pse_crm import roles
 from pse_crm.api.errors import BatchInvalid, RecordError, reject_duplicate_keys, validate_batch
 from pse_crm.api.filters import StrictBooleanFilter, TenantRelatedIdFilter
-from pse_crm.api.limits import check_batch_size
-from pse_crm.api.parsers import BoundedJSONParser, RawCSVParser
+from pse_crm.api.limits import check_batch_size, max_deal_csv_rows
+from pse_crm.api.parsers import BoundedJSONParser, RawCSVParser, StreamingCSVParser
 from pse_crm.api.schema import BulkResultSerializer
 from pse_crm.api.viewsets import TenantModelViewSet, TenantReadOnlyViewSet
 from reps.models import Rep
@@ -84,6 +89,7 @@ class MaterialViewSet(TenantModelViewSet):
     parser_classes = [BoundedJSONParser]
     filterset_class = MaterialFilter
     ordering_fields = ["title", "kind", "created_at", "updated_at", "id"]
+    batch_actions = frozenset({"bulk"})  # 400 is a BatchError (pse_crm.api.schema)
 
     @extend_schema(
         summary=str(_("Create or update up to 10,000 materials by external_id")),
@@ -162,6 +168,7 @@ class MaterialViewViewSet(TenantReadOnlyViewSet):
     parser_classes = [BoundedJSONParser, RawCSVParser]
     filterset_class = MaterialViewFilter
     ordering_fields = ["viewed_at", "ingested_at", "id"]
+    batch_actions = frozenset({"create"})  # 400 is a BatchError (pse_crm.api.schema)
 
     def scope_queryset(self, queryset):
         return queryset.select_related("rep")
@@ -263,9 +270,10 @@ class DealViewSet(TenantReadOnlyViewSet):
     serializer_class = DealSerializer
     read_capability = roles.READ_DATA
     write_capability = roles.WRITE_DATA
-    parser_classes = [BoundedJSONParser, RawCSVParser]
+    parser_classes = [BoundedJSONParser, StreamingCSVParser]
     filterset_class = DealFilter
     ordering_fields = ["system_modstamp", "close_date", "amount", "sf_created_at", "id"]
+    batch_actions = frozenset({"sync"})  # 400 is a BatchError (pse_crm.api.schema)
 
     def scope_queryset(self, queryset):
         if self.action != "list":
@@ -282,30 +290,28 @@ class DealViewSet(TenantReadOnlyViewSet):
 
     @extend_schema(
         methods=["GET"],
-        summary=str(_("Where to resume: the sync watermark and the tenant's sync settings")),
+        summary=str(
+            _("Where to resume: the sync watermark, the sync settings and the ids to resync")
+        ),
         parameters=[],
         responses={200: DealSyncStateSerializer},
         filters=False,
     )
     @extend_schema(
         methods=["POST"],
-        summary=str(_("Upsert up to 10,000 Salesforce opportunities by Id")),
-        description=str(
-            _(
-                "Accepts a Salesforce REST query response as Salesforce returns it, a JSON "
-                "array in the API's own field names, or a Bulk API CSV export (text/csv). "
-                "Versions are ordered by SystemModstamp: an older one is skipped (stale). "
-                "IsDeleted soft-deletes. A partner or rep not known yet is kept as a raw key "
-                "and linked when it arrives. Replaying a batch changes nothing."
-            )
-        ),
-        parameters=[],
+        summary=str(_("Upsert Salesforce opportunities by Id, from any shape Salesforce sends")),
+        description=str(DEAL_SYNC_DESCRIPTION),
+        parameters=[COLUMN_DELIMITER_PARAMETER],
         request={
             "application/json": PolymorphicProxySerializer(
                 component_name="DealSyncBody",
                 serializers=[
                     SalesforceQueryResponseSerializer,
+                    SalesforceOpportunitySerializer(many=True),
                     DealSyncRecordSerializer(many=True),
+                    ChangeEventSerializer,
+                    ChangeEventSerializer(many=True),
+                    GetDeletedResponseSerializer,
                 ],
                 resource_type_field_name=None,
                 many=False,
@@ -313,42 +319,14 @@ class DealViewSet(TenantReadOnlyViewSet):
             "text/csv": OpenApiTypes.STR,
         },
         responses={200: DealSyncResultSerializer},
-        examples=[
-            OpenApiExample(
-                "Salesforce query response",
-                request_only=True,
-                media_type="application/json",
-                value={
-                    "totalSize": 1,
-                    "done": True,
-                    "records": [
-                        {
-                            "attributes": {
-                                "type": "Opportunity",
-                                "url": "/services/data/v60.0/sobjects/Opportunity/006000000000001AAA",
-                            },
-                            "Id": "006000000000001AAA",
-                            "Name": "Acme renewal",
-                            "Amount": 1200000,
-                            "StageName": "Closed Won",
-                            "CloseDate": "2026-03-31",
-                            "IsClosed": True,
-                            "IsWon": True,
-                            "IsDeleted": False,
-                            "SystemModstamp": "2026-03-31T09:00:00.000+0000",
-                            "PartnerAccountId": "001000000000001AAA",
-                            "OwnerId": "005000000000001AAA",
-                        }
-                    ],
-                },
-            )
-        ],
+        examples=DEAL_SYNC_EXAMPLES,
         filters=False,
     )
     @action(detail=False, methods=["get", "post"], url_path="sync", pagination_class=None)
     def sync(self, request):
         settings = self._settings()
         if request.method == "GET":
+            resync, resync_count = deal_resync_list(tenant=request.tenant)
             return Response(
                 DealSyncStateSerializer(
                     {
@@ -356,6 +334,8 @@ class DealViewSet(TenantReadOnlyViewSet):
                         "partner_field": settings.partner_field,
                         "rep_field": settings.rep_field,
                         "rep_match": settings.rep_match,
+                        "resync_count": resync_count,
+                        "resync": resync,
                     }
                 ).data
             )
@@ -366,20 +346,15 @@ class DealViewSet(TenantReadOnlyViewSet):
             "rep_match": settings.rep_match,
         }
         try:
-            if isinstance(data, bytes | bytearray):
-                deals = deal_inputs_from_csv(bytes(data), **fields)
-                check_batch_size(len(deals))
-            elif isinstance(data, Mapping):
-                if isinstance(data.get("records"), list):
-                    check_batch_size(len(data["records"]))
-                deals = deal_inputs_from_salesforce(data, **fields)
-            elif isinstance(data, list):
-                check_batch_size(len(data))
-                deals = deal_inputs_from_api_list(data, rep_match=settings.rep_match)
+            if isinstance(data, bytes | bytearray | io.IOBase):
+                batch = DealBatch("csv", deals=self._csv(data, fields))
             else:
-                raise exceptions.ParseError(
-                    gettext("Expected a Salesforce query response or a JSON array of deals.")
-                )
+                _check_json_size(data)
+                try:
+                    batch = deal_batch_from_json(data, **fields)
+                except ValueError as exc:  # no known shape
+                    raise exceptions.ParseError(str(exc)) from None
+                check_batch_size(len(batch.deals) + len(batch.gaps), limit=max_deal_csv_rows())
         except DealInputInvalid as exc:
             raise BatchInvalid(
                 [
@@ -392,5 +367,32 @@ class DealViewSet(TenantReadOnlyViewSet):
                     for e in exc.errors
                 ]
             ) from None
-        result = deal_sync(tenant=request.tenant, deals=deals)
+        result = deal_sync(
+            tenant=request.tenant,
+            deals=batch.deals,
+            gaps=batch.gaps,
+            resync_all_done=batch.query_done,
+        )
         return Response(DealSyncResultSerializer(result).data)
+
+    def _csv(self, data, fields):
+        name = self.request.query_params.get("columnDelimiter", "COMMA")
+        if name not in COLUMN_DELIMITERS:
+            message = gettext("columnDelimiter: expected one of %(names)s.") % {
+                "names": ", ".join(COLUMN_DELIMITERS)
+            }
+            raise BatchInvalid(
+                [RecordError(field="columnDelimiter", message=message)], detail=message
+            )
+        body = bytes(data) if isinstance(data, bytearray) else data
+        return deal_inputs_from_csv(body, delimiter=name, **fields)
+
+
+def _check_json_size(data) -> None:
+    """413 for a JSON body with more records (or change events) than one request takes."""
+    if isinstance(data, list):
+        check_batch_size(len(data))
+    elif isinstance(data, Mapping):
+        for key in ("records", "deletedRecords"):
+            if isinstance(data.get(key), list):
+                check_batch_size(len(data[key]))

@@ -1,14 +1,18 @@
 """Deal records as clients send them, turned into one validated shape for ``deal_sync``.
 
-Three input shapes are read, each strictly (every bad value is reported, none guessed):
+``salesforce_fields`` maps Opportunity fields to ``DealInput`` attributes and their readers;
+``read_deal_record`` reads one record by it, strictly (every bad value is reported, none
+guessed). Every shape is read through them: query pages and lists here and in
+``activities.deal_shapes`` (with change events and getDeleted), Bulk API CSV in
+``activities.deal_csv``, Outbound Messages in ``activities.outbound``.
 
-* a Salesforce REST query response (``totalSize``, ``done``, ``nextRecordsUrl``,
-  ``records`` with their ``attributes`` block and Opportunity field names);
-* a plain JSON list in the API's own field names (``sf_id``, ``system_modstamp``, …);
-* a Bulk API CSV export (a header of Opportunity field names, values as text).
+Partial records: a field absent from a record is absent from its ``DealInput``
+(``present`` names those carried), so ``deal_sync`` keeps the stored value; a field
+present and null (an empty cell in text) is present and empty.
 
 The tenant's sync settings name the fields carrying the partner and the rep. A field may
-be a relationship path (``Owner.Email``): nested objects in JSON, a dotted header in CSV.
+be a relationship path (``Owner.Email``): nested objects in JSON (a null relationship
+makes it present and null), a dotted header in CSV.
 
 Hostile values are refused per record with the field named, never passed on to the
 database (``pse_crm.text`` holds the rule):
@@ -21,14 +25,14 @@ database (``pse_crm.text`` holds the rule):
   ``|n| < 2**63`` (a numeric custom field), kept as its decimal text; never a float or a
   bool. ``Id`` is always a string.
 * Dates and times must fall in the years 1 to 9999 once converted to UTC (what Python can
-  read back; PostgreSQL stores wider).
+  read back; PostgreSQL stores wider). Epoch milliseconds (a number or an all-digits
+  string) are refused where a date or a date and time is expected.
+* The text ``null`` in a number or a date is refused: an empty value is empty.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,13 +45,18 @@ from pse_crm.sfid import InvalidSalesforceId, to_18
 from pse_crm.text import name_clean, shown, text_problem
 
 __all__ = [
+    "ALL_ATTRIBUTES",
     "API_FIELDS",
+    "RESYNC_ALL",
+    "DealGap",
     "DealInput",
     "DealInputInvalid",
     "DealRecordError",
     "deal_inputs_from_api_list",
-    "deal_inputs_from_csv",
     "deal_inputs_from_salesforce",
+    "field_reader",
+    "read_deal_record",
+    "salesforce_fields",
 ]
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -55,6 +64,27 @@ _ID_LIKE = re.compile(r"^[A-Za-z0-9]{15}$|^[A-Za-z0-9]{18}$")
 _MAX_AMOUNT = Decimal("1e16")
 _BIGINT = 2**63
 DEFAULT_CURRENCY = "JPY"
+
+# Every attribute a record can carry: a DealInput built without ``present`` is a full one.
+ALL_ATTRIBUTES = frozenset(
+    (
+        "sf_id",
+        "system_modstamp",
+        "name",
+        "amount",
+        "converted_amount",
+        "currency",
+        "stage",
+        "is_closed",
+        "is_won",
+        "is_deleted",
+        "close_date",
+        "sf_created_at",
+        "sf_last_modified_at",
+        "partner_key",
+        "rep_key",
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +94,21 @@ class DealRecordError:
     row: int
     field: str
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class DealGap:
+    """An Opportunity id (or ``RESYNC_ALL``) whose changes were lost in transit (a change
+    event ``GAP_*`` or ``GAP_OVERFLOW``): listed for a resync until a fetched record of it
+    arrives."""
+
+    sf_id: str
+    reason: str
+
+
+# The resync entry of an overflow event (no record ids): every Opportunity, in Salesforce's
+# own notation for all records of an object (its key prefix and a wildcard).
+RESYNC_ALL = "006*"
 
 
 class DealInputInvalid(Exception):
@@ -77,14 +122,21 @@ class DealInputInvalid(Exception):
 
 @dataclass(slots=True)
 class DealInput:
-    """One opportunity version, validated and normalised (ids in 18-character form)."""
+    """One opportunity version, validated and normalised (ids in 18-character form).
+
+    ``present`` names the attributes the record carried: ``deal_sync`` changes only those
+    on a stored deal, and gives a new deal the defaults below for the others. A present
+    attribute may be empty (``None`` or ``""``): the stored value is then emptied.
+    ``currency`` ``""`` means none given: the tenant's corporate currency.
+    """
 
     row: int
     sf_id: str
     system_modstamp: dt.datetime
     name: str = ""
     amount: Decimal | None = None
-    currency: str = DEFAULT_CURRENCY
+    converted_amount: Decimal | None = None
+    currency: str = ""
     stage: str = ""
     is_closed: bool = False
     is_won: bool = False
@@ -94,6 +146,10 @@ class DealInput:
     sf_last_modified_at: dt.datetime | None = None
     partner_key: str = ""
     rep_key: str = ""
+    present: frozenset[str] = ALL_ATTRIBUTES
+    # A record as fetched (query page, list, CSV, Outbound Message): it clears the id from
+    # the resync list. False for a change event and a getDeleted entry.
+    fetched: bool = True
 
 
 class _Bad(ValueError):
@@ -156,9 +212,20 @@ def _read_bool(value: Any, text: bool) -> bool:
     raise _Bad(_("Expected true or false."))
 
 
+def _literal_null(value: Any) -> bool:
+    """The text ``null``: a writer's placeholder for no value, never a value itself."""
+    return isinstance(value, str) and value.strip().lower() == "null"
+
+
+def _null_text() -> str:
+    return _("The text null is not a value: leave the value empty (or send JSON null).")
+
+
 def _read_decimal(value: Any, text: bool) -> Decimal | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if _literal_null(value):
+        raise _Bad(_null_text())
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise _Bad(_("Expected a number."))
     try:
@@ -172,27 +239,46 @@ def _read_decimal(value: Any, text: bool) -> Decimal | None:
     return number.quantize(Decimal("0.01"))
 
 
-def _read_iso(value: Any, parse: Callable[[str], Any], problem: str) -> Any:
-    """``parse`` of an ISO 8601 string; None for none or ""; ``problem`` for anything else."""
+def _epoch() -> str:
+    return _(
+        "Epoch milliseconds are not accepted here: send an ISO 8601 date "
+        "(YYYY-MM-DD) or a date and time with a time zone."
+    )
+
+
+def _read_iso(value: Any, parse: Callable[[str], Any], problem: Callable[[], str]) -> Any:
+    """``parse`` of an ISO 8601 string; None for none or ""; ``problem()`` (the message,
+    translated only when needed) for anything else.
+
+    A number or an all-digits string is refused as epoch time (ISO 8601's basic format
+    ``20260331`` is never what Salesforce sends; an epoch read as one would be wrong).
+    """
     if value is None or value == "":
         return None
+    if _literal_null(value):
+        raise _Bad(_null_text())
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise _Bad(_epoch())
     if not isinstance(value, str):
-        raise _Bad(problem)
+        raise _Bad(problem())
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        raise _Bad(_epoch())
     try:
-        return parse(value.strip())
+        return parse(value)
     except ValueError:
-        raise _Bad(problem) from None
+        raise _Bad(problem()) from None
 
 
 def _read_date(value: Any, text: bool) -> dt.date | None:
-    return _read_iso(value, dt.date.fromisoformat, _("Expected a date (YYYY-MM-DD)."))
+    return _read_iso(value, dt.date.fromisoformat, lambda: _("Expected a date (YYYY-MM-DD)."))
 
 
 def _read_datetime(value: Any, text: bool) -> dt.datetime | None:
     parsed = _read_iso(
         value,
         dt.datetime.fromisoformat,
-        _("Expected a date and time (ISO 8601 with a time zone)."),
+        lambda: _("Expected a date and time (ISO 8601 with a time zone)."),
     )
     if parsed is None:
         return None
@@ -205,8 +291,9 @@ def _read_datetime(value: Any, text: bool) -> dt.datetime | None:
 
 
 def _read_currency(value: Any, text: bool) -> str:
+    """An ISO code, or "" for none (``deal_sync`` reads it as the corporate currency)."""
     if value is None or value == "":
-        return DEFAULT_CURRENCY
+        return ""
     if not isinstance(value, str) or not _CURRENCY.match(value.strip()):
         raise _Bad(_("Expected a three-letter ISO currency code."))
     return value.strip()
@@ -249,11 +336,17 @@ def _rep_key_reader(rep_match: str) -> Callable[[Any, bool], str]:
     return read
 
 
+Reader = Callable[[Any, bool], Any]
+Fields = Mapping[str, tuple[str, Reader]]
+
 # Opportunity field -> (DealInput attribute, reader). Id and SystemModstamp are required.
-_SF_FIELDS: dict[str, tuple[str, Callable[[Any, bool], Any]]] = {
+_SF_FIELDS: dict[str, tuple[str, Reader]] = {
     "Id": ("sf_id", _read_id),
     "Name": ("name", lambda v, t: _read_name(v, t, 255)),
     "Amount": ("amount", _read_decimal),
+    # The alias of ``convertCurrency(Amount)`` in SOQL: the amount in the corporate currency.
+    "convertedAmount": ("converted_amount", _read_decimal),
+    "ConvertedAmount": ("converted_amount", _read_decimal),
     "CurrencyIsoCode": ("currency", _read_currency),
     "StageName": ("stage", lambda v, t: _read_name(v, t, 80)),
     "IsClosed": ("is_closed", _read_bool),
@@ -266,50 +359,58 @@ _SF_FIELDS: dict[str, tuple[str, Callable[[Any, bool], Any]]] = {
 }
 _REQUIRED = ("sf_id", "system_modstamp")
 
-# The API's own names (a plain JSON list), same readers; read by GET /api/v1/deals/ too.
-API_FIELDS: dict[str, Callable[[Any, bool], Any]] = dict(_SF_FIELDS.values())
+# The API's own names (a plain JSON list), same readers.
+API_FIELDS: dict[str, Reader] = dict(_SF_FIELDS.values())
 API_FIELDS["partner_key"] = _partner_key
 
 
 def _lookup(record: Mapping[str, Any], path: str) -> tuple[bool, Any]:
-    """Read ``path`` (``Owner.Email`` walks nested objects) from a record; (found, value)."""
+    """Read ``path`` (``Owner.Email`` walks nested objects) from a record; (found, value).
+
+    A relationship that is null (``"Owner": null``, as Salesforce sends an empty lookup)
+    makes every path through it present and null.
+    """
     if path in record:
         return True, record[path]
     value: Any = record
     for part in path.split("."):
+        if value is None:
+            return True, None
         if not isinstance(value, Mapping) or part not in value:
             return False, None
         value = value[part]
     return True, value
 
 
-def _build(
-    row: int,
-    values: dict[str, Any],
-    errors: list[DealRecordError],
-    field_names: Mapping[str, str],
-) -> DealInput | None:
-    before = len(errors)
-    for attr in _REQUIRED:
-        if values.get(attr) is None:
-            errors.append(DealRecordError(row, field_names[attr], _("This field is required.")))
-    if len(errors) > before:
-        return None
-    return DealInput(row=row, **values)
-
-
-def _read_record(
+def read_deal_record(
     row: int,
     record: Mapping[str, Any],
-    fields: Mapping[str, tuple[str, Callable[[Any, bool], Any]]],
+    fields: Fields,
+    *,
     text: bool,
     errors: list[DealRecordError],
+    version: dt.datetime | None = None,
+    fetched: bool = True,
 ) -> DealInput | None:
+    """One record read by ``fields`` (from ``salesforce_fields``): a ``DealInput``, or None
+    with its problems appended to ``errors`` (``row`` names the record in each).
+
+    A key absent from ``record`` leaves its attribute absent (a partial record: the stored
+    value stays); a key present with None, or ``""`` when ``text``, is present and empty.
+    ``text`` is True for CSV and XML, where every value arrives as a string. ``Id`` and
+    ``SystemModstamp`` are required; ``version`` (a change event's commit time) stands for
+    ``SystemModstamp`` when given.
+    """
     values: dict[str, Any] = {}
+    failed: set[str] = set()
     before = len(errors)
     for source, (attr, reader) in fields.items():
+        if version is not None and attr == "system_modstamp":
+            continue
         if source in record:
             raw = record[source]
+        elif "." not in source:
+            continue  # absent
         else:
             found, raw = _lookup(record, source)
             if not found:
@@ -317,16 +418,29 @@ def _read_record(
         try:
             values[attr] = reader(raw, text)
         except _Bad as exc:
+            failed.add(attr)
             errors.append(DealRecordError(row, source, str(exc)))
+    if version is not None:
+        values["system_modstamp"] = version
+    for attr in _REQUIRED:
+        if values.get(attr) is None and attr not in failed:
+            name = next((s for s, (a, _r) in fields.items() if a == attr), attr)
+            errors.append(DealRecordError(row, name, _("This field is required.")))
     if len(errors) > before:
         return None
-    if values.get("sf_id") is None or values.get("system_modstamp") is None:
-        names = {attr: source for source, (attr, _r) in fields.items()}
-        return _build(row, values, errors, names)
-    return DealInput(row=row, **values)
+    return DealInput(row=row, present=frozenset(values), fetched=fetched, **values)
 
 
-def _salesforce_fields(partner_field: str, rep_field: str, rep_match: str):
+def field_reader(name: str) -> Reader:
+    """The reader of one Opportunity field (``Id``, ``SystemModstamp``, …)."""
+    return _SF_FIELDS[name][1]
+
+
+def salesforce_fields(
+    partner_field: str, rep_field: str, rep_match: str
+) -> dict[str, tuple[str, Reader]]:
+    """The Opportunity fields read from a Salesforce record: field (or relationship path)
+    -> (``DealInput`` attribute, reader), with the tenant's partner and rep fields."""
     fields = dict(_SF_FIELDS)
     fields[partner_field] = ("partner_key", _partner_key)
     fields[rep_field] = ("rep_key", _rep_key_reader(rep_match))
@@ -343,7 +457,7 @@ def deal_inputs_from_salesforce(
     records = body.get("records")
     if not isinstance(records, list):
         raise DealInputInvalid([DealRecordError(0, "records", _("Expected a list of records."))])
-    fields = _salesforce_fields(partner_field, rep_field, rep_match)
+    fields = salesforce_fields(partner_field, rep_field, rep_match)
     return _read_json_records(records, fields, refuse_unknown=False)
 
 
@@ -374,65 +488,9 @@ def _read_json_records(
         if refuse_unknown:
             for unknown in sorted(set(record) - set(fields)):
                 errors.append(DealRecordError(index, shown(str(unknown)), _("Unknown field.")))
-        deal = _read_record(index, record, fields, False, errors)
+        deal = read_deal_record(index, record, fields, text=False, errors=errors)
         if deal is not None:
             out.append(deal)
     if errors:
         raise DealInputInvalid(errors)
-    return out
-
-
-def deal_inputs_from_csv(
-    data: bytes, *, partner_field: str, rep_field: str, rep_match: str
-) -> list[DealInput]:
-    """Read a Salesforce Bulk API CSV export (header line, then one record a line).
-
-    Raises ``DealInputInvalid`` (rows are 1-based line numbers; the header is line 1).
-    """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DealInputInvalid(
-            [DealRecordError(1, "", _("The CSV body is not UTF-8."))], by_line=True
-        ) from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    fields = _salesforce_fields(partner_field, rep_field, rep_match)
-    errors: list[DealRecordError] = []
-    out: list[DealInput] = []
-    try:
-        header = next(reader, None)
-        if not header:
-            raise DealInputInvalid(
-                [DealRecordError(1, "", _("The CSV body has no header line."))], by_line=True
-            )
-        header = [h.strip() for h in header]
-        for required in ("Id", "SystemModstamp"):
-            if required not in header:
-                errors.append(DealRecordError(1, required, _("This column is required.")))
-        if errors:
-            raise DealInputInvalid(errors, by_line=True)
-        width = len(header)
-        for values in reader:
-            line = reader.line_num
-            if not values or values == [""]:
-                continue
-            if len(values) != width:
-                errors.append(
-                    DealRecordError(
-                        line,
-                        "",
-                        _("Expected %(want)d values, found %(got)d.")
-                        % {"want": width, "got": len(values)},
-                    )
-                )
-                continue
-            deal = _read_record(line, dict(zip(header, values, strict=True)), fields, True, errors)
-            if deal is not None:
-                out.append(deal)
-    except csv.Error as exc:
-        errors.append(
-            DealRecordError(reader.line_num, "", _("Malformed CSV: %(error)s") % {"error": exc})
-        )
-    if errors:
-        raise DealInputInvalid(errors, by_line=True)
     return out

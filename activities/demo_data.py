@@ -429,3 +429,61 @@ def activation_by_partner(world: World, employed: Sequence[bool]) -> dict[int, f
             reps[partner] = reps.get(partner, 0) + 1
             active[partner] = active.get(partner, 0) + (r in world.active)
     return {p: active[p] / n for p, n in reps.items()}
+
+
+# --- partner totals (share of wallet) ---------------------------------------------------
+
+COMPETITORS = ["CompeteX", "SalesHub", "ベンダーA", "クラウドB", "NexaSuite", "オフィスC"]
+
+
+def partner_total_rows(
+    rng: random.Random,
+    *,
+    partners: Sequence[tuple[int, int | None]],
+    won: dict[tuple[int, dt.date], decimal.Decimal],
+    periods: Sequence[tuple[dt.date, dt.date]],
+) -> list[dict]:
+    """The partners' totals for ``periods`` (the last complete quarters, oldest first), so
+    that the demo shows shares: each partner's share starts between 12% and 50% and
+    drifts by up to ±12 points a quarter (gainers and losers). The last partner reports
+    none (the pages say "no total reported"), the second one's older total is below our
+    own wins there (flagged inconsistent), every third one is an estimate.
+    ``partners``: (pk, competing products) in creation order; ``won``: our corporate won
+    amount per (partner, quarter start)."""
+    rows = []
+    for i, (pk, competing) in enumerate(partners):
+        if i == len(partners) - 1 and len(partners) > 1:
+            continue
+        start_share = rng.uniform(0.12, 0.5)
+        drift = rng.uniform(-0.12, 0.12)
+        names = rng.sample(COMPETITORS, min(len(COMPETITORS), competing or 0))
+        for k, (start, end) in enumerate(periods):
+            share = min(0.85, max(0.05, start_share + drift * k))
+            ours = won.get((pk, start)) or decimal.Decimal(0)
+            if i == 1 and k == 0 and ours > 0:
+                total = ours * decimal.Decimal("0.8")
+                note = "報告値の確認待ち (当社受注額を下回る)"
+            elif ours > 0:
+                total = ours / decimal.Decimal(str(share))
+                note = ""
+            else:
+                total = decimal.Decimal(rng.randrange(20, 200) * 1_000_000)
+                note = ""
+            # Rounded to ten thousand yen, as a partner would report it.
+            total = (total / 10_000).quantize(decimal.Decimal(1), decimal.ROUND_HALF_UP) * 10_000
+            rows.append(
+                {
+                    "partner_id": pk,
+                    "granularity": "quarter",
+                    "period_start": start,
+                    "period_end": end,
+                    "total_amount": total,
+                    "currency": "JPY",
+                    "deal_count": max(1, round(total / rng.randrange(2_000_000, 6_000_000))),
+                    "competing_products": competing,
+                    "competing_product_names": names,
+                    "source": "estimated" if i % 3 == 2 else "reported",
+                    "note": note,
+                }
+            )
+    return rows

@@ -58,14 +58,31 @@ class Material(TenantOwned):
 class MaterialView(TenantOwned):
     """One opening of a material by a rep (資料閲覧ログ). A replayed event is never a second row."""
 
-    # No single-column indexes on rep and material: every query is tenant-scoped and
-    # (tenant, rep, viewed_at) serves it; two fewer indexes to maintain on each ingested view.
+    # No single-column indexes on tenant, rep and material: every query is tenant-scoped
+    # and (tenant, rep, viewed_at) or (tenant, event_id) serves it; three fewer indexes to
+    # maintain on each ingested view.
+    # No foreign-key constraints either (migration 0011 of this app): a deferred check per
+    # key and row at commit cost a third of an import. Statement-level triggers keep the
+    # same guarantee, set-based: an insert or update locks the distinct reps, materials and
+    # tenants its rows name (KEY SHARE, as a foreign key does) and fails when one is
+    # missing or another tenant's; deleting (or re-keying, or truncating) a rep, a
+    # material or a tenant that views still name fails. Both raise IntegrityError.
+    tenant = models.ForeignKey(
+        "pse_crm.Tenant",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("tenant"),
+        editable=False,
+        db_index=False,
+        db_constraint=False,
+    )
     rep = models.ForeignKey(
         Rep,
         on_delete=models.PROTECT,
         related_name="views",
         verbose_name=_("rep"),
         db_index=False,
+        db_constraint=False,
     )
     material = models.ForeignKey(
         Material,
@@ -73,6 +90,7 @@ class MaterialView(TenantOwned):
         related_name="views",
         verbose_name=_("material"),
         db_index=False,
+        db_constraint=False,
     )
     viewed_at = models.DateTimeField(_("viewed at"))
     duration_seconds = models.PositiveIntegerField(_("duration (s)"), default=0)
@@ -88,9 +106,7 @@ class MaterialView(TenantOwned):
             models.UniqueConstraint(
                 fields=["tenant", "event_id"], name="materialview_unique_tenant_event"
             ),
-            models.CheckConstraint(
-                condition=Q(duration_seconds__gte=0), name="materialview_duration_not_negative"
-            ),
+            # (No CheckConstraint on the duration: PositiveIntegerField has its own.)
         ]
         indexes = [
             models.Index(fields=["tenant", "rep", "viewed_at"]),
@@ -232,6 +248,10 @@ class Deal(TenantOwned):
     sf_created_at = models.DateTimeField(_("Salesforce created"), null=True, blank=True)
     sf_last_modified_at = models.DateTimeField(_("Salesforce last modified"), null=True, blank=True)
     system_modstamp = models.DateTimeField(_("SystemModstamp"))
+    # The version of each field older than ``system_modstamp`` (a partial record set the
+    # others): {attribute: ISO time, or null when only the default is stored}. An older
+    # version that arrives late still fills in what no newer one carried (deal_sync).
+    field_stamps = models.JSONField(_("field versions"), default=dict, db_default={}, blank=True)
     is_deleted = models.BooleanField(_("deleted"), default=False)
     raw_partner_key = models.CharField(_("partner key as received"), max_length=255, blank=True)
     raw_rep_key = models.CharField(_("rep key as received"), max_length=255, blank=True)
@@ -263,6 +283,11 @@ class Deal(TenantOwned):
 
     def __str__(self) -> str:
         return self.name or self.sf_id
+
+
+# A deal with an amount that has no corporate amount (its currency has no rate): counted as
+# unconverted and shown as such, never summed raw (activities.services.currencies).
+DEAL_UNCONVERTED = Q(amount__isnull=False, amount_corporate__isnull=True)
 
 
 def validate_salesforce_field(value: str) -> None:
@@ -458,6 +483,8 @@ class SalesforcePullRun(TenantOwned):
     pages = models.PositiveIntegerField(_("pages"), default=0)
     watermark_before = models.DateTimeField(_("watermark before"), null=True, blank=True)
     watermark_after = models.DateTimeField(_("watermark after"), null=True, blank=True)
+    # Reconciliation: stored deals Salesforce no longer has, soft-deleted by this run.
+    soft_deleted = models.PositiveIntegerField(_("soft-deleted"), default=0)
     error = models.TextField(_("error"), blank=True)
 
     class Meta:

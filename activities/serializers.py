@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from activities.models import Deal, Material, MaterialView
+from pse_crm.api.fields import SalesforceIdField
 
 MATERIAL_FIELDS = [
     "id",
@@ -110,6 +111,7 @@ class DealSerializer(serializers.ModelSerializer):
             "rep",
             "amount",
             "currency",
+            "amount_corporate",
             "stage",
             "is_closed",
             "is_won",
@@ -136,6 +138,13 @@ class DealSyncRecordSerializer(serializers.Serializer):
     system_modstamp = serializers.DateTimeField(help_text=_("Orders versions of one deal."))
     name = serializers.CharField(required=False)
     amount = serializers.DecimalField(max_digits=18, decimal_places=2, required=False)
+    converted_amount = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        required=False,
+        allow_null=True,
+        help_text=_("The amount in the corporate currency, as Salesforce converted it."),
+    )
     currency = serializers.CharField(required=False, max_length=3)
     stage = serializers.CharField(required=False)
     is_closed = serializers.BooleanField(required=False)
@@ -155,6 +164,13 @@ class SalesforceOpportunitySerializer(serializers.Serializer):
     Id = serializers.CharField()
     Name = serializers.CharField(required=False)
     Amount = serializers.DecimalField(max_digits=18, decimal_places=2, required=False)
+    convertedAmount = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        required=False,
+        allow_null=True,
+        help_text=_("The alias of convertCurrency(Amount) (ConvertedAmount also reads)."),
+    )
     StageName = serializers.CharField(required=False)
     CloseDate = serializers.DateField(required=False)
     IsClosed = serializers.BooleanField(required=False)
@@ -178,6 +194,71 @@ class SalesforceQueryResponseSerializer(serializers.Serializer):
     records = SalesforceOpportunitySerializer(many=True)
 
 
+class ChangeEventHeaderSerializer(serializers.Serializer):
+    """The header of a Change Data Capture event (documentation only)."""
+
+    entityName = serializers.ChoiceField(choices=["Opportunity"])
+    recordIds = serializers.ListField(
+        child=SalesforceIdField(allow_blank=False),
+        allow_empty=True,
+        help_text=_("Empty only for GAP_OVERFLOW; 006* (every record) is also read."),
+    )
+    changeType = serializers.ChoiceField(
+        choices=[
+            "CREATE",
+            "UPDATE",
+            "DELETE",
+            "UNDELETE",
+            "GAP_CREATE",
+            "GAP_UPDATE",
+            "GAP_DELETE",
+            "GAP_UNDELETE",
+            "GAP_OVERFLOW",
+        ]
+    )
+    commitTimestamp = serializers.IntegerField(
+        min_value=0,
+        max_value=253402300799000,
+        help_text=_("Milliseconds since 1970: the version."),
+    )
+    changedFields = serializers.ListField(child=serializers.CharField(), required=False)
+    nulledFields = serializers.ListField(child=serializers.CharField(), required=False)
+    diffFields = serializers.ListField(child=serializers.CharField(), required=False)
+    changeOrigin = serializers.CharField(required=False, allow_blank=True)
+    transactionKey = serializers.CharField(required=False)
+    sequenceNumber = serializers.IntegerField(required=False)
+    commitNumber = serializers.IntegerField(required=False)
+    commitUser = serializers.CharField(required=False)
+
+
+class ChangeEventPayloadSerializer(serializers.Serializer):
+    """A change event's payload: the header and the Opportunity fields it carries."""
+
+    ChangeEventHeader = ChangeEventHeaderSerializer()
+
+
+class ChangeEventSerializer(serializers.Serializer):
+    """A Change Data Capture event for Opportunity as a CometD client receives it (the
+    payload alone is read too; documentation only)."""
+
+    schema = serializers.CharField(required=False)
+    payload = ChangeEventPayloadSerializer()
+    event = serializers.DictField(required=False)
+
+
+class DeletedRecordSerializer(serializers.Serializer):
+    id = SalesforceIdField(allow_blank=False)
+    deletedDate = serializers.DateTimeField(help_text=_("ISO 8601 date and time: the version."))
+
+
+class GetDeletedResponseSerializer(serializers.Serializer):
+    """The body of Salesforce's getDeleted (``sobjects/Opportunity/deleted/``)."""
+
+    deletedRecords = DeletedRecordSerializer(many=True)
+    earliestDateAvailable = serializers.DateTimeField(required=False, allow_null=True)
+    latestDateCovered = serializers.DateTimeField(required=False, allow_null=True)
+
+
 class DealSyncResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
@@ -187,9 +268,21 @@ class DealSyncResultSerializer(serializers.Serializer):
     unmatched = serializers.IntegerField(
         help_text=_("Stored deals whose partner or rep is not known yet (linked on arrival).")
     )
+    resync_noted = serializers.IntegerField(
+        help_text=_("Ids listed for a resync by GAP_* or GAP_OVERFLOW change events.")
+    )
+    resync_cleared = serializers.IntegerField(
+        help_text=_("Ids taken off the resync list by a fetched record.")
+    )
     watermark = serializers.DateTimeField(
         allow_null=True, help_text=_("The newest SystemModstamp stored: resume from here.")
     )
+
+
+class DealResyncSerializer(serializers.Serializer):
+    sf_id = serializers.CharField(help_text=_("Opportunity Id, or 006* for every one."))
+    reason = serializers.CharField(help_text=_("The change type that lost the change."))
+    noted_at = serializers.DateTimeField()
 
 
 class DealSyncStateSerializer(serializers.Serializer):
@@ -197,3 +290,7 @@ class DealSyncStateSerializer(serializers.Serializer):
     partner_field = serializers.CharField()
     rep_field = serializers.CharField()
     rep_match = serializers.CharField()
+    resync_count = serializers.IntegerField(help_text=_("Ids to fetch again in full."))
+    resync = DealResyncSerializer(
+        many=True, help_text=_("The first 1,000 of them, oldest noted first.")
+    )

@@ -8,7 +8,11 @@ Fill the tenant first, e.g. ``manage.py seed_demo --tenant demo --partners 300 -
 ``manage.py backfill_momentum --tenant demo``. Each page is requested ``--repeat`` times
 in-process (Django's test client, logged in as the tenant's first manager or owner, no
 network) after one warm-up request; the script prints the median and the fastest time and
-the number of SQL queries of each page. Figures, not assertions.
+the number of SQL queries of each page, and the ratio of each median to the median of a
+trivial logged-in page measured in the same run (the members settings page: the session,
+the membership, the page's chrome and a short list): what every page pays before its own
+work. The pages are requested round-robin, one request of each per round, so that the
+load of a shared machine falls on all of them alike. Figures, not assertions.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ def main() -> None:
     client.force_login(membership.user)
     deep_page = max(1, segments // 50 - 1)
     pages = {
+        "trivial page (members settings)": reverse("settings-members"),
         "dashboard": reverse("dashboard"),
         "keymen, first page": reverse("keymen"),
         f"keymen, page {deep_page}": reverse("keymen") + f"?page={deep_page}",
@@ -83,19 +88,27 @@ def main() -> None:
     print(
         f"tenant {tenant.slug}: {segments:,} reps in the current run; {args.repeat} requests a page"
     )
-    print(f"{'page':38} {'median ms':>10} {'best ms':>9} {'queries':>8}")
-    for name, url in pages.items():
+    print(f"{'page':38} {'median ms':>10} {'best ms':>9} {'queries':>8} {'x trivial':>10}")
+    times: dict[str, list[float]] = {name: [] for name in pages}
+    counts: dict[str, int] = {}
+    for url in pages.values():
         assert client.get(url).status_code == 200, url
-        times = []
-        for _ in range(args.repeat):
+    for _ in range(args.repeat):
+        for name, url in pages.items():
             with CaptureQueriesContext(connection) as queries:
                 start = time.perf_counter()
                 response = client.get(url)
                 if hasattr(response, "streaming_content"):
                     b"".join(response.streaming_content)
-                times.append((time.perf_counter() - start) * 1000)
+                times[name].append((time.perf_counter() - start) * 1000)
             assert response.status_code == 200, url
-        print(f"{name:38} {statistics.median(times):10.1f} {min(times):9.1f} {len(queries):8d}")
+            counts[name] = len(queries)
+    trivial = statistics.median(next(iter(times.values())))
+    for name, took in times.items():
+        median = statistics.median(took)
+        print(
+            f"{name:38} {median:10.1f} {min(took):9.1f} {counts[name]:8d} {median / trivial:9.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -65,6 +65,10 @@ from segmentation.models import PartnerSegment, RepSegment, SegmentationRun  # n
 from segmentation.services.runs import segmentation_run  # noqa: E402
 
 BENCH_SLUG = "bench-segmentation"
+# What the run sums: the corporate-currency amount where the model has one.
+AMOUNT = (
+    "amount_corporate" if any(f.name == "amount_corporate" for f in Deal._meta.fields) else "amount"
+)
 
 
 def _insert_select(model, exprs: dict[str, str], from_sql: str) -> None:
@@ -191,7 +195,7 @@ def baseline(tenant: Tenant, as_of: dt.datetime) -> tuple[float, int]:
         GROUP BY rep_id
     ) v ON v.rep_id = r.id
     LEFT JOIN (
-        SELECT rep_id, SUM(amount) AS won FROM {Deal._meta.db_table}
+        SELECT rep_id, SUM({AMOUNT}) AS won FROM {Deal._meta.db_table}
         WHERE tenant_id = %(t)s AND is_won AND NOT is_deleted
           AND close_date > %(dfrom)s AND close_date <= %(day)s
         GROUP BY rep_id
@@ -248,6 +252,16 @@ def main() -> None:
                 deals=args.deals,
             )
 
+    if not args.tenant and any(f.name == "amount_corporate" for f in Deal._meta.fields):
+        # The run sums deals in the corporate currency: the generated amounts are in it.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Deal._meta.db_table} SET amount_corporate = amount"
+                " WHERE tenant_id = %s AND amount_corporate IS NULL AND amount IS NOT NULL",
+                [tenant.pk],
+            )
+            if cursor.rowcount:
+                cursor.execute(f"VACUUM ANALYZE {Deal._meta.db_table}")
     with connection.cursor() as cursor:
         counts = {}
         for label, model in (("reps", Rep), ("views", MaterialView), ("deals", Deal)):
@@ -299,7 +313,7 @@ def main() -> None:
     base, full = statistics.median(base_times), statistics.median(run_times)
     print(f"baseline (plain aggregate, median): {base * 1000:.0f} ms")
     print(f"segmentation_run (full, median):    {full * 1000:.0f} ms")
-    print(f"ratio: {full / base:.2f}x (target <= 3x; and < 5 s: {full < 5})")
+    print(f"ratio: {full / base:.2f}x (goal <= 2x; and < 5 s: {full < 5})")
     print(
         f"best of {args.repeat}: baseline {min(base_times) * 1000:.0f} ms, run "
         f"{min(run_times) * 1000:.0f} ms, ratio {min(run_times) / min(base_times):.2f}x"

@@ -50,7 +50,7 @@ class DealSignalViewSet(TenantModelViewSet):
 
     model = DealSignal
     serializer_class = DealSignalSerializer
-    read_capability = roles.READ
+    read_capability = roles.READ_RESULTS
     write_capability = roles.WRITE_ENABLEMENT
     filterset_class = DealSignalFilter
     # Newest first; the id grows with creation time and keeps cursor pages stable.

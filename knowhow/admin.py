@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from knowhow.models import Hearing, KnowHow, KnowHowShare, KnowHowSource
-from pse_crm.admin import TenantOwnedAdmin
+from knowhow.models import Hearing, KnowHow, KnowHowEffect, KnowHowShare, KnowHowSource
+from pse_crm.admin import ReadOnlyTenantAdmin, TenantOwnedAdmin
 
 
 @admin.register(Hearing)
@@ -48,3 +48,12 @@ class KnowHowShareAdmin(TenantOwnedAdmin):
     list_select_related = ("know_how", "partner", "rep", "shared_by")
     raw_id_fields = ("know_how", "partner", "rep", "shared_by")
     readonly_fields = ("created_at",)
+
+
+@admin.register(KnowHowEffect)
+class KnowHowEffectAdmin(ReadOnlyTenantAdmin):
+    """Derived rows, rewritten every night by ``know_how_effects_compute``."""
+
+    list_display = ("know_how", "days", "status", "matched", "comparison_reps", "as_of_date")
+    list_filter = ("status",)
+    list_select_related = ("know_how",)

@@ -4,26 +4,33 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions
+from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from knowhow import services as hearing_services
 from knowhow.models import Hearing, KnowHow, KnowHowShare
-from knowhow.selectors import DEFAULT_REACH_DAYS, hearings_with_tag, know_how_reach
+from knowhow.selectors import (
+    DEFAULT_REACH_DAYS,
+    hearings_with_tag,
+    know_how_effect,
+    know_how_reach,
+)
 from knowhow.serializers import (
     HearingSerializer,
+    KnowHowEffectSerializer,
     KnowHowReachSerializer,
     KnowHowSerializer,
     KnowHowShareSerializer,
 )
 from pse_crm import roles
 from pse_crm.api.services import NO_DELETE, acting_user
-from pse_crm.api.viewsets import TenantModelViewSet
+from pse_crm.api.viewsets import TenantAPIMixin, TenantModelViewSet
 
 
 class HearingFilter(django_filters.FilterSet):
@@ -156,3 +163,31 @@ class KnowHowShareViewSet(TenantModelViewSet):
             shared_by=acting_user(self.request),
             **serializer.validated_data,
         )
+
+
+class KnowHowEffectViewSet(TenantAPIMixin, viewsets.ViewSet):
+    """The effect of know-how on the reps it reached against similar reps it did not
+    reach (``GET /api/v1/know-how/{id}/effect/``; all know-how together:
+    ``GET /api/v1/know-how/effect/``): difference in differences of activation and win
+    rate, N days after each share against N days before, with n per group and a bootstrap
+    95% interval; measured every night. Members and read-scoped keys read it. When the
+    groups are too small, the figures are null and ``message`` says why. Correlation, not
+    causation."""
+
+    read_capability = roles.READ_RESULTS
+
+    @extend_schema(responses=KnowHowEffectSerializer, operation_id="v1_know_how_effect_retrieve")
+    def retrieve(self, request, pk=None):
+        """The effect of one piece of know-how."""
+        know_how = get_object_or_404(KnowHow.objects.only("pk"), pk=pk)
+        data = know_how_effect(tenant=request.tenant, know_how_id=know_how.pk)
+        return Response(KnowHowEffectSerializer(data).data)
+
+    @extend_schema(
+        responses=KnowHowEffectSerializer, operation_id="v1_know_how_effect_overall_retrieve"
+    )
+    def overall(self, request):
+        """The effect of all know-how together: a rep counts from the first share of any
+        know-how that reached them."""
+        data = know_how_effect(tenant=request.tenant, know_how_id=None)
+        return Response(KnowHowEffectSerializer(data).data)

@@ -162,3 +162,69 @@ class KnowHowShare(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.know_how} → {self.rep or self.partner}"
+
+
+class KnowHowEffect(TenantOwned):
+    """The measured effect of a piece of know-how (or of all of it, ``know_how`` null) on
+    the reps it reached, against matched reps it did not reach: difference in differences
+    of activation and win rate, N days after the share against N days before.
+
+    Computed rows: ``know_how_effects_compute`` rewrites a tenant's rows every night (see
+    knowhow/effect.py for the matching rule and its limits). Exported with the tenant like
+    the segmentation runs, so an imported tenant shows its effects before its first night.
+    Correlation, not causation.
+    """
+
+    class Status(models.TextChoices):
+        MEASURED = "measured", _("Measured")
+        TOO_SMALL = "too_small", _("Too few reps to measure")
+        WAITING = "waiting", _("Waiting for the first N days after a share to pass")
+        NO_SHARES = "no_shares", _("Not shared yet")
+
+    know_how = models.ForeignKey(
+        KnowHow,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="effects",
+        verbose_name=_("know-how"),
+    )
+    days = models.PositiveSmallIntegerField(_("days before and after the share"))
+    as_of_date = models.DateField(_("as-of day"))
+    computed_at = models.DateTimeField(_("computed"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    reached = models.PositiveIntegerField(_("reps reached"), default=0)
+    waiting = models.PositiveIntegerField(_("reached, window still open"), default=0)
+    unmatched_segment = models.PositiveIntegerField(
+        _("reached, not segmented at the share time"), default=0
+    )
+    unmatched_comparison = models.PositiveIntegerField(
+        _("reached, no similar rep to compare with"), default=0
+    )
+    matched = models.PositiveIntegerField(_("reached and matched"), default=0)
+    comparison_reps = models.PositiveIntegerField(_("comparison reps"), default=0)
+    # {"activation": {...}, "win_rate": {...}}: each with reached_before, reached_after,
+    # comparison_before, comparison_after, naive, did, ci_low, ci_high (fractions 0–1 and
+    # their differences); empty unless measured.
+    metrics = models.JSONField(_("figures"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("know-how effect")
+        verbose_name_plural = _("know-how effects")
+        ordering = ["know_how_id", "days"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "know_how", "days"],
+                condition=models.Q(know_how__isnull=False),
+                name="knowhoweffect_one_per_know_how",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "days"],
+                condition=models.Q(know_how__isnull=True),
+                name="knowhoweffect_one_overall",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "know_how"], name="knowhoweffect_tenant_kh")]
+
+    def __str__(self) -> str:
+        return f"{self.know_how or _('All know-how')} ({self.days} d)"

@@ -102,3 +102,45 @@ class KnowHowShareSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["created_at"]
+
+
+class KnowHowEffectMetricSerializer(serializers.Serializer):
+    """One outcome (activation or win rate): shares of reps 0–1 and their changes."""
+
+    reached_before = serializers.FloatField(allow_null=True)
+    reached_after = serializers.FloatField(allow_null=True)
+    comparison_before = serializers.FloatField(allow_null=True)
+    comparison_after = serializers.FloatField(allow_null=True)
+    naive = serializers.FloatField(
+        allow_null=True, help_text=_("Reached reps after minus before, with no comparison.")
+    )
+    did = serializers.FloatField(
+        allow_null=True,
+        help_text=_("Difference in differences: the reached reps' change less the comparison's."),
+    )
+    ci_low = serializers.FloatField(allow_null=True, help_text=_("Bootstrap 95% interval, low."))
+    ci_high = serializers.FloatField(allow_null=True, help_text=_("Bootstrap 95% interval, high."))
+
+
+class KnowHowEffectSerializer(serializers.Serializer):
+    """The effect of one know-how (``know_how`` null: of all know-how) against a comparison
+    group; the figures are null unless ``status`` is ``measured``."""
+
+    know_how = serializers.IntegerField(allow_null=True)
+    days = serializers.IntegerField()
+    status = serializers.CharField()
+    message = serializers.CharField()
+    as_of_date = serializers.DateField(allow_null=True)
+    computed_at = serializers.DateTimeField(allow_null=True)
+    reached = serializers.IntegerField()
+    waiting = serializers.IntegerField()
+    unmatched_segment = serializers.IntegerField()
+    unmatched_comparison = serializers.IntegerField()
+    matched = serializers.IntegerField()
+    comparison_reps = serializers.IntegerField()
+    min_matched = serializers.IntegerField()
+    min_comparison = serializers.IntegerField()
+    matching = serializers.CharField()
+    activation = KnowHowEffectMetricSerializer(allow_null=True)
+    win_rate = KnowHowEffectMetricSerializer(allow_null=True)
+    caution = serializers.CharField()

@@ -12,11 +12,14 @@ from collections.abc import Iterable, Sequence
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from knowhow.models import Hearing, KnowHow, KnowHowShare, KnowHowSource
+from knowhow.effect import DEFAULT_EFFECT_DAYS, estimate
+from knowhow.models import Hearing, KnowHow, KnowHowEffect, KnowHowShare, KnowHowSource
+from knowhow.selectors import know_how_effect_inputs
 from partners.models import Partner
-from pse_crm.calendar import tenant_today
+from pse_crm.calendar import local_date, tenant_today
 from pse_crm.models import Tenant
 from pse_crm.tenancy import require_scope
 from reps.models import Rep
@@ -277,3 +280,53 @@ def know_how_share(
         shared_by=shared_by,
         notes=notes,
     )
+
+
+def know_how_effects_compute(
+    *, tenant: Tenant, now: dt.datetime | None = None, days: int = DEFAULT_EFFECT_DAYS
+) -> int:
+    """Measure the effect of every piece of know-how of ``tenant``, and of all of it
+    together, over ``days`` days before and after each share (knowhow/effect.py); returns
+    how many rows were written (one per know-how, plus the overall one).
+
+    Guarantees: ``tenant`` is the tenant in scope; idempotent: the tenant's rows for
+    ``days`` are replaced in one transaction, and the same data as of the same day gives
+    the same figures (the bootstrap is seeded), so a reader sees the previous night's rows
+    or the new ones, never a mix; only ``tenant``'s rows are read or written; a fixed
+    number of queries, however many know-how and shares.
+    """
+    require_scope(tenant)
+    if not 1 <= days <= 365:
+        raise ValidationError({"days": [_("Between 1 and 365 days.")]})
+    now = now or timezone.now()
+    today = local_date(tenant, now)
+    inputs = know_how_effect_inputs(tenant=tenant, days=days, today=today)
+    know_how_ids = list(KnowHow.objects.order_by("pk").values_list("pk", flat=True))
+    scopes: list[tuple[int | None, dict]] = [
+        (pk, inputs.first_reach.get(pk, {})) for pk in know_how_ids
+    ]
+    scopes.append((None, inputs.first_any))
+    rows = []
+    for know_how_id, units in scopes:
+        result = estimate(units=units, inputs=inputs, seed=[tenant.pk, know_how_id or 0, days])
+        rows.append(
+            KnowHowEffect(
+                tenant=tenant,
+                know_how_id=know_how_id,
+                days=days,
+                as_of_date=today,
+                computed_at=now,
+                status=result.status,
+                reached=result.reached,
+                waiting=result.waiting,
+                unmatched_segment=result.unmatched_segment,
+                unmatched_comparison=result.unmatched_comparison,
+                matched=result.matched,
+                comparison_reps=result.comparison_reps,
+                metrics=result.metrics,
+            )
+        )
+    with transaction.atomic():
+        KnowHowEffect.objects.filter(days=days).delete()
+        KnowHowEffect.objects.bulk_create(rows)
+    return len(rows)

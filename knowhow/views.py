@@ -12,7 +12,7 @@ from django_tables2 import RequestConfig
 from knowhow.forms import HearingForm, KnowHowEditForm, KnowHowForm, ShareForm
 from knowhow.models import Hearing, KnowHow, KnowHowShare
 from knowhow.selectors import hearing_list as hearing_list_select
-from knowhow.selectors import know_how_reach
+from knowhow.selectors import know_how_effect, know_how_reach
 from knowhow.services import (
     hearing_create,
     hearing_update,
@@ -27,6 +27,11 @@ from pse_crm.permissions import capability_required, request_role
 from reps.models import Rep
 
 PER_PAGE = 50
+
+
+def _effect_context(effect: dict, title: str) -> dict:
+    """The context of the effect's card (knowhow/_effect.html)."""
+    return {"effect": effect, "effect_title": title}
 
 
 @capability_required(roles.READ)
@@ -108,7 +113,12 @@ def knowhow_list(request: HttpRequest) -> HttpResponse:
     reach = know_how_reach(tenant=request.tenant, know_how_ids=[k.pk for k in items])
     for item in items:
         item.reach = reach.get(item.pk, {})
-    return render(request, "knowhow/knowhow_list.html", {"items": items})
+    effect = know_how_effect(tenant=request.tenant, know_how_id=None)
+    return render(
+        request,
+        "knowhow/knowhow_list.html",
+        {"items": items, **_effect_context(effect, _("Effect of all know-how"))},
+    )
 
 
 def _knowhow_save(request: HttpRequest, know_how: KnowHow | None) -> HttpResponse:
@@ -200,6 +210,9 @@ def knowhow_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "reach": know_how_reach(tenant=request.tenant, know_how_ids=[know_how.pk]).get(
                 know_how.pk, {}
+            ),
+            **_effect_context(
+                know_how_effect(tenant=request.tenant, know_how_id=know_how.pk), _("Effect")
             ),
         },
     )

@@ -30,7 +30,7 @@ class MomentumViewSet(TenantReadOnlyViewSet):
 
     model = MomentumSnapshot
     serializer_class = MomentumSnapshotSerializer
-    read_capability = roles.READ
+    read_capability = roles.READ_RESULTS
     filterset_class = MomentumFilter
 
     @extend_schema(responses=MomentumIndicatorSerializer(many=True))

@@ -144,7 +144,7 @@ def momentum_build(
         (row["p"], _week(row["w"])): row
         for row in won.annotate(p=deal_partner, w=won_w)
         .values("p", "w")
-        .annotate(n=Count("pk"), amount=Sum("amount"))
+        .annotate(n=Count("pk"), amount=Sum("amount_corporate"))
     }
     tasks_done = _per_partner_week(
         SupportTask.objects.filter(status=SupportTask.Status.DONE, done_at__gte=lo, done_at__lt=hi),

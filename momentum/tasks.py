@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from pse_crm.celery import Queues
 from pse_crm.models import Tenant
-from pse_crm.tasks import TenantTask
+from pse_crm.tasks import TenantTask, task_named
 from segmentation.tasks import (
     SEGMENTATION_SOFT_TIME_LIMIT,
     SEGMENTATION_TIME_LIMIT,
@@ -75,6 +75,11 @@ def tenant_nightly(self, tenant_id: int, now: str | None = None) -> dict:
     done["segmentation_run"] = run.pk if run is not None else None
     done["segmentation_runs_pruned"] = segmentation_runs_prune(tenant=tenant, now=moment)
     done.update(_workflows_nightly(tenant, moment))
+    if run is not None:
+        # Once a night, after the day's segmentation, which they read: by name (knowhow).
+        task_named("knowhow.tasks.know_how_effects_compute").apply_async(
+            args=[tenant.pk, moment.isoformat()], expires=6 * 3600
+        )
     return done
 
 

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV
 
-from partners.models import Partner, PartnerDomain
+from partners.models import Partner, PartnerDomain, PartnerTotal
 from partners.resources import PartnerResource, to_utf8
 from pse_crm.admin import TenantOwnedAdmin
 from pse_crm.models import TenantOwned
@@ -160,3 +160,33 @@ class PartnerDomainAdmin(SameTenantAdminMixin, TenantOwnedAdmin):
     search_fields = ("domain", "partner__name")
     list_select_related = ("partner",)
     autocomplete_fields = ("partner",)
+
+
+@admin.register(PartnerTotal)
+class PartnerTotalAdmin(TenantOwnedAdmin):
+    """Read and delete only: a total is written by ``web.services.partner_totals`` (the
+    partner page, the CSV import, the API), which checks its period and its currency's
+    rate; the admin, below the currencies' layer, could not."""
+
+    list_display = (
+        "partner",
+        "granularity",
+        "period_start",
+        "period_end",
+        "total_amount",
+        "currency",
+        "deal_count",
+        "competing_products",
+        "source",
+        "updated_at",
+    )
+    list_filter = ("granularity", "source", "period_start")
+    search_fields = ("partner__name", "note")
+    list_select_related = ("partner",)
+    readonly_fields = [f.name for f in PartnerTotal._meta.fields if f.name != "tenant"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -45,6 +45,7 @@ class PartnerViewSet(TenantModelViewSet):
     parser_classes = [BoundedJSONParser]
     filterset_class = PartnerFilter
     ordering_fields = ["name", "created_at", "updated_at", "id"]
+    batch_actions = frozenset({"bulk"})  # 400 is a BatchError (pse_crm.api.schema)
 
     def scope_queryset(self, queryset):
         return queryset.prefetch_related("domains")

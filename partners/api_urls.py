@@ -1,10 +1,10 @@
 """API routes of this app, included under /api/v1/ by pse_crm/urls.py."""
 
-from rest_framework.routers import SimpleRouter
-
 from partners.api import PartnerViewSet
+from pse_crm.api.routers import APIRouter
 
-router = SimpleRouter(trailing_slash=True)
+# Every route answers with or without its trailing slash (pse_crm.api.routers).
+router = APIRouter()
 router.register("partners", PartnerViewSet, basename="api-partner")
 
 urlpatterns = [*router.urls]

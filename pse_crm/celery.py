@@ -9,14 +9,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pse_crm.settings.local")
 
 
 class Queues:
-    """Every queue, named once. A worker for all: ``-Q default,segmentation,ingest,notify``."""
+    """Every queue, named once. A worker for all: ``-Q`` every name in ``ALL`` (the Makefile)."""
 
     DEFAULT = "default"
     SEGMENTATION = "segmentation"  # nightly and on-demand recomputes: long, CPU-bound
     INGEST = "ingest"  # work that follows ingestion (deal signals): must stay fast
     NOTIFY = "notify"  # emails and digests
+    SALESFORCE = "salesforce"  # connector pulls: slow remote calls, never ahead of ingestion
 
-    ALL = (DEFAULT, SEGMENTATION, INGEST, NOTIFY)
+    ALL = (DEFAULT, SEGMENTATION, INGEST, NOTIFY, SALESFORCE)
 
 
 app = Celery("pse_crm")

@@ -25,3 +25,25 @@ def sqlite_version_check(app_configs=None, **kwargs) -> list[checks.CheckMessage
             id="pse_crm.E001",
         )
     ]
+
+
+@checks.register(checks.Tags.security)
+def field_encryption_key_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """FIELD_ENCRYPTION_KEY: Fernet keys, comma-separated (stored Salesforce secrets)."""
+    from cryptography.fernet import Fernet
+    from django.conf import settings
+
+    keys = [k.strip() for k in str(getattr(settings, "FIELD_ENCRYPTION_KEY", "")).split(",")]
+    try:
+        for key in keys:
+            Fernet(key)
+    except ValueError:
+        return [
+            checks.Error(
+                "FIELD_ENCRYPTION_KEY is not a list of Fernet keys (32 url-safe base64 bytes).",
+                hint='Make one with: python -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())"',
+                id="pse_crm.E002",
+            )
+        ]
+    return []

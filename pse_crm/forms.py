@@ -68,11 +68,20 @@ class MemberRoleForm(forms.Form):
     is_active = forms.BooleanField(label=_("Active"), required=False)
 
 
-class APIKeyCreateForm(forms.Form):
+class APIKeyCreateForm(ServiceErrorsMixin, forms.Form):
+    """A key's name and scopes; ``api_key_create`` checks them."""
+
     name = forms.CharField(
         label=_("Name"),
         max_length=50,
         help_text=_("Say which integration uses it, e.g. “Salesforce sync”."),
+    )
+    scopes = forms.MultipleChoiceField(
+        label=_("Scopes"),
+        choices=roles.KeyScope.choices,
+        initial=[roles.KeyScope.WRITE],
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("The key does nothing its scopes do not allow."),
     )
 
 

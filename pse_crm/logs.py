@@ -8,6 +8,11 @@ request id and the tenant id.
 * ``ContextFilter`` (on the console handler) adds ``request_id`` and ``tenant_id`` to
   every record: the tenant in scope (a page, an API call, a Celery task), else the
   request's. Only the tenant's id, never its data.
+* Secrets in paths are redacted (``redact_path``): the Salesforce Outbound Messages
+  endpoint carries its API key in the URL (Salesforce cannot send a header). The access
+  line writes the redacted path, and ``ContextFilter`` redacts every record's message,
+  ``path`` and traceback (Django's own "Unauthorized: /api/…" and "Internal Server Error:
+  /api/…" lines included).
 
 Loaded by ``settings.LOGGING`` before the apps are: this module imports no model.
 """
@@ -32,6 +37,10 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # Letters, digits and a little punctuation (uuids, trace ids), at most 128 characters.
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:=+/-]{0,127}")
 
+# The key of POST /api/v1/salesforce/outbound/<key>/ (activities/api_outbound.py).
+_SECRET_IN_PATH = re.compile(r"(/salesforce/outbound/)[^/?#\s\"'<>]+", re.IGNORECASE)
+REDACTED = "[redacted]"
+
 access_log = logging.getLogger("pse_crm.access")
 _request: ContextVar[HttpRequest | None] = ContextVar("pse_crm_log_request", default=None)
 
@@ -50,8 +59,32 @@ def request_tenant_id(request: HttpRequest | None) -> int | None:
     return getattr(tenant, "pk", None)
 
 
+def redact_path(text: str) -> str:
+    """``text`` with the secret of any path that carries one replaced by ``[redacted]``."""
+    return _SECRET_IN_PATH.sub(rf"\g<1>{REDACTED}", text)
+
+
+def _redact(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format: logging reports it when it formats the record
+        return
+    redacted = redact_path(message)
+    if redacted != message:
+        record.msg, record.args = redacted, None
+    path = getattr(record, "path", None)
+    if isinstance(path, str):
+        record.path = redact_path(path)
+    if record.exc_info and not record.exc_text:
+        # Formatted now (the formatter reuses exc_text), so that a traceback is redacted too.
+        record.exc_text = redact_path(logging.Formatter().formatException(record.exc_info))
+    elif record.exc_text:
+        record.exc_text = redact_path(record.exc_text)
+
+
 class ContextFilter(logging.Filter):
-    """Adds ``request_id`` and ``tenant_id`` (None outside a request / a tenant)."""
+    """Adds ``request_id`` and ``tenant_id`` (None outside a request / a tenant), and
+    redacts secrets in paths (``redact_path``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         request = _request.get()
@@ -60,6 +93,7 @@ class ContextFilter(logging.Filter):
         record.request_id = getattr(request, "request_id", None)
         tenant = current_tenant_or_none()
         record.tenant_id = tenant.pk if tenant is not None else request_tenant_id(request)
+        _redact(record)
         return True
 
 
@@ -89,14 +123,15 @@ class RequestIdMiddleware:
             response = self.get_response(request)
             response[REQUEST_ID_HEADER] = request.request_id
             if response.status_code >= 400 or request.path_info not in UNSCOPED_PATHS:
+                path = redact_path(request.path)
                 access_log.info(
                     "%s %s %s",
                     request.method,
-                    request.path,
+                    path,
                     response.status_code,
                     extra={
                         "method": request.method,
-                        "path": request.path,
+                        "path": path,
                         "status": response.status_code,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                     },

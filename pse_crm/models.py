@@ -15,7 +15,7 @@ from django.utils.translation import pgettext_lazy
 from django_scopes import ScopedManager
 from rest_framework_api_key.models import AbstractAPIKey
 
-from pse_crm.roles import Role
+from pse_crm.roles import KEY_SCOPE_VALUES, KeyScope, Role, key_roles, validate_key_scopes
 
 
 class UserManager(BaseUserManager):
@@ -237,13 +237,31 @@ class TenantAPIKey(AbstractAPIKey):
         Tenant, on_delete=models.PROTECT, related_name="api_keys", verbose_name=_("tenant")
     )
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
-    # Comma-separated, sorted: "read", "write", "outbound" (see pse_crm.api.auth).
-    scopes = models.CharField(_("scopes"), max_length=64, default="write")
+    # Comma-separated, sorted, each once: "read", "write", "outbound" (pse_crm.roles.KeyScope;
+    # what each allows: pse_crm.roles). Keys made before scopes existed are "write".
+    scopes = models.CharField(
+        _("scopes"), max_length=64, default=KeyScope.WRITE, validators=[validate_key_scopes]
+    )
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = _("API key")
         verbose_name_plural = _("API keys")
         indexes = [models.Index(fields=["tenant", "revoked"])]
+        constraints = [
+            # Only the stored form: a typo in a scope can never grant or hide anything.
+            models.CheckConstraint(
+                condition=models.Q(scopes__in=KEY_SCOPE_VALUES), name="pse_crm_api_key_scopes_known"
+            )
+        ]
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split(",")
+
+    @property
+    def roles(self) -> frozenset[str]:
+        """The roles the key acts with, one per scope (pse_crm.roles.KEY_ROLES)."""
+        return key_roles(self.scopes)
 
 
 class AuditEvent(TenantOwned):

@@ -10,24 +10,38 @@ from django.core.exceptions import PermissionDenied
 from pse_crm import roles
 
 
-def request_role(request) -> str | None:
-    """The role the request acts with: an API key's own (``integration``), else the role of
-    the member's membership in the request's tenant, else None (no capability at all).
+def request_roles(request) -> frozenset[str]:
+    """The roles the request acts with: an API key's, one per scope (never a member's), else
+    the role of the member's membership in the request's tenant, else none.
 
     Pages read the membership the middleware set; the API base class sets it again once
     DRF has authenticated (None for an API key, so a session cookie sent along with a key
     cannot lend the key a member's role).
     """
-    api_role = getattr(getattr(request, "user", None), "api_role", None)
-    if api_role is not None:
-        return api_role
+    api_roles = getattr(getattr(request, "user", None), "api_roles", None)
+    if api_roles is not None:
+        return api_roles
     membership = getattr(request, "membership", None)
-    return membership.role if membership is not None else None
+    return frozenset({membership.role}) if membership is not None else frozenset()
+
+
+def request_allows(request, capability: frozenset[str]) -> bool:
+    """The one rule for pages and the API: whether the request's roles hold ``capability``.
+    A key does only what one of its scopes allows."""
+    return roles.roles_allow(request_roles(request), capability)
+
+
+def request_role(request) -> str | None:
+    """The one role the request acts with: the member's, or a key's when it has exactly one
+    scope (``integration`` for ``write``); None otherwise. Capability checks use
+    ``request_allows``, which weighs every scope of a key."""
+    held = request_roles(request)
+    return next(iter(held)) if len(held) == 1 else None
 
 
 def check_capability(request, capability: frozenset[str]) -> None:
-    """Raise PermissionDenied (403) unless the request's role holds ``capability``."""
-    if not roles.role_allows(request_role(request), capability):
+    """Raise PermissionDenied (403) unless the request's roles hold ``capability``."""
+    if not request_allows(request, capability):
         raise PermissionDenied
 
 

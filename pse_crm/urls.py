@@ -2,10 +2,12 @@ from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from pse_crm import audit, health, metrics, views
+from pse_crm.api.errors import api_not_found
+from pse_crm.api.routers import optional_slash
 
 # The split view serves its start-up script as a file (the CSP allows no inline script);
 # Swagger UI sets inline styles, which this page alone allows.
@@ -22,6 +24,7 @@ api_v1 = [
     path("", include("support.api_urls")),
     path("", include("deal_signals.api_urls")),
     path("", include("momentum.api_urls")),
+    path("", include("web.api_urls")),
 ]
 
 urlpatterns = [
@@ -31,8 +34,10 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", swagger_ui, name="api-docs"),
+    *optional_slash("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    *optional_slash("api/docs/", swagger_ui, name="api-docs", twin=swagger_ui),
+    # Last under /api/: any other path is the API's JSON 404, never a page or a redirect.
+    re_path(r"^api/", api_not_found),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -69,3 +74,9 @@ if settings.DEBUG:
     from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 
     urlpatterns += staticfiles_urlpatterns()
+
+# Errors outside DRF's views: the API's JSON shape under /api/, the usual pages elsewhere.
+handler400 = "pse_crm.api.errors.bad_request"
+handler403 = "pse_crm.api.errors.permission_denied"
+handler404 = "pse_crm.api.errors.page_not_found"
+handler500 = "pse_crm.api.errors.server_error"

@@ -23,6 +23,7 @@ from pse_crm.forms import APIKeyCreateForm, InvitationPasswordForm, MemberAddFor
 from pse_crm.middleware import SESSION_KEY
 from pse_crm.models import Invitation, Membership, TenantAPIKey, User
 from pse_crm.permissions import capability_required
+from pse_crm.services.api_keys import api_key_create
 from pse_crm.services.invitations import (
     INVITATION_CLOSED,
     invitation_accept,
@@ -218,10 +219,12 @@ def settings_api_keys(request: HttpRequest) -> HttpResponse:
     form = APIKeyCreateForm(request.POST or None)
     new_key = None
     if request.method == "POST" and form.is_valid():
-        _obj, new_key = TenantAPIKey.objects.create_key(
-            tenant=request.tenant, name=form.cleaned_data["name"]
-        )
-        form = APIKeyCreateForm()
+        try:
+            _obj, new_key = api_key_create(tenant=request.tenant, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            form = APIKeyCreateForm()
     keys = _tenant_keys(request).order_by("revoked", "-created")
     return render(
         request,

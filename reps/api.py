@@ -56,6 +56,7 @@ class RepViewSet(TenantModelViewSet):
     parser_classes = [BoundedJSONParser]
     filterset_class = RepFilter
     ordering_fields = ["name", "email", "created_at", "updated_at", "id"]
+    batch_actions = frozenset({"bulk"})  # 400 is a BatchError (pse_crm.api.schema)
 
     def scope_queryset(self, queryset):
         return queryset.select_related("partner")

@@ -1,10 +1,10 @@
 """API routes of this app, included under /api/v1/ by pse_crm/urls.py."""
 
-from rest_framework.routers import SimpleRouter
-
+from pse_crm.api.routers import APIRouter
 from reps.api import RepViewSet
 
-router = SimpleRouter(trailing_slash=True)
+# Every route answers with or without its trailing slash (pse_crm.api.routers).
+router = APIRouter()
 router.register("reps", RepViewSet, basename="api-rep")
 
 urlpatterns = [*router.urls]

@@ -10,7 +10,9 @@
   ``GET /api/v1/segmentation/runs/{id}/`` for its status and statistics.
 * ``GET|PUT|PATCH /api/v1/segmentation/settings/``: the tenant's settings.
 
-Every member reads; owners and managers request runs and edit the settings. Statistics
+Every member reads; so does an API key with the ``read`` scope (segments and partner
+figures only: runs and settings are members' work). Owners and managers request runs
+and edit the settings. Statistics
 are correlation, not causation, and say so.
 """
 
@@ -96,7 +98,7 @@ class RepSegmentViewSet(TenantReadOnlyViewSet):
 
     model = RepSegment
     serializer_class = RepSegmentSerializer
-    read_capability = roles.READ
+    read_capability = roles.READ_RESULTS
     filterset_class = RepSegmentFilter
     ordering_fields = ["score", "views", "won_amount", "won_deals", "id"]
 
@@ -110,7 +112,7 @@ class PartnerSegmentViewSet(TenantReadOnlyViewSet):
 
     model = PartnerSegment
     serializer_class = PartnerSegmentSerializer
-    read_capability = roles.READ
+    read_capability = roles.READ_RESULTS
     filterset_class = PartnerSegmentFilter
     ordering_fields = [
         "activation_rate",

@@ -1,8 +1,6 @@
 """API routes of the segmentation, included under /api/v1/ by pse_crm/urls.py."""
 
-from django.urls import path
-from rest_framework.routers import SimpleRouter
-
+from pse_crm.api.routers import APIRouter, optional_slash
 from segmentation.api import (
     PartnerSegmentViewSet,
     RepSegmentViewSet,
@@ -10,13 +8,14 @@ from segmentation.api import (
     SegmentationSettingsView,
 )
 
-router = SimpleRouter(trailing_slash=True)
+# Every route answers with or without its trailing slash (pse_crm.api.routers).
+router = APIRouter()
 router.register("segments", RepSegmentViewSet, basename="api-segment")
 router.register("segmentation/runs", SegmentationRunViewSet, basename="api-segmentation-run")
 router.register("segmentation/partners", PartnerSegmentViewSet, basename="api-segmentation-partner")
 
 urlpatterns = [
-    path(
+    *optional_slash(
         "segmentation/settings/",
         SegmentationSettingsView.as_view(),
         name="api-segmentation-settings",

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from activities.selectors import deals_unconverted_counts
 from segmentation.cutoffs import cutoff_lines
 from segmentation.models import PartnerSegment, RepSegment, SegmentationRun, SegmentationSettings
 
@@ -45,7 +46,46 @@ class _CorrelationMixin(serializers.Serializer):
         return correlation_of(obj)
 
 
-class RepSegmentSerializer(serializers.ModelSerializer):
+class _UnconvertedListSerializer(serializers.ListSerializer):
+    """Counts the unconverted deals of every listed row in one query."""
+
+    def to_representation(self, data):
+        items = list(data.all() if hasattr(data, "all") else data)
+        self.child.unconverted_prefetch(items)
+        return super().to_representation(items)
+
+
+class _UnconvertedMixin(serializers.Serializer):
+    """``unconverted_deals``: won or open deals with an amount in a currency that has no
+    rate, left out of the amounts next to it (counted now, not as of the run)."""
+
+    unconverted_by = "rep"
+    unconverted_deals = serializers.SerializerMethodField(
+        help_text=_(
+            "Won or open deals left out of the amounts: their currency has no conversion "
+            "rate to the corporate currency (counted now)."
+        )
+    )
+
+    def _key(self, obj) -> int | None:
+        return obj.rep_id if self.unconverted_by == "rep" else obj.partner_id
+
+    def unconverted_prefetch(self, items) -> None:
+        if not items:
+            self._unconverted = {}
+            return
+        tenant = getattr(self.context.get("request"), "tenant", None) or items[0].tenant
+        self._unconverted = deals_unconverted_counts(
+            tenant=tenant, by=self.unconverted_by, ids={self._key(obj) for obj in items}
+        )
+
+    def get_unconverted_deals(self, obj) -> int:
+        if not hasattr(self, "_unconverted"):
+            self.unconverted_prefetch([obj])
+        return self._unconverted.get(self._key(obj), 0)
+
+
+class RepSegmentSerializer(_UnconvertedMixin, serializers.ModelSerializer):
     rep_name = serializers.CharField(source="rep.name", read_only=True)
     partner_name = serializers.CharField(source="partner.name", read_only=True)
     quadrant_label = serializers.CharField(source="get_quadrant_display", read_only=True)
@@ -54,6 +94,7 @@ class RepSegmentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RepSegment
+        list_serializer_class = _UnconvertedListSerializer
         fields = [
             "id",
             "run",
@@ -68,6 +109,7 @@ class RepSegmentSerializer(serializers.ModelSerializer):
             "won_deals",
             "open_pipeline_amount",
             "open_deals",
+            "unconverted_deals",
             "created_deals",
             "is_active",
             "quadrant",
@@ -93,7 +135,8 @@ class TierSharesSerializer(serializers.Serializer):
     bottom = serializers.FloatField()
 
 
-class PartnerSegmentSerializer(_CorrelationMixin, serializers.ModelSerializer):
+class PartnerSegmentSerializer(_UnconvertedMixin, _CorrelationMixin, serializers.ModelSerializer):
+    unconverted_by = "partner"
     partner_name = serializers.CharField(source="partner.name", read_only=True)
     tier_shares = serializers.SerializerMethodField(
         help_text=_("Each tier's actual share of the partner's tiered reps (ties share a tier).")
@@ -109,6 +152,7 @@ class PartnerSegmentSerializer(_CorrelationMixin, serializers.ModelSerializer):
 
     class Meta:
         model = PartnerSegment
+        list_serializer_class = _UnconvertedListSerializer
         fields = [
             "id",
             "run",
@@ -125,6 +169,7 @@ class PartnerSegmentSerializer(_CorrelationMixin, serializers.ModelSerializer):
             "views",
             "won_amount",
             "won_deals",
+            "unconverted_deals",
             "is_tiered",
             "top_reps",
             "middle_reps",

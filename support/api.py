@@ -180,7 +180,7 @@ class QuickWinViewSet(TenantReadOnlyViewSet):
 
     model = QuickWin
     serializer_class = QuickWinSerializer
-    read_capability = roles.READ
+    read_capability = roles.READ_RESULTS
     write_capability = roles.MANAGE
     filterset_class = QuickWinFilter
     lookup_field = "task"

@@ -58,6 +58,7 @@ def run_with_settings(
     variable ``env_name`` set to ``value`` (unset for None); it must succeed."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": module}
     env.update({"SECRET_KEY": "k" * 50, "ALLOWED_HOSTS": "crm.example.com"})
+    env.setdefault("FIELD_ENCRYPTION_KEY", "Zp3nS0pZ8d3Jr4qk1o8b7JqvQ2m0mJbq0Qm8r6c4lUo=")
     env.pop(env_name, None)
     if value is not None:
         env[env_name] = value

@@ -25,6 +25,7 @@ from pse_crm.calendar import day_start, tenant_today
 from pse_crm.permissions import TenantViewMixin
 from reps.models import Rep
 from web import selectors as pages
+from web.share_of_wallet import partner_share_history
 
 
 class _ChartMixin(TenantViewMixin):
@@ -126,4 +127,35 @@ class ScatterChart(_ChartMixin, JSONView):
         if "pk" in self.kwargs:
             partner = get_object_or_404(Partner, pk=self.kwargs["pk"])
         context.update(pages.scatter_payload(tenant=self.request.tenant, partner=partner))
+        return context
+
+
+class ShareChart(_SeriesChart):
+    """A partner's share of wallet per quarter, in percent. A quarter with no share (no
+    total reported, inconsistent, no rate) is a gap in the line, never 0%; the current
+    quarter is partial."""
+
+    def get_rows(self):
+        if not hasattr(self, "_rows"):
+            partner = get_object_or_404(Partner, pk=self.kwargs["pk"])
+            self._rows = partner_share_history(tenant=self.request.tenant, partner_id=partner.pk)
+        return self._rows
+
+    def get_labels(self):
+        return [row.label for row in self.get_rows()]
+
+    def get_partial(self):
+        return [row.in_progress for row in self.get_rows()]
+
+    def get_providers(self):
+        return [_("Share of wallet (%)")]
+
+    def get_data(self):
+        return [
+            [None if row.share is None else round(row.share * 100, 1) for row in self.get_rows()]
+        ]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["partial_text"] = _("quarter in progress: not complete yet")
         return context

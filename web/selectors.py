@@ -13,7 +13,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
-from activities.models import Deal, MaterialView
+from activities.models import DEAL_UNCONVERTED, Deal, MaterialView
 from partners.models import Partner
 from reps.models import Rep
 
@@ -82,15 +82,17 @@ def rep_deals(*, rep: Rep, limit: int = 25) -> QuerySet[Deal]:
 class RepDealSummary:
     open: int
     won: int
-    won_amount: int
+    won_amount: int  # in the corporate currency
     lost: int
+    won_unconverted: int = 0  # won deals left out of won_amount: no rate for their currency
 
 
 def rep_deal_summary(*, rep: Rep) -> RepDealSummary:
     row = Deal.objects.filter(rep=rep, is_deleted=False).aggregate(
         open=Count("pk", filter=Q(is_closed=False)),
         won=Count("pk", filter=Q(is_won=True)),
-        won_amount=Sum("amount", filter=Q(is_won=True)),
+        won_amount=Sum("amount_corporate", filter=Q(is_won=True)),
+        won_unconverted=Count("pk", filter=Q(is_won=True) & DEAL_UNCONVERTED),
         lost=Count("pk", filter=Q(is_closed=True, is_won=False)),
     )
     return RepDealSummary(
@@ -98,6 +100,7 @@ def rep_deal_summary(*, rep: Rep) -> RepDealSummary:
         won=row["won"] or 0,
         won_amount=int(row["won_amount"] or 0),
         lost=row["lost"] or 0,
+        won_unconverted=row["won_unconverted"] or 0,
     )
 
 

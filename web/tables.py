@@ -24,6 +24,12 @@ class PartnerTable(BaseTable):
     performers = NumColumn(verbose_name=_("Keyman ①"), default=None)
     motivated = NumColumn(verbose_name=_("Keyman ②"), default=None)
     momentum = tables.Column(verbose_name=_("Momentum"), orderable=False, empty_values=())
+    share = tables.Column(
+        verbose_name=_("Share of wallet"),
+        orderable=False,
+        empty_values=(),
+        attrs={"th": {"class": "num"}, "td": {"class": "num"}},
+    )
 
     class Meta(BaseTable.Meta):
         fields = ()
@@ -36,10 +42,13 @@ class PartnerTable(BaseTable):
             "performers",
             "motivated",
             "momentum",
+            "share",
         )
 
-    def __init__(self, *args, trends: dict | None = None, **kwargs):
+    def __init__(self, *args, trends: dict | None = None, shares: dict | None = None, **kwargs):
         self.trends = trends or {}
+        # web.share_of_wallet.share_trends: the last complete quarter against the one before.
+        self.shares = shares or {}
         super().__init__(*args, **kwargs)
 
     def render_name(self, record, value):
@@ -70,4 +79,26 @@ class PartnerTable(BaseTable):
             momentum.label,
             arrow,
             momentum.label_display,
+        )
+
+    def render_share(self, record):
+        trend = self.shares.get(record.pk)
+        if trend is None:
+            return "—"
+        last = trend.last
+        if last.share is None:
+            text = _("inconsistent") if last.inconsistent else _("no total reported")
+            return format_html('<span class="muted small" title="{}">{}</span>', last.label, text)
+        change = trend.change_points
+        if change is None:
+            arrow, title = "", _("no share in the quarter before")
+        else:
+            arrow = "↗" if change > 0.05 else "↘" if change < -0.05 else "→"
+            title = _("%(change)+.1f pt against the quarter before") % {"change": change}
+        return format_html(
+            '<span data-testid="share-cell" title="{} · {}">{} {}</span>',
+            last.label,
+            title,
+            pct(last.share),
+            arrow,
         )

@@ -4,7 +4,7 @@ list and page, the rep page, and their chart data (django-chartjs JSON views).""
 from django.urls import path
 
 from web import charts
-from web.views import dashboard, partners, reps
+from web.views import dashboard, partners, reps, share_of_wallet
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -14,6 +14,16 @@ urlpatterns = [
         "partners/<int:pk>/first-performer-tasks/",
         partners.partner_first_performer_tasks,
         name="partner-first-performer-tasks",
+    ),
+    path(
+        "partners/<int:pk>/totals/",
+        share_of_wallet.partner_total_edit,
+        name="partner-total-edit",
+    ),
+    path(
+        "partners/totals/import/",
+        share_of_wallet.partner_totals_import,
+        name="partner-totals-import",
     ),
     path("reps/<int:pk>/", reps.rep_detail, name="rep-detail"),
     path("charts/scatter/", charts.ScatterChart.as_view(), name="chart-scatter"),
@@ -27,6 +37,11 @@ urlpatterns = [
         "charts/partners/<int:pk>/momentum/",
         charts.MomentumChart.as_view(),
         name="chart-partner-momentum",
+    ),
+    path(
+        "charts/partners/<int:pk>/share/",
+        charts.ShareChart.as_view(),
+        name="chart-partner-share",
     ),
     path("charts/reps/<int:pk>/views/", charts.RepViewsChart.as_view(), name="chart-rep-views"),
 ]

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from deal_signals.models import DealSignal, Notification, NotificationPreference
+from deal_signals.services.rows import rows_insert
 from partners.models import Partner
 from pse_crm.models import Membership, Tenant
 from pse_crm.text import one_line
@@ -89,7 +90,7 @@ def notifications_for_signals(
         owner = owners.get(signal.partner_id)
         recipients = [owner] if owner in members else on_duty
         notes.extend(Notification(tenant=tenant, user_id=u, signal=signal) for u in recipients)
-    Notification.objects.bulk_create(notes, batch_size=1000, ignore_conflicts=False)
+    rows_insert(model=Notification, objs=notes)  # one statement for any number
     immediate = [
         n.pk
         for n in notes

@@ -29,6 +29,7 @@ from deal_signals.models import (
     SignalKind,
     SignalRule,
 )
+from deal_signals.services.rows import rows_insert
 from pse_crm import roles
 from pse_crm.models import Membership, Tenant
 from pse_crm.tasks import send_task
@@ -408,7 +409,7 @@ def _store_hits(
         )
         for h in hits
     ]
-    DealSignal.objects.bulk_create(signals, batch_size=1000)
+    rows_insert(model=DealSignal, objs=signals)  # one statement for any number
     links = [(s.pk, v.pk, s.kind) for s, h in zip(signals, hits, strict=True) for v in h.views]
     if connection.vendor == "postgresql":
         # One statement for any number of links; the tenant is set explicitly (raw SQL is

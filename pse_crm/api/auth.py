@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, pagination, permissions, throttling
 
 from pse_crm import roles
 from pse_crm.models import TenantAPIKey
-from pse_crm.permissions import request_role
+from pse_crm.permissions import request_allows
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,13 @@ class APIKeyPrincipal:
     is_superuser = False
     pk = None
     id = None
-    # What pse_crm.permissions.request_role answers for a key: never a member's role.
-    api_role = roles.INTEGRATION
 
     def __init__(self, key: TenantAPIKey):
         self.key = key
         self.tenant = key.tenant
+        # What pse_crm.permissions.request_roles answers for a key: one role per scope,
+        # never a member's role.
+        self.api_roles = key.roles
 
     def __str__(self) -> str:
         return f"api-key:{self.key.name}"
@@ -97,7 +99,9 @@ class SessionAuthScheme(OpenApiAuthenticationExtension):
 
 
 class TenantRolePermission(permissions.BasePermission):
-    """Safe methods need the view's ``read_capability``; others its ``write_capability``."""
+    """Safe methods need the view's ``read_capability``; others its ``write_capability``
+    (or ``action_capabilities[action]``). One rule for members and keys
+    (``pse_crm.permissions.request_allows``): a key does only what its scopes allow."""
 
     def has_permission(self, request, view):
         if not request.user or not request.user.is_authenticated:
@@ -111,7 +115,14 @@ class TenantRolePermission(permissions.BasePermission):
             capability = getattr(view, "action_capabilities", {}).get(
                 getattr(view, "action", None), capability
             )
-        return roles.role_allows(request_role(request), capability)
+        if request_allows(request, capability):
+            return True
+        if isinstance(request.user, APIKeyPrincipal):
+            # Said plainly: which scopes the key has, so its owner knows what to change.
+            self.message = gettext("This API key's scopes (%(scopes)s) do not allow this.") % {
+                "scopes": request.user.key.scopes
+            }
+        return False
 
 
 class DefaultCursorPagination(pagination.CursorPagination):

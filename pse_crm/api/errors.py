@@ -13,9 +13,11 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, DataError, IntegrityError
 from django.db.models import ProtectedError, RestrictedError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults as django_defaults
+from django.views.decorators.csrf import csrf_exempt
 from django_scopes import ScopeError
 from rest_framework import exceptions, status
 from rest_framework.exceptions import ErrorDetail
@@ -197,3 +199,50 @@ def _renderable(data):
         text = data.encode("utf-8", "backslashreplace").decode("utf-8")
         return ErrorDetail(text, code=data.code) if isinstance(data, ErrorDetail) else text
     return data
+
+
+# --- errors outside DRF's views: JSON under /api/, the usual pages elsewhere --------------
+
+API_PREFIX = "/api/"
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+@csrf_exempt
+def api_not_found(request, *args, **kwargs):
+    """The last route under /api/: an unknown path is a JSON 404 for every method (never a
+    redirect that adds a slash, never a page, never a CSRF refusal)."""
+    return JsonResponse({"detail": gettext("No API endpoint at this path.")}, status=404)
+
+
+def page_not_found(request, exception=None):
+    """``handler404``: the API's shape under /api/ (an Http404 outside DRF's views)."""
+    if _is_api(request):
+        return JsonResponse({"detail": gettext("Not found.")}, status=404)
+    return django_defaults.page_not_found(request, exception)
+
+
+def permission_denied(request, exception=None):
+    """``handler403``."""
+    if _is_api(request):
+        detail = str(exceptions.PermissionDenied.default_detail)
+        return JsonResponse({"detail": detail}, status=403)
+    return django_defaults.permission_denied(request, exception)
+
+
+def bad_request(request, exception=None):
+    """``handler400``: a suspicious request (bad Host header, a broken multipart body)."""
+    if _is_api(request):
+        return JsonResponse({"detail": gettext("Bad request.")}, status=400)
+    return django_defaults.bad_request(request, exception)
+
+
+def server_error(request):
+    """``handler500``: an unexpected error. Never the traceback; the log has it."""
+    if _is_api(request):
+        return JsonResponse(
+            {"detail": gettext("An unexpected error occurred; it has been logged.")}, status=500
+        )
+    return django_defaults.server_error(request)

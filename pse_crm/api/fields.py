@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
@@ -69,12 +70,22 @@ class TenantPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
             ) from None
 
 
+# A Salesforce id as the schema documents it: 15 or 18 letters and digits. An 18-character
+# id must also carry its own checksum suffix (``format: salesforce-id``, pse_crm.sfid).
+SALESFORCE_ID_PATTERN = r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$"
+SALESFORCE_ID_FORMAT = "salesforce-id"
+
+
 class SalesforceIdField(serializers.CharField):
-    """A Salesforce id: 15 characters are converted to 18, 18 are checked; blank allowed."""
+    """A Salesforce id: 15 characters are converted to 18, 18 are checked; blank allowed.
+
+    Not trimmed: an id with spaces is refused like any id that breaks the pattern the
+    schema documents."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 18)
         kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
@@ -87,3 +98,26 @@ class SalesforceIdField(serializers.CharField):
             raise serializers.ValidationError(
                 gettext("Not a 15- or 18-character Salesforce id.")
             ) from None
+
+
+class SalesforceIdFieldSchema(OpenApiSerializerFieldExtension):
+    """The schema of ``SalesforceIdField``: its pattern and format, blank when allowed."""
+
+    target_class = SalesforceIdField
+
+    def map_serializer_field(self, auto_schema, direction):
+        pattern = SALESFORCE_ID_PATTERN
+        if self.target.allow_blank:
+            pattern = r"^(?:[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?)?$"
+        return {
+            "type": "string",
+            "format": SALESFORCE_ID_FORMAT,
+            "pattern": pattern,
+            "maxLength": 18,
+            "description": str(
+                gettext_lazy(
+                    "A Salesforce id: 15 characters (stored as 18), or 18 with their checksum "
+                    "suffix."
+                )
+            ),
+        }

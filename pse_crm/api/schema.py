@@ -32,10 +32,23 @@ class BatchErrorSerializer(serializers.Serializer):
     errors = RecordErrorSerializer(many=True, required=False)
 
 
+# One record's errors, as DRF reports them: each bad field (``non_field_errors`` for the
+# record as a whole, ``detail`` for a service's refusal) with its messages, nested by
+# index or key for list and object fields.
+FIELD_ERRORS_SCHEMA = {
+    "type": "object",
+    "description": str(_('Each bad field with its messages: {"name": ["…"]}.')),
+    "minProperties": 1,
+    "additionalProperties": {
+        "oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "object"}]
+    },
+}
+
+
 _ERROR_RESPONSES = {
     "400": (_("Invalid input: one entry per bad field or record."), BatchErrorSerializer),
     "401": (_("No credentials, or an invalid or revoked API key."), ErrorSerializer),
-    "403": (_("The role of the key or the member does not allow this."), ErrorSerializer),
+    "403": (_("The member's role or the key's scopes do not allow this."), ErrorSerializer),
     "404": (_("Not found in this tenant (another tenant's id looks the same)."), ErrorSerializer),
     "413": (_("Too many records or too large a body; the message names the limit."), None),
     "409": (_("It conflicts with stored data (still referenced, or a duplicate)."), None),
@@ -52,13 +65,46 @@ _SKIP_CODES = {
 }
 
 
+# Text the API stores holds no NUL (PostgreSQL refuses it; the edge and the parsers answer
+# 400): said once for every free-text input, so that no client takes it as valid.
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+_TEXT_KEYWORDS = ("pattern", "enum", "format")
+
+
+def _no_nul(schema: dict) -> dict:
+    if schema.get("type") == "string" and not any(k in schema for k in _TEXT_KEYWORDS):
+        schema["pattern"] = NO_NUL_PATTERN
+    return schema
+
+
 class TenantAutoSchema(AutoSchema):
-    """Every operation documents its error answers, in the one error shape the API uses."""
+    """Every operation documents its error answers as the API gives them: ``BatchError``
+    for a batch (the view's ``batch_actions``), ``BatchError`` or ``FieldErrors`` for one
+    record, ``Error`` (``detail``) for the rest."""
+
+    def _is_batch(self) -> bool:
+        return self.method == "POST" and getattr(self.view, "action", None) in getattr(
+            self.view, "batch_actions", ()
+        )
+
+    def _bad_request_schema(self, registry_ref) -> dict:
+        if self._is_batch():
+            return registry_ref
+        return {"anyOf": [registry_ref, FIELD_ERRORS_SCHEMA]}
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if direction == "request" and isinstance(field, serializers.CharField):
+            _no_nul(schema)
+        return schema
 
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:
             return operation
+        for parameter in operation.get("parameters", []):
+            if parameter.get("in") in ("query", "path") and "schema" in parameter:
+                _no_nul(parameter["schema"])
         responses = operation.setdefault("responses", {})
         is_detail = "{" in path
         for code, (description, serializer) in _ERROR_RESPONSES.items():
@@ -70,8 +116,13 @@ class TenantAutoSchema(AutoSchema):
                 # A list answers 404 only when a filter names an unknown id.
                 description = _("A filter names an id that does not exist in this tenant.")
             component = self.resolve_serializer(serializer or ErrorSerializer, "response")
+            schema = component.ref
+            if code == "400":
+                schema = self._bad_request_schema(component.ref)
+                if not self._is_batch():
+                    description = _("Invalid input: each bad field with its messages.")
             responses[code] = {
                 "description": str(description),
-                "content": {"application/json": {"schema": component.ref}},
+                "content": {"application/json": {"schema": schema}},
             }
         return operation

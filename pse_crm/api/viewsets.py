@@ -6,6 +6,8 @@ from contextlib import ExitStack
 
 from django.utils.translation import gettext
 from rest_framework import viewsets
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 
 from pse_crm import roles
 from pse_crm.api.auth import APIKeyPrincipal
@@ -51,6 +53,16 @@ class TenantAPIMixin:
                 gettext("The request body is larger than %(limit)d bytes.")
                 % {"limit": max_body_bytes()}
             )
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response) and response.status_code >= 400:
+            # Every error is JSON in the one shape, whatever the client accepts (a browser
+            # asking for HTML, or a 406 for an Accept the API cannot answer).
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = JSONRenderer.media_type
+            response.renderer_context = self.get_renderer_context()
+        return response
 
     @property
     def tenant(self):

@@ -165,6 +165,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 50},
     },
+    "salesforce-pull": {
+        "task": "activities.tasks.salesforce_pull_all",
+        # One pull per connected tenant (docs/salesforce.md); a pull still running is not
+        # doubled (the tenant's lock), a stale one is dropped before the next.
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 14 * 60, "queue": "salesforce"},
+    },
+    "salesforce-reconcile": {
+        "task": "activities.tasks.salesforce_reconcile_all",
+        # Hourly: the sweep picks the connected tenants whose local time is 03:00.
+        "schedule": crontab(minute=40),
+        "options": {"expires": 50 * 60, "queue": "salesforce"},
+    },
 }
 
 REST_FRAMEWORK = {
@@ -332,9 +345,25 @@ WHITENOISE_AUTOREFRESH = env.bool("WHITENOISE_AUTOREFRESH", default=True)
 # raised to match so that a 10,000-record JSON batch read through request.body is accepted.
 API_MAX_BATCH_RECORDS = env.int("API_MAX_BATCH_RECORDS", default=10_000)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024 * 1024)
+# A Bulk API CSV on deals/sync/ may hold a whole Bulk API 2.0 result page (50,000 rows),
+# read as a stream; the record limit above stays for every other batch.
+API_MAX_DEAL_CSV_ROWS = env.int("API_MAX_DEAL_CSV_ROWS", default=50_000)
 # JSON nested deeper than this (arrays and objects) is a 400, checked before decoding.
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=64)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
+# --- Salesforce connector (docs/salesforce.md) ---------------------------------------
+# Fernet keys (cryptography) that encrypt stored client secrets, comma-separated: the
+# first encrypts, every one decrypts (rotate by putting a new key first). Production
+# requires it, like SECRET_KEY; this default is for development and tests only.
+DEV_FIELD_ENCRYPTION_KEY = "F0FmNRITHUG4DY2WLZWvuSQR0cQ5wgoT1Is-I3yEuqQ="
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default=DEV_FIELD_ENCRYPTION_KEY)
+# An http:// instance URL on a loopback host (a local test org); production refuses it.
+SALESFORCE_ALLOW_LOOPBACK_HTTP = env.bool("SALESFORCE_ALLOW_LOOPBACK_HTTP", default=True)
+# A pull re-reads this far behind its watermark, for changes committed late.
+SALESFORCE_PULL_OVERLAP_SECONDS = env.int("SALESFORCE_PULL_OVERLAP_SECONDS", default=5 * 60)
+# Seconds to connect to / wait for Salesforce on one request.
+SALESFORCE_TIMEOUT = env.float("SALESFORCE_TIMEOUT", default=60.0)
 
 # --- Operability (README "Operability") ---------------------------------------------
 # /healthz, /readyz (pse_crm/health.py) and /metrics (pse_crm/metrics.py). Prometheus:

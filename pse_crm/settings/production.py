@@ -5,6 +5,9 @@ from .base import client_address_settings, env
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")  # required: no default in production
+# required: the Fernet key(s) of stored Salesforce client secrets (docs/salesforce.md)
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")
+SALESFORCE_ALLOW_LOOPBACK_HTTP = False
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 CACHES = {"default": env.cache("CACHE_URL", default="redis://127.0.0.1:6379/1")}
 

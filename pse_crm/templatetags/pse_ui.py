@@ -47,12 +47,21 @@ def num(value, digits: int = 0) -> str:
     return number_format(value, decimal_pos=int(digits), use_l10n=True, force_grouping=True)
 
 
+def _corporate_currency() -> str:
+    # Sums are in the tenant's corporate currency (activities.services.currencies).
+    from pse_crm.tenancy import current_tenant_or_none
+
+    tenant = current_tenant_or_none()
+    return getattr(tenant, "corporate_currency", None) or "JPY"
+
+
 @register.filter
-def money(value, currency: str = "JPY") -> str:
-    """An amount with its currency symbol and the locale's grouping."""
+def money(value, currency: str | None = None) -> str:
+    """An amount with its currency symbol and the locale's grouping; without a currency,
+    in the corporate currency of the tenant in scope (every sum is), else JPY."""
     if value is None or value == "":
         return "—"
-    currency = (currency or "JPY").upper()
+    currency = (currency or _corporate_currency()).upper()
     digits = _CURRENCY_DIGITS.get(currency, 2)
     amount = number_format(value, decimal_pos=digits, use_l10n=True, force_grouping=True)
     symbol = _CURRENCY_SYMBOLS.get(currency)

@@ -170,9 +170,10 @@ def write_rep_segments(
     d AS (
         SELECT rep_id,
                -- FILTER: no addition of zeros per row (NULL when none: COALESCE below).
-               SUM(amount) FILTER (WHERE {won_in_window}) AS won_amount,
+               -- In the corporate currency: an unconverted deal (NULL) adds nothing.
+               SUM(amount_corporate) FILTER (WHERE {won_in_window}) AS won_amount,
                COUNT(*) FILTER (WHERE {won_in_window}) AS won_deals,
-               SUM(amount) FILTER (WHERE NOT is_closed) AS open_amount,
+               SUM(amount_corporate) FILTER (WHERE NOT is_closed) AS open_amount,
                COUNT(*) FILTER (WHERE NOT is_closed) AS open_deals,
                COUNT(*) FILTER (WHERE {created_in_window}) AS created_deals
         FROM {deal}

@@ -87,7 +87,7 @@ def keymen(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _export_rows(qs: QuerySet[RepSegment]):
+def _export_rows(qs: QuerySet[RepSegment], *, currency: str):
     quadrants, tiers = dict(Quadrant.choices), dict(Tier.choices)
     yield [
         _("Rep"),
@@ -97,7 +97,8 @@ def _export_rows(qs: QuerySet[RepSegment]):
         _("Tier"),
         _("Views"),
         _("Distinct materials"),
-        _("Won amount"),
+        # Sums are in the corporate currency; an unconverted deal is in none of them.
+        _("Won amount (%(currency)s)") % {"currency": currency},
         _("Won deals"),
         _("Open deals"),
         _("Last view"),
@@ -177,7 +178,7 @@ def keymen_export(request: HttpRequest, fmt: str) -> HttpResponse:
             # enter it again, or row-level security (rightly) returns no rows.
             with tenant_scope(tenant):
                 yield "\ufeff"  # a BOM, so that Excel opens Japanese names correctly
-                for row in _export_rows(qs):
+                for row in _export_rows(qs, currency=tenant.corporate_currency):
                     yield writer.writerow(["" if v is None else spreadsheet_safe(v) for v in row])
 
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
@@ -197,7 +198,7 @@ def keymen_export(request: HttpRequest, fmt: str) -> HttpResponse:
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(_("Keymen"))
-    for row in _export_rows(qs):
+    for row in _export_rows(qs, currency=request.tenant.corporate_currency):
         sheet.append([cell(v) for v in row])
     buffer = io.BytesIO()
     workbook.save(buffer)

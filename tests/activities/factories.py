@@ -49,6 +49,11 @@ class DealFactory(DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Deal {n}")
     amount = 1_000_000
     currency = "JPY"
+    # As the sync leaves it for a deal in the corporate currency (deal_amounts_convert);
+    # a test about other currencies converts through the service.
+    amount_corporate = factory.LazyAttribute(
+        lambda o: o.amount if o.currency == o.tenant.corporate_currency else None
+    )
     stage = "Prospecting"
     system_modstamp = factory.LazyFunction(timezone.now)
     sf_created_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=30))

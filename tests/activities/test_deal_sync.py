@@ -102,6 +102,8 @@ def test_salesforce_query_response_with_paging_fields_creates_deals(api_client, 
         "stale": 0,
         "deleted": 0,
         "unmatched": 0,
+        "resync_noted": 0,
+        "resync_cleared": 0,
         "watermark": "2026-03-01T18:00:00+09:00",
     }
     stored = deals(tenant)
@@ -148,7 +150,8 @@ def test_two_versions_in_one_batch_keep_the_newest(api_client, tenant, newest_fi
     if not newest_first:
         versions.reverse()
     result = post(api_client, query_response(versions)).json()
-    assert (result["created"], result["stale"]) == (1, 1)
+    # Merged in version order, whatever the order in the body: v1 creates, v2 updates.
+    assert (result["created"], result["updated"], result["stale"]) == (1, 1, 0)
     assert deals(tenant)[opp_id(1)].name == "v2"
 
 

@@ -90,7 +90,7 @@ def test_keymen_csv_prefixes_rep_and_partner_names_and_keeps_amounts(manager_cli
     rows = _csv(b"".join(response.streaming_content).decode("utf-8"))
     assert sorted(r["Rep"] for r in rows) == ESCAPED
     assert sorted(r["Partner"] for r in rows) == ESCAPED
-    assert sorted(r["Won amount"] for r in rows) == sorted(
+    assert sorted(r["Won amount (JPY)"] for r in rows) == sorted(
         f"-{i + 1}500.00" for i in range(len(NAMES))
     )
     assert not any(RIVAL in value for r in rows for value in r.values())
@@ -104,7 +104,7 @@ def test_keymen_xlsx_has_no_formula_cells_only_prefixed_text(manager_client, wor
     for c in cells[1:]:
         by_column.setdefault(c.column, []).append(c)
     header = [c.value for c in cells if c.row == 1]
-    rep, partner, amount = (header.index(h) + 1 for h in ("Rep", "Partner", "Won amount"))
+    rep, partner, amount = (header.index(h) + 1 for h in ("Rep", "Partner", "Won amount (JPY)"))
     assert _xml_text(c.value for c in by_column[rep] if c.row > 1) == _xml_text(ESCAPED)
     assert _xml_text(c.value for c in by_column[partner] if c.row > 1) == _xml_text(ESCAPED)
     amounts = [c for c in by_column[amount] if c.row > 1]

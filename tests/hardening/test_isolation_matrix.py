@@ -29,6 +29,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from partners.models import PartnerTotal
 from pse_crm import roles
 from pse_crm.models import Invitation, Membership, TenantOwned
 from pse_crm.roles import Role
@@ -58,6 +59,9 @@ PUBLIC = {
 }
 # No login for the probes and /metrics (its token: tests/pse_crm/test_operability.py).
 PUBLIC |= {"healthz", "readyz", "metrics"}
+# Salesforce Outbound Messages: the API key in the path is the only credential (no session,
+# no header); wrong keys, scopes and tenant isolation: tests/activities/test_outbound.py.
+PUBLIC |= {"api-salesforce-outbound"}
 SKIP_PREFIXES = ("admin/",)  # the admin has its own wall (staff + role), tested apart
 # Path parameters that are not an object's id.
 PARAM_VALUES = {"fmt": "csv"}
@@ -212,6 +216,16 @@ def _seed(tenant) -> str:
     with tenant_scope(tenant):
         partner = PartnerFactory(tenant=tenant, name=f"{token} Partner")
         PartnerDomainFactory(tenant=tenant, partner=partner)
+        PartnerTotal.objects.create(
+            tenant=tenant,
+            partner=partner,
+            granularity="quarter",
+            period_start=dt.date(2026, 7, 1),
+            period_end=dt.date(2026, 9, 30),
+            total_amount=1,
+            currency="JPY",
+            note=f"{token} total",
+        )
         deal = DealFactory(
             tenant=tenant,
             rep__partner=partner,
@@ -252,6 +266,18 @@ def _seed(tenant) -> str:
             iso_year=monday.isocalendar()[0],
             iso_week=monday.isocalendar()[1],
             computed_at=now,
+        )
+        # The same ISO code in both tenants (a natural key), with different rates.
+        from activities.models import CurrencyRate, DatedCurrencyRate
+
+        rate = 2 if tenant.slug == "rival" else 0.0068
+        CurrencyRate.objects.create(tenant=tenant, iso_code="USD", conversion_rate=rate)
+        DatedCurrencyRate.objects.create(
+            tenant=tenant,
+            iso_code="USD",
+            conversion_rate=rate,
+            start_date=dt.date(2026, 1, 1),
+            next_start_date=dt.date(2026, 4, 1),
         )
     return token
 

@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from activities.deal_inputs import DealInput, DealInputInvalid, deal_inputs_from_csv
+from activities.deal_csv import deal_inputs_from_csv
+from activities.deal_inputs import DealInput, DealInputInvalid
 from activities.models import Deal
 from activities.services.deals import deal_sync
 from activities.services.material_view_csv import IngestValidationError, material_view_rows_from_csv

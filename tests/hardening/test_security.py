@@ -169,6 +169,7 @@ def test_admin_login_passes_the_content_security_policy(client):
 PRODUCTION_ENV = {
     "SECRET_KEY": "k" * 20 + "-Zq8!v2#Lr9@Xw4$Tn6%Hy3^Jb7&Md5*",
     "ALLOWED_HOSTS": "crm.example.com",
+    "FIELD_ENCRYPTION_KEY": "Zp3nS0pZ8d3Jr4qk1o8b7JqvQ2m0mJbq0Qm8r6c4lUo=",
 }
 
 

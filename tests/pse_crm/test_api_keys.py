@@ -194,3 +194,210 @@ def test_schema_and_docs_are_served_without_a_cdn(client):
     docs = client.get("/api/docs/").content.decode()
     assert "swagger-ui" in docs
     assert "cdn." not in docs and "unpkg" not in docs and "jsdelivr" not in docs
+
+
+# --- scopes: read (results), write (the data feed), outbound (Outbound Messages only) ----
+
+RESULTS = [
+    "/api/v1/segments/",
+    "/api/v1/segmentation/partners/",
+    "/api/v1/momentum/",
+    "/api/v1/momentum/indicators/",
+    "/api/v1/quick-wins/",
+    "/api/v1/quick-wins/rates/?group_by=kind",
+    "/api/v1/deal-signals/",
+]
+DATA = [
+    "/api/v1/partners/",
+    "/api/v1/reps/",
+    "/api/v1/materials/",
+    "/api/v1/material-views/",
+    "/api/v1/deals/",
+    "/api/v1/deals/sync/",
+]
+# Neither results nor data: members' work (tasks, hearings, know-how, rules, runs, settings).
+MEMBERS_ONLY = [
+    "/api/v1/support-tasks/",
+    "/api/v1/hearings/",
+    "/api/v1/know-how/",
+    "/api/v1/deal-signal-rules/",
+    "/api/v1/segmentation/runs/",
+    "/api/v1/segmentation/settings/",
+]
+SYNC_BODY = [
+    {
+        "sf_id": "006000000000001AAA",
+        "name": "Scoped",
+        "system_modstamp": "2026-03-31T09:00:00Z",
+    }
+]
+
+
+def scoped(tenant, scopes: str) -> APIClient:
+    from pse_crm.services.api_keys import api_key_create
+
+    _, key = api_key_create(tenant=tenant, name=f"{scopes} key", scopes=scopes)
+    return bearer(key)
+
+
+def _refused(response) -> None:
+    assert response.status_code == 403, (response.status_code, response.content[:300])
+    assert response["Content-Type"].startswith("application/json")
+    assert "scopes" in response.json()["detail"]
+
+
+@pytest.fixture
+def results(tenant, other_tenant):
+    from tests.segmentation.factories import RepSegmentFactory
+
+    ours = RepSegmentFactory(rep__partner=PartnerFactory(tenant=tenant, name="Ours"))
+    RepSegmentFactory(rep__partner=PartnerFactory(tenant=other_tenant, name="Theirs"))
+    return ours
+
+
+@pytest.mark.django_db
+def test_a_read_key_reads_results_and_data_of_its_tenant_only(tenant, results):
+    client = scoped(tenant, "read")
+    for url in RESULTS + DATA:
+        assert client.get(url).status_code == 200, url
+    segments = client.get("/api/v1/segments/").json()["results"]
+    assert [s["rep"] for s in segments] == [results.rep.pk]
+    assert {p["name"] for p in client.get(PARTNERS).json()["results"]} == {"Ours"}
+
+
+@pytest.mark.django_db
+def test_a_read_key_is_refused_every_write(tenant):
+    from activities.models import Deal
+    from partners.models import Partner
+    from pse_crm.tenancy import tenant_scope
+
+    client = scoped(tenant, "read")
+    partner = PartnerFactory(tenant=tenant, name="Kept")
+    _refused(client.post(PARTNERS, {"name": "New"}, format="json"))
+    _refused(client.post("/api/v1/partners/bulk/", [{"name": "New"}], format="json"))
+    _refused(client.patch(f"{PARTNERS}{partner.pk}/", {"name": "Changed"}, format="json"))
+    _refused(client.post("/api/v1/deals/sync/", SYNC_BODY, format="json"))
+    _refused(client.post("/api/v1/quick-wins/recompute/"))
+    _refused(client.post("/api/v1/segmentation/runs/", {}, format="json"))
+    with tenant_scope(tenant):
+        assert list(Partner.objects.values_list("name", flat=True)) == ["Kept"]
+        assert not Deal.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_write_key_feeds_data_and_is_refused_results(tenant, results):
+    client = scoped(tenant, "write")
+    for url in RESULTS:
+        _refused(client.get(url))
+    for url in DATA:
+        assert client.get(url).status_code == 200, url
+    assert client.post("/api/v1/deals/sync/", SYNC_BODY, format="json").status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_outbound_key_is_refused_everywhere_else(tenant, results):
+    client = scoped(tenant, "outbound")
+    for url in RESULTS + DATA + MEMBERS_ONLY:
+        _refused(client.get(url))
+    _refused(client.post("/api/v1/deals/sync/", SYNC_BODY, format="json"))
+    _refused(client.post(PARTNERS, {"name": "New"}, format="json"))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("scopes", ["read", "write", "read,write", "outbound,read,write"])
+def test_no_key_reaches_members_work(tenant, scopes):
+    client = scoped(tenant, scopes)
+    for url in MEMBERS_ONLY:
+        _refused(client.get(url))
+
+
+@pytest.mark.django_db
+def test_a_key_with_read_and_write_does_both(tenant, results):
+    client = scoped(tenant, "read,write")
+    for url in RESULTS + DATA:
+        assert client.get(url).status_code == 200, url
+    assert client.post(PARTNERS, {"name": "Fed"}, format="json").status_code == 201
+
+
+@pytest.mark.django_db
+def test_create_api_key_takes_scopes(tenant):
+    out = io.StringIO()
+    call_command("create_api_key", tenant="acme", name="quadrants", scope="write, read", stdout=out)
+    stored = TenantAPIKey.objects.get(name="quadrants")
+    assert stored.scopes == "read,write"
+    assert "scopes read,write" in out.getvalue()
+    call_command("create_api_key", tenant="acme", name="feed", stdout=io.StringIO())
+    assert TenantAPIKey.objects.get(name="feed").scopes == "write"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("scope", ["admin", "read,admin", "", " , "])
+def test_create_api_key_refuses_an_unknown_or_missing_scope(tenant, scope):
+    with pytest.raises(CommandError, match="--scope"):
+        call_command("create_api_key", tenant="acme", name="x", scope=scope, stdout=io.StringIO())
+    assert not TenantAPIKey.objects.exists()
+
+
+@pytest.mark.django_db
+def test_only_the_stored_form_of_scopes_can_be_saved(tenant):
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError, transaction
+
+    for bad in ("admin", "write,read", "read,read", ""):
+        key = TenantAPIKey(tenant=tenant, name="bad", scopes=bad)
+        with pytest.raises(ValidationError):
+            key.full_clean(exclude=["id", "prefix", "hashed_key"])
+        with pytest.raises(IntegrityError), transaction.atomic():
+            TenantAPIKey.objects.create_key(tenant=tenant, name="bad", scopes=bad)
+    assert not TenantAPIKey.objects.exists()
+
+
+@pytest.mark.django_db
+def test_owners_choose_scopes_on_the_settings_page_and_see_them(client, tenant, other_tenant):
+    owner = MembershipFactory(tenant=tenant, role=Role.OWNER).user
+    client.force_login(owner)
+    page = client.get("/settings/api-keys/").content.decode()
+    assert 'name="scopes" value="read"' in page and 'name="scopes" value="outbound"' in page
+    response = client.post("/settings/api-keys/", {"name": "quadrants", "scopes": ["read"]})
+    assert response.status_code == 200
+    key = response.context["new_key"]
+    stored = TenantAPIKey.objects.get(name="quadrants")
+    assert (stored.tenant, stored.scopes) == (tenant, "read")
+    assert bearer(key).get("/api/v1/segments/").status_code == 200
+    _refused(bearer(key).post(PARTNERS, {"name": "New"}, format="json"))
+    TenantAPIKey.objects.create_key(tenant=other_tenant, name="theirs", scopes="outbound")
+    listing = client.get("/settings/api-keys/").content.decode()
+    assert "quadrants" in listing and "theirs" not in listing
+    assert '<span class="badge">read</span>' in listing
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("scopes", [[], ["admin"], ["read", "root"]])
+def test_the_settings_page_refuses_no_scope_or_an_unknown_one(client, tenant, scopes):
+    owner = MembershipFactory(tenant=tenant, role=Role.OWNER).user
+    client.force_login(owner)
+    response = client.post("/settings/api-keys/", {"name": "bad", "scopes": scopes})
+    assert response.status_code == 200
+    assert response.context["new_key"] is None
+    assert response.context["form"].errors["scopes"]
+    assert not TenantAPIKey.objects.exists()
+
+
+def test_a_key_acts_with_one_role_per_scope_and_never_a_members(tenant):
+    from django.test import RequestFactory
+
+    from pse_crm import roles
+    from pse_crm.api.auth import APIKeyPrincipal
+    from pse_crm.models import Membership
+    from pse_crm.permissions import request_allows, request_role, request_roles
+
+    request = RequestFactory().get("/")
+    request.membership = Membership(tenant=tenant, role=Role.OWNER)
+    request.user = APIKeyPrincipal(TenantAPIKey(tenant=tenant, name="k", scopes="read,write"))
+    assert request_roles(request) == {roles.RESULTS_READER, roles.INTEGRATION}
+    assert request_role(request) is None  # several scopes: no single role to lend
+    assert request_allows(request, roles.READ_RESULTS) and request_allows(request, roles.WRITE_DATA)
+    assert not request_allows(request, roles.MANAGE) and not request_allows(request, roles.OWN)
+    request.user = APIKeyPrincipal(TenantAPIKey(tenant=tenant, name="k", scopes="outbound"))
+    capabilities = [roles.READ, roles.READ_DATA, roles.READ_RESULTS, roles.WRITE_DATA]
+    assert not any(request_allows(request, c) for c in capabilities)

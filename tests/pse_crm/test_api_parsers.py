@@ -15,7 +15,13 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework import exceptions
 from rest_framework.settings import api_settings
 
-from pse_crm.api.parsers import BoundedJSONParser, RawCSVParser
+from pse_crm.api.parsers import (
+    BoundedJSONParser,
+    RawCSVParser,
+    SafeXMLApplicationParser,
+    SafeXMLParser,
+    StreamingCSVParser,
+)
 
 DEEP = 10_000
 
@@ -88,10 +94,13 @@ def test_every_api_endpoint_parses_json_with_the_bounded_parser():
     assert [BoundedJSONParser] == api_settings.DEFAULT_PARSER_CLASSES
     views = _api_views()
     assert len(views) >= 20
+    bounded = {BoundedJSONParser, RawCSVParser, StreamingCSVParser}
+    # Salesforce Outbound Messages are SOAP only: defusedxml, no JSON at all.
+    soap = {SafeXMLParser, SafeXMLApplicationParser}
     wrong = {
         route: [p.__name__ for p in cls.parser_classes]
         for route, cls in views
-        if not set(cls.parser_classes) <= {BoundedJSONParser, RawCSVParser}
-        or BoundedJSONParser not in cls.parser_classes
+        if set(cls.parser_classes) != soap
+        and (not set(cls.parser_classes) <= bounded or BoundedJSONParser not in cls.parser_classes)
     }
     assert wrong == {}

@@ -196,7 +196,7 @@ def test_metrics_requests_statements_tasks_and_queues(client, settings):
     )
     assert tasks and tasks[0].value >= 1
     queues = {s.labels["queue"]: s.value for s in families["celery_queue_length"].samples}
-    assert queues == {"default": 0, "segmentation": 0, "ingest": 2, "notify": 0}
+    assert queues == {"default": 0, "segmentation": 0, "ingest": 2, "notify": 0, "salesforce": 0}
     up = {s.labels["collector"]: s.value for s in families["pse_metrics_collector_up"].samples}
     assert up == {"queue_length": 1, "deal_signals": 1, "segmentation": 1}
 

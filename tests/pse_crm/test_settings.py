@@ -37,6 +37,7 @@ def test_check_deploy_passes_with_production_variables():
         {
             "SECRET_KEY": "k" * 20 + "-Zq8!v2#Lr9@Xw4$Tn6%Hy3^Jb7&Md5*",
             "ALLOWED_HOSTS": "crm.example.com",
+            "FIELD_ENCRYPTION_KEY": "Zp3nS0pZ8d3Jr4qk1o8b7JqvQ2m0mJbq0Qm8r6c4lUo=",
         }
     )
     assert result.returncode == 0, result.stdout + result.stderr

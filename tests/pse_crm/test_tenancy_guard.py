@@ -23,6 +23,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "pse_crm/tenancy.py": "defines it",
         "pse_crm/middleware.py": "a superuser's admin sees every tenant",
         "pse_crm/management/commands/delete_tenant.py": "deletes a tenant and orphan users",
+        "activities/tasks.py": "the Salesforce fan-outs: which active tenants are connected",
     },
     # Entering a tenant: the request middleware / API base class, the Celery task base,
     # management commands, and the few places that must enter it again.
@@ -33,6 +34,10 @@ ALLOWED: dict[str, dict[str, str]] = {
         "pse_crm/tasks.py": "the Celery task base: the task's tenant id",
         "activities/management/commands/rebuild_view_rollups.py": COMMAND,
         "activities/management/commands/seed_demo.py": COMMAND,
+        "activities/management/commands/salesforce_connect.py": COMMAND,
+        "activities/management/commands/salesforce_pull.py": COMMAND,
+        "activities/management/commands/salesforce_reconcile.py": COMMAND,
+        "knowhow/management/commands/measure_know_how_effect.py": COMMAND,
         "momentum/management/commands/backfill_momentum.py": COMMAND,
         "pse_crm/management/commands/create_user.py": COMMAND,
         "pse_crm/services/invitations.py": (
@@ -40,6 +45,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         ),
         "segmentation/management/commands/recompute_segments.py": COMMAND,
         "web/management/commands/seed_enablement_demo.py": COMMAND,
+        "web/management/commands/import_partner_totals.py": COMMAND,
         "pse_crm/tenant_data.py": (
             "export/import/delete behind the *_tenant commands; import creates the tenant "
             "before it can be entered"

@@ -55,7 +55,9 @@ def test_another_tenants_membership_is_404(owner_client, other_tenant):
 
 def test_api_key_is_shown_once_and_revocable(owner_client, tenant, other_tenant):
     make_api_key(other_tenant, name="Rival sync")
-    response = owner_client.post(reverse("settings-api-keys"), {"name": "Salesforce sync"})
+    response = owner_client.post(
+        reverse("settings-api-keys"), {"name": "Salesforce sync", "scopes": ["write"]}
+    )
     html = response.content.decode()
     key = TenantAPIKey.objects.get(tenant=tenant, name="Salesforce sync")
     shown = html[html.index('data-testid="new-key">') + len('data-testid="new-key">') :].split("<")[

@@ -373,6 +373,7 @@ def test_no_rep_is_ever_active_and_dormant(in_tenant, world):
                         sf_id=f"006{next(_ids):015d}",
                         name="d",
                         amount=amount,
+                        amount_corporate=amount,  # JPY, the corporate currency
                         currency="JPY",
                         stage="x",
                         is_closed=not kind.startswith("open"),

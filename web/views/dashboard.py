@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from activities.selectors import deals_unconverted
 from momentum.selectors import momentum_indicators, momentum_snapshots
 from pse_crm import roles
 from pse_crm.permissions import capability_required
@@ -14,6 +15,7 @@ from segmentation.selectors import segmentation_current_run
 from support.models import SupportTask
 from support.selectors.quick_wins import quick_win_rates
 from web import selectors as pages
+from web.views import share_of_wallet as wallet
 
 # Partners without a keyman ① shown on the dashboard (the largest first).
 PLAYBOOK_PARTNERS = 5
@@ -55,5 +57,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "tier_bars": pages.tier_bars(tenant=tenant),
         "cutoffs": cutoff_lines(run),
         "playbook": pages.first_performer_playbook(tenant=tenant, limit=PLAYBOOK_PARTNERS),
+        "wallet_movers": wallet.dashboard_movers(tenant=tenant),
+        "unconverted": deals_unconverted(tenant=tenant),
     }
     return render(request, "web/dashboard.html", context)

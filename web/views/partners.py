@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from django_tables2 import RequestConfig
 from django_tables2.paginators import LazyPaginator
 
+from activities.selectors import deals_unconverted
 from momentum.selectors import momentum_indicators, momentum_snapshots
 from partners.models import Partner
 from pse_crm import roles
@@ -27,6 +28,7 @@ from support.models import SupportTask
 from support.services.support_tasks import support_task_bulk_create
 from web import selectors as pages
 from web.tables import PartnerTable
+from web.views import share_of_wallet as wallet
 
 PER_PAGE = 50
 # The first-performer tasks: intensive support, due in two weeks.
@@ -45,6 +47,7 @@ def partner_list(request: HttpRequest) -> HttpResponse:
     RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
     # Every partner's label in one query, whatever the page size.
     table.trends = momentum_indicators(tenant=request.tenant)
+    table.shares = wallet.partner_list_shares(tenant=request.tenant)
     return render(
         request,
         "web/partner_list.html",
@@ -93,6 +96,8 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "has_momentum": has_momentum,
         "shares": pages.partner_know_how_shares(partner=partner),
         "playbook": playbook,
+        "wallet_rows": wallet.partner_share_rows(tenant=tenant, partner=partner),
+        "unconverted": deals_unconverted(tenant=tenant, partner_id=partner.pk),
     }
     return render(request, "web/partner_detail.html", context)
 

@@ -40,12 +40,16 @@ from collections.abc import Iterable, Sequence
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, models, transaction
+from django.db.models import Sum
+from django.db.models.functions import TruncQuarter
 from django.utils import timezone
 from tqdm import tqdm
 
 from activities import demo_data as demo
 from activities.models import Deal, Material, MaterialView, RepMaterialSpan, RepViewDay
-from partners.models import Partner, PartnerDomain
+from activities.services.currencies import deal_amounts_convert
+from partners.models import Partner, PartnerDomain, PartnerTotal
+from partners.periods import QUARTER, period_of, period_shift
 from pse_crm.management.tenants import tenant_from_slug
 from pse_crm.models import Tenant
 from pse_crm.tenancy import tenant_scope
@@ -255,6 +259,9 @@ class Command(BaseCommand):
             "sf_last_modified_at", "system_modstamp", "raw_partner_key", "raw_rep_key",
         ]  # fmt: skip
         deals = _insert(Deal, deal_columns, demo.deal_rows(rng, world, n_deals), now=now, bar=bar)
+        # The rows are inserted raw: their corporate amounts as the sync would set them.
+        deal_amounts_convert(tenant=tenant)
+        totals = self._partner_totals(tenant, rng, today, partner_pk, partners)
         bar.close()
         return {
             "partners": n_partners,
@@ -263,6 +270,7 @@ class Command(BaseCommand):
             "materials": len(world.early) + len(world.late),
             "views": views,
             "deals": deals,
+            "partner_totals": totals,
             "stages": world.stages,
             "bursts": len(world.burst_reps),
             "newcomers": sum(world.newcomer),
@@ -384,6 +392,35 @@ class Command(BaseCommand):
         for pk, kind in rows.values_list("id", "kind"):
             (world.late if kind in Material.LATE_STAGE_KINDS else world.early).append(pk)
 
+    def _partner_totals(self, tenant, rng, today, partner_pk, partners) -> int:
+        """The partners' totals of the last two complete quarters (share of wallet)."""
+        start, _end = period_of(today, QUARTER)
+        periods = [period_shift(start, QUARTER, back) for back in (-2, -1)]
+        won = {
+            (pk, quarter): amount
+            for pk, quarter, amount in Deal.objects.filter(
+                tenant_id=tenant.pk,
+                is_won=True,
+                is_deleted=False,
+                close_date__gte=periods[0][0],
+                close_date__lte=periods[-1][1],
+            )
+            .annotate(quarter=TruncQuarter("close_date"))
+            .values_list("partner_id", "quarter")
+            .annotate(amount=Sum("amount_corporate"))
+            .order_by()
+        }
+        rows = demo.partner_total_rows(
+            rng,
+            partners=[
+                (pk, p.competing_products) for pk, p in zip(partner_pk, partners, strict=True)
+            ],
+            won=won,
+            periods=periods,
+        )
+        PartnerTotal.objects.bulk_create(PartnerTotal(tenant=tenant, **row) for row in rows)
+        return len(rows)
+
     def _summary(self, tenant: str, seed: int, counts: dict, seconds: float) -> None:
         stages = counts["stages"]
         kinds = counts["archetypes"]
@@ -403,5 +440,7 @@ class Command(BaseCommand):
             f"the last hours, {counts['newcomers']} first-time readers)",
             f"  deals      {counts['deals']:>10,}  "
             + ", ".join(f"{s} {stages[s]:,}" for s in (*demo.OPEN_STAGES, demo.WON, demo.LOST)),
+            f"  totals     {counts['partner_totals']:>10,}  partner totals of the last two "
+            "quarters (share of wallet; the last partner reports none)",
         ]
         self.stdout.write(self.style.SUCCESS("\n".join(lines)))

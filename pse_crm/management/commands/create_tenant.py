@@ -1,3 +1,5 @@
+import re
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_slug
@@ -14,13 +16,24 @@ class Command(BaseCommand):
         parser.add_argument("--slug", required=True)
         parser.add_argument("--name", required=True)
         parser.add_argument("--timezone", default="Asia/Tokyo")
+        parser.add_argument(
+            "--currency",
+            default=None,
+            help=(
+                "The corporate currency, a three-letter ISO code (default JPY): every "
+                "amount summed anywhere is converted to it. Owners change it in the settings."
+            ),
+        )
 
-    def handle(self, *args, slug: str, name: str, timezone: str, **options):
+    def handle(self, *args, slug: str, name: str, timezone: str, currency=None, **options):
         try:
             validate_slug(slug)
             validate_timezone(timezone)
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
+        code = (currency or "JPY").strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", code):
+            raise CommandError("--currency must be a three-letter ISO code, such as JPY or USD.")
         if not name.strip():
             raise CommandError("--name must not be empty.")
         existing = Tenant.objects.filter(slug=slug).first()
@@ -29,7 +42,15 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"A tenant with slug '{slug}' already exists with the name '{existing.name}'."
                 )
+            if currency is not None and existing.corporate_currency != code:
+                raise CommandError(
+                    f"Tenant '{slug}' already exists with the corporate currency "
+                    f"{existing.corporate_currency}. An owner changes it on the settings page "
+                    "(it reconverts every deal)."
+                )
             self.stdout.write(f"Tenant '{slug}' already exists; nothing changed.")
             return
-        Tenant.objects.create(slug=slug, name=name.strip(), timezone=timezone)
+        Tenant.objects.create(
+            slug=slug, name=name.strip(), timezone=timezone, corporate_currency=code
+        )
         self.stdout.write(self.style.SUCCESS(f"Created tenant '{slug}' ({name})."))

@@ -1,0 +1,323 @@
+"""Share of wallet (シェア), read set-based: our won amount in a partner and period ÷ the
+partner's total for that period, both in the tenant's corporate currency.
+
+A selector module (reads only), kept apart from ``web.selectors`` because it is one job:
+a fixed number of queries (partners, wins, totals) whatever the number of partners and
+periods.
+
+The rules, in one place:
+
+- our amount: ``amount_corporate`` of the partner's won, not deleted deals whose close date
+  (a Salesforce date: already the org's calendar day) falls in the period. A won deal
+  whose currency has no rate is counted in ``unconverted_deals``, never summed raw.
+- the partner's total converts at the rate of the period's last day (a dated rate covering
+  it, else the currency's active rate), as ``convert_amount`` would; with no rate at all it
+  is ``total_unconverted`` and there is no share.
+- no total: no share (``None``), never 0%. Our amount above the total: ``inconsistent``
+  and no share, never 130%.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    F,
+    OuterRef,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Round, TruncMonth, TruncQuarter
+
+from activities.models import DEAL_UNCONVERTED, CurrencyRate, DatedCurrencyRate, Deal
+from partners.models import Partner, PartnerTotal
+from partners.periods import MONTH, QUARTER, period_label, period_of, period_shift, periods_between
+from pse_crm.calendar import tenant_today
+from pse_crm.models import Tenant
+from pse_crm.tenancy import require_scope
+
+__all__ = [
+    "MAX_PERIODS",
+    "ShareOfWallet",
+    "ShareTrend",
+    "partner_share_history",
+    "share_movers",
+    "share_of_wallet",
+    "share_trends",
+]
+
+# The most periods one read covers (ten years of quarters).
+MAX_PERIODS = 40
+# The quarters of a partner's page and chart, the current one (in progress) included.
+PARTNER_QUARTERS = 8
+_AMOUNT = DecimalField(max_digits=18, decimal_places=2)
+
+
+@dataclass(frozen=True)
+class ShareOfWallet:
+    """One partner in one period."""
+
+    partner_id: int
+    partner_name: str
+    granularity: str
+    period_start: dt.date
+    period_end: dt.date
+    our_amount: Decimal
+    our_deals: int
+    unconverted_deals: int
+    partner_total: Decimal | None  # in the corporate currency
+    total_amount: Decimal | None  # as reported
+    currency: str
+    total_unconverted: bool
+    partner_deal_count: int | None
+    competing_products: int | None
+    competing_product_names: list[str] = field(default_factory=list)
+    source: str | None = None
+    note: str = ""
+    has_total: bool = False
+    share: float | None = None
+    deal_share: float | None = None
+    inconsistent: bool = False
+    in_progress: bool = False
+
+    @property
+    def label(self) -> str:
+        return period_label(self.period_start, self.granularity)
+
+    @property
+    def status(self) -> str:
+        """``share``, ``no_total``, ``inconsistent``, ``unconverted`` or ``no_amount``."""
+        if not self.has_total:
+            return "no_total"
+        if self.inconsistent:
+            return "inconsistent"
+        if self.total_unconverted:
+            return "unconverted"
+        if self.share is None:
+            return "no_amount"
+        return "share"
+
+
+def _ratio(ours: Decimal | int, total: Decimal | int | None) -> tuple[float | None, bool]:
+    """(share, inconsistent): no share without a positive total; above it: inconsistent."""
+    if total is None:
+        return None, False
+    if ours > total:
+        return None, True
+    if total == 0:
+        return None, False
+    return float(Decimal(ours) / Decimal(total)), False
+
+
+def _total_corporate(tenant: Tenant):
+    """The SQL value of a total in the corporate currency (``convert_amount``'s rule at the
+    period's last day; ``tests/web/test_share_of_wallet`` holds the two to agreement)."""
+    dated = DatedCurrencyRate.objects.filter(
+        tenant=tenant,
+        iso_code=OuterRef("currency"),
+        start_date__lte=OuterRef("period_end"),
+        next_start_date__gt=OuterRef("period_end"),
+    ).values("conversion_rate")[:1]
+    current = CurrencyRate.objects.filter(
+        tenant=tenant, iso_code=OuterRef("currency"), is_active=True
+    ).values("conversion_rate")[:1]
+    return Case(
+        When(total_amount__isnull=True, then=Value(None, output_field=_AMOUNT)),
+        When(currency=tenant.corporate_currency, then=F("total_amount")),
+        default=Round(
+            F("total_amount") / Coalesce(Subquery(dated), Subquery(current)),
+            2,
+            output_field=_AMOUNT,
+        ),
+        output_field=_AMOUNT,
+    )
+
+
+def share_of_wallet(
+    *,
+    tenant: Tenant,
+    period_after: dt.date,
+    period_before: dt.date,
+    granularity: str = QUARTER,
+    partner_ids: Collection[int] | None = None,
+) -> list[ShareOfWallet]:
+    """Every partner (or ``partner_ids``) × every period of ``granularity`` that meets
+    [``period_after``, ``period_before``], by partner name then period.
+
+    Three queries whatever the number of partners and periods; at most ``MAX_PERIODS``
+    periods (``ValueError`` beyond).
+    """
+    require_scope(tenant)
+    periods = periods_between(period_after, period_before, granularity)
+    if not periods:
+        return []
+    if len(periods) > MAX_PERIODS:
+        raise ValueError(f"at most {MAX_PERIODS} periods")
+    first, last = periods[0][0], periods[-1][1]
+    partners = Partner.objects.filter(tenant=tenant)
+    if partner_ids is not None:
+        partners = partners.filter(pk__in=list(partner_ids))
+    partner_rows = list(partners.order_by("name", "pk").values_list("pk", "name"))
+    if not partner_rows:
+        return []
+    ids = [pk for pk, _name in partner_rows]
+    trunc = TruncMonth if granularity == MONTH else TruncQuarter
+    wins = {
+        (row["partner_id"], row["period"]): row
+        for row in Deal.objects.filter(
+            tenant=tenant,
+            partner_id__in=ids,
+            is_won=True,
+            is_deleted=False,
+            close_date__gte=first,
+            close_date__lte=last,
+        )
+        .annotate(period=trunc("close_date"))
+        .values("partner_id", "period")
+        .annotate(
+            # Not "amount": DEAL_UNCONVERTED names the deal's own amount field.
+            won_amount=Sum("amount_corporate"),
+            won_deals=Count("pk"),
+            won_unconverted=Count("pk", filter=DEAL_UNCONVERTED),
+        )
+        .order_by()
+    }
+    totals = {
+        (t.partner_id, t.period_start): t
+        for t in PartnerTotal.objects.filter(
+            tenant=tenant,
+            partner_id__in=ids,
+            granularity=granularity,
+            period_start__gte=first,
+            period_start__lte=last,
+        ).annotate(total_corporate=_total_corporate(tenant))
+    }
+    today = tenant_today(tenant)
+    out = []
+    for partner_id, name in partner_rows:
+        for start, end in periods:
+            win = wins.get((partner_id, start), {})
+            our_amount = win.get("won_amount") or Decimal(0)
+            our_deals = win.get("won_deals") or 0
+            total = totals.get((partner_id, start))
+            converted = total.total_corporate if total is not None else None
+            share, inconsistent = _ratio(our_amount, converted)
+            deal_count = total.deal_count if total is not None else None
+            deal_share, deals_inconsistent = _ratio(our_deals, deal_count)
+            out.append(
+                ShareOfWallet(
+                    partner_id=partner_id,
+                    partner_name=name,
+                    granularity=granularity,
+                    period_start=start,
+                    period_end=end,
+                    our_amount=Decimal(our_amount),
+                    our_deals=our_deals,
+                    unconverted_deals=win.get("won_unconverted") or 0,
+                    partner_total=converted,
+                    total_amount=total.total_amount if total is not None else None,
+                    currency=total.currency if total is not None else "",
+                    total_unconverted=total is not None
+                    and total.total_amount is not None
+                    and converted is None,
+                    partner_deal_count=deal_count,
+                    competing_products=total.competing_products if total is not None else None,
+                    competing_product_names=list(total.competing_product_names)
+                    if total is not None
+                    else [],
+                    source=total.source if total is not None else None,
+                    note=total.note if total is not None else "",
+                    has_total=total is not None,
+                    share=share,
+                    deal_share=deal_share,
+                    inconsistent=inconsistent or deals_inconsistent,
+                    in_progress=end >= today,
+                )
+            )
+    return out
+
+
+def partner_share_history(
+    *, tenant: Tenant, partner_id: int, quarters: int = PARTNER_QUARTERS
+) -> list[ShareOfWallet]:
+    """A partner's share in its last ``quarters`` quarters, the current one (in progress)
+    included, oldest first (three queries)."""
+    start, end = period_of(tenant_today(tenant), QUARTER)
+    first, _last = period_shift(start, QUARTER, -(quarters - 1))
+    return share_of_wallet(
+        tenant=tenant, period_after=first, period_before=end, partner_ids=[partner_id]
+    )
+
+
+def last_complete_period(tenant: Tenant, granularity: str = QUARTER) -> tuple[dt.date, dt.date]:
+    """The latest period that has ended in the tenant's calendar."""
+    start, _end = period_of(tenant_today(tenant), granularity)
+    return period_shift(start, granularity, -1)
+
+
+@dataclass(frozen=True)
+class ShareTrend:
+    """A partner's share in the last complete period against the one before."""
+
+    last: ShareOfWallet
+    previous: ShareOfWallet
+
+    @property
+    def change(self) -> float | None:
+        """In points of share (0.05 = five points); None unless both periods have one."""
+        if self.last.share is None or self.previous.share is None:
+            return None
+        return self.last.share - self.previous.share
+
+    @property
+    def change_points(self) -> float | None:
+        """The change in percentage points (5.0 = five points)."""
+        change = self.change
+        return None if change is None else change * 100
+
+
+def share_trends(
+    *, tenant: Tenant, granularity: str = QUARTER, partner_ids: Collection[int] | None = None
+) -> dict[int, ShareTrend]:
+    """Per partner: the last complete period and the one before (three queries)."""
+    last_start, last_end = last_complete_period(tenant, granularity)
+    previous_start, _end = period_shift(last_start, granularity, -1)
+    rows = share_of_wallet(
+        tenant=tenant,
+        period_after=previous_start,
+        period_before=last_end,
+        granularity=granularity,
+        partner_ids=partner_ids,
+    )
+    by_partner: dict[int, list[ShareOfWallet]] = {}
+    for row in rows:
+        by_partner.setdefault(row.partner_id, []).append(row)
+    return {
+        pk: ShareTrend(last=pair[1], previous=pair[0])
+        for pk, pair in by_partner.items()
+        if len(pair) == 2
+    }
+
+
+def share_movers(*, tenant: Tenant, granularity: str = QUARTER, limit: int = 5) -> dict:
+    """The biggest gainers and losers of share in the last complete period (three
+    queries). A partner without a share in both periods is neither."""
+    trends = list(share_trends(tenant=tenant, granularity=granularity).values())
+    moved = [t for t in trends if t.change is not None]
+    gainers = sorted((t for t in moved if t.change > 0), key=lambda t: -t.change)[:limit]
+    losers = sorted((t for t in moved if t.change < 0), key=lambda t: t.change)[:limit]
+    period = trends[0].last if trends else None
+    return {
+        "gainers": gainers,
+        "losers": losers,
+        "period": period,
+        "without_share": sum(1 for t in trends if t.change is None),
+    }
