@@ -142,6 +142,8 @@ class ShareOfWalletView(TenantAPIMixin, generics.GenericAPIView):
     serializer_class = ShareOfWalletSerializer
     read_capability = roles.READ_RESULTS
     pagination_class = None
+    # Rows are computed, not a model's: the schema takes its shape from the serializer.
+    queryset = PartnerTotal.objects.none()
 
     @extend_schema(
         parameters=[ShareOfWalletQuerySerializer],
