@@ -47,23 +47,24 @@ from pse_crm.text import name_clean, shown, text_problem
 __all__ = [
     "ALL_ATTRIBUTES",
     "API_FIELDS",
+    "CURRENCY_CODE",
     "RESYNC_ALL",
     "DealGap",
     "DealInput",
     "DealInputInvalid",
     "DealRecordError",
     "deal_inputs_from_api_list",
+    "deal_inputs_from_records",
     "deal_inputs_from_salesforce",
     "field_reader",
     "read_deal_record",
     "salesforce_fields",
 ]
 
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")  # an ISO 4217 code, as Salesforce sends it
 _ID_LIKE = re.compile(r"^[A-Za-z0-9]{15}$|^[A-Za-z0-9]{18}$")
 _MAX_AMOUNT = Decimal("1e16")
 _BIGINT = 2**63
-DEFAULT_CURRENCY = "JPY"
 
 # Every attribute a record can carry: a DealInput built without ``present`` is a full one.
 ALL_ATTRIBUTES = frozenset(
@@ -294,7 +295,7 @@ def _read_currency(value: Any, text: bool) -> str:
     """An ISO code, or "" for none (``deal_sync`` reads it as the corporate currency)."""
     if value is None or value == "":
         return ""
-    if not isinstance(value, str) or not _CURRENCY.match(value.strip()):
+    if not isinstance(value, str) or not CURRENCY_CODE.match(value.strip()):
         raise _Bad(_("Expected a three-letter ISO currency code."))
     return value.strip()
 
@@ -457,7 +458,13 @@ def deal_inputs_from_salesforce(
     records = body.get("records")
     if not isinstance(records, list):
         raise DealInputInvalid([DealRecordError(0, "records", _("Expected a list of records."))])
-    fields = salesforce_fields(partner_field, rep_field, rep_match)
+    return deal_inputs_from_records(records, salesforce_fields(partner_field, rep_field, rep_match))
+
+
+def deal_inputs_from_records(records: Sequence[Any], fields: Fields) -> list[DealInput]:
+    """Read Salesforce records (a query page's ``records``, or a bare list of them) by
+    ``fields`` (from ``salesforce_fields``). Raises ``DealInputInvalid`` (rows are 0-based
+    indexes)."""
     return _read_json_records(records, fields, refuse_unknown=False)
 
 
@@ -478,12 +485,21 @@ def _read_json_records(
     refuse_unknown: bool,
 ) -> list[DealInput]:
     """Read each JSON object of ``records`` by ``fields`` (0-based indexes in errors); with
-    ``refuse_unknown``, a key not in ``fields`` is an error. Raises ``DealInputInvalid``."""
+    ``refuse_unknown``, a key not in ``fields`` is an error. A record whose ``attributes``
+    name another object than an Opportunity is refused. Raises ``DealInputInvalid``."""
     errors: list[DealRecordError] = []
     out: list[DealInput] = []
     for index, record in enumerate(records):
         if not isinstance(record, Mapping):
             errors.append(DealRecordError(index, "", _("Expected an object.")))
+            continue
+        attributes = record.get("attributes")
+        if isinstance(attributes, Mapping) and attributes.get("type", "Opportunity") != (
+            "Opportunity"
+        ):
+            errors.append(
+                DealRecordError(index, "attributes.type", _("Expected an Opportunity record."))
+            )
             continue
         if refuse_unknown:
             for unknown in sorted(set(record) - set(fields)):

@@ -31,6 +31,8 @@ from activities.deal_inputs import (
     DealInputInvalid,
     DealRecordError,
     deal_inputs_from_api_list,
+    deal_inputs_from_records,
+    deal_inputs_from_salesforce,
     field_reader,
     read_deal_record,
     salesforce_fields,
@@ -41,18 +43,17 @@ from pse_crm.text import shown
 __all__ = ["CHANGE_TYPES", "DealBatch", "deal_batch_from_json"]
 
 _HEADER = "ChangeEventHeader"
-CHANGE_TYPES = frozenset(
-    (
-        "CREATE",
-        "UPDATE",
-        "DELETE",
-        "UNDELETE",
-        "GAP_CREATE",
-        "GAP_UPDATE",
-        "GAP_DELETE",
-        "GAP_UNDELETE",
-        "GAP_OVERFLOW",
-    )
+# In Salesforce's order (the API schema lists them so: activities.serializers).
+CHANGE_TYPES = (
+    "CREATE",
+    "UPDATE",
+    "DELETE",
+    "UNDELETE",
+    "GAP_CREATE",
+    "GAP_UPDATE",
+    "GAP_DELETE",
+    "GAP_UNDELETE",
+    "GAP_OVERFLOW",
 )
 # Year 1 to 9999 in epoch milliseconds: what a datetime holds.
 _MIN_MS = int(dt.datetime(1, 1, 1, tzinfo=dt.UTC).timestamp() * 1000)
@@ -91,7 +92,11 @@ def deal_batch_from_json(
     fields = salesforce_fields(partner_field, rep_field, rep_match)
     if isinstance(data, Mapping):
         if "records" in data:
-            return _query_page(data, fields)
+            deals = deal_inputs_from_salesforce(
+                data, partner_field=partner_field, rep_field=rep_field, rep_match=rep_match
+            )
+            done = data.get("done") is True and not data.get("nextRecordsUrl")
+            return DealBatch("query", deals=deals, query_done=done)
         if "deletedRecords" in data:
             return _get_deleted(data)
         if _is_event(data):
@@ -120,7 +125,7 @@ def deal_batch_from_json(
     if kind == "event":
         return _events(data, fields)
     if kind == "salesforce":
-        return DealBatch("records", deals=_records(data, fields))
+        return DealBatch("records", deals=deal_inputs_from_records(data, fields))
     return DealBatch("api", deals=deal_inputs_from_api_list(data, rep_match=rep_match))
 
 
@@ -132,40 +137,6 @@ def _kind(item: Any) -> str | None:
     if "attributes" in item:
         return "salesforce"
     return "api"
-
-
-# --- Salesforce records -------------------------------------------------------------------
-
-
-def _records(records: Sequence[Any], fields) -> list[DealInput]:
-    errors: list[DealRecordError] = []
-    out: list[DealInput] = []
-    for index, record in enumerate(records):
-        if not isinstance(record, Mapping):
-            errors.append(DealRecordError(index, "", _("Expected an object.")))
-            continue
-        attributes = record.get("attributes")
-        if isinstance(attributes, Mapping) and attributes.get("type", "Opportunity") != (
-            "Opportunity"
-        ):
-            errors.append(
-                DealRecordError(index, "attributes.type", _("Expected an Opportunity record."))
-            )
-            continue
-        deal = read_deal_record(index, record, fields, text=False, errors=errors)
-        if deal is not None:
-            out.append(deal)
-    if errors:
-        raise DealInputInvalid(errors)
-    return out
-
-
-def _query_page(body: Mapping[str, Any], fields) -> DealBatch:
-    records = body.get("records")
-    if not isinstance(records, list):
-        raise DealInputInvalid([DealRecordError(0, "records", _("Expected a list of records."))])
-    done = body.get("done") is True and not body.get("nextRecordsUrl")
-    return DealBatch("query", deals=_records(records, fields), query_done=done)
 
 
 # --- getDeleted ---------------------------------------------------------------------------

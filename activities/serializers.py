@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from activities.deal_shapes import CHANGE_TYPES
 from activities.models import Deal, Material, MaterialView
 from pse_crm.api.fields import SalesforceIdField
 
@@ -203,19 +204,7 @@ class ChangeEventHeaderSerializer(serializers.Serializer):
         allow_empty=True,
         help_text=_("Empty only for GAP_OVERFLOW; 006* (every record) is also read."),
     )
-    changeType = serializers.ChoiceField(
-        choices=[
-            "CREATE",
-            "UPDATE",
-            "DELETE",
-            "UNDELETE",
-            "GAP_CREATE",
-            "GAP_UPDATE",
-            "GAP_DELETE",
-            "GAP_UNDELETE",
-            "GAP_OVERFLOW",
-        ]
-    )
+    changeType = serializers.ChoiceField(choices=list(CHANGE_TYPES))
     commitTimestamp = serializers.IntegerField(
         min_value=0,
         max_value=253402300799000,
