@@ -195,14 +195,14 @@ class MaterialViewViewSet(TenantReadOnlyViewSet):
             try:
                 rows = material_view_rows_from_csv(bytes(request.data))
             except IngestValidationError as exc:
-                raise _ingest_errors(exc, by_line=True) from None
+                raise BatchInvalid.from_rows(exc.errors, by_line=True) from None
             check_batch_size(len(rows))
         else:
             rows = _json_view_rows(request.data)
         try:
             result = material_views_ingest(tenant=request.tenant, rows=rows, source="api")
         except IngestValidationError as exc:
-            raise _ingest_errors(exc, by_line=is_csv) from None
+            raise BatchInvalid.from_rows(exc.errors, by_line=is_csv) from None
         return Response(
             MaterialViewIngestResultSerializer(
                 {
@@ -212,20 +212,6 @@ class MaterialViewViewSet(TenantReadOnlyViewSet):
                 }
             ).data
         )
-
-
-def _ingest_errors(exc, *, by_line: bool) -> BatchInvalid:
-    return BatchInvalid(
-        [
-            RecordError(
-                line=e.row if by_line else None,
-                index=None if by_line else e.row,
-                field=e.field,
-                message=str(e.message),
-            )
-            for e in exc.errors
-        ]
-    )
 
 
 # --- deals --------------------------------------------------------------------------------
@@ -356,17 +342,7 @@ class DealViewSet(TenantReadOnlyViewSet):
                     raise exceptions.ParseError(str(exc)) from None
                 check_batch_size(len(batch.deals) + len(batch.gaps), limit=max_deal_csv_rows())
         except DealInputInvalid as exc:
-            raise BatchInvalid(
-                [
-                    RecordError(
-                        line=e.row if exc.by_line else None,
-                        index=None if exc.by_line else e.row,
-                        field=e.field,
-                        message=e.message,
-                    )
-                    for e in exc.errors
-                ]
-            ) from None
+            raise BatchInvalid.from_rows(exc.errors, by_line=exc.by_line) from None
         result = deal_sync(
             tenant=request.tenant,
             deals=batch.deals,
@@ -384,8 +360,7 @@ class DealViewSet(TenantReadOnlyViewSet):
             raise BatchInvalid(
                 [RecordError(field="columnDelimiter", message=message)], detail=message
             )
-        body = bytes(data) if isinstance(data, bytearray) else data
-        return deal_inputs_from_csv(body, delimiter=name, **fields)
+        return deal_inputs_from_csv(data, delimiter=name, **fields)
 
 
 def _check_json_size(data) -> None:

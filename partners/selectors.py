@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import Iterable
 
-from django.db.models import QuerySet
-
-from partners.models import Partner, PartnerTotal
+from partners.models import Partner
 from pse_crm.models import Tenant
 from pse_crm.sfid import InvalidSalesforceId, to_18
 
@@ -48,25 +45,3 @@ def partners_by_keys(*, tenant: Tenant, keys: Iterable[str]) -> dict[str, Partne
             out[p.name] = "ambiguous" if p.name in seen else p
             seen.add(p.name)
     return out
-
-
-def partner_totals(
-    *,
-    tenant: Tenant,
-    partner_id: int | None = None,
-    granularity: str | None = None,
-    period_after: dt.date | None = None,
-    period_before: dt.date | None = None,
-) -> QuerySet[PartnerTotal]:
-    """The tenant's partner totals, newest period first: periods that end on or after
-    ``period_after`` and start on or before ``period_before``."""
-    qs = PartnerTotal.objects.filter(tenant=tenant).select_related("partner")
-    if partner_id is not None:
-        qs = qs.filter(partner_id=partner_id)
-    if granularity:
-        qs = qs.filter(granularity=granularity)
-    if period_after is not None:
-        qs = qs.filter(period_end__gte=period_after)
-    if period_before is not None:
-        qs = qs.filter(period_start__lte=period_before)
-    return qs.order_by("partner__name", "partner_id", "-period_start", "granularity")

@@ -10,7 +10,6 @@ separated by ``;``. Blank lines are skipped; extra columns are ignored.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
 import io
@@ -24,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from partners.models import Partner
 from partners.selectors import partners_by_keys
+from pse_crm.csv_text import NotCsvText, csv_text
 
 COLUMNS = (
     "partner",
@@ -38,7 +38,6 @@ COLUMNS = (
     "note",
 )
 _REQUIRED = ("partner", "period_start", "period_end")
-_NOT_SHIFT_JIS = re.compile("[\x80-\x9f\uf8f0-\uf8f3]")
 _DATE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
 
 
@@ -63,30 +62,10 @@ class PartnerTotalsInvalid(Exception):
 
 
 def _decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM) or Shift_JIS (cp932, as Windows writes it)."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise PartnerTotalsInvalid(
-            [TotalsRowError(1, "", _("The file is UTF-16; save it as UTF-8 or Shift_JIS."))]
-        )
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        text = data.decode("cp932")
-    except UnicodeDecodeError:
-        text = None
-    if text is None or _NOT_SHIFT_JIS.search(text) or "\x00" in text:
-        raise PartnerTotalsInvalid(
-            [
-                TotalsRowError(
-                    1, "", _("The file is neither UTF-8 nor Shift_JIS text; check its encoding.")
-                )
-            ]
-        )
-    return text
+        return csv_text(data)
+    except NotCsvText as exc:
+        raise PartnerTotalsInvalid([TotalsRowError(1, "", str(exc))]) from None
 
 
 def _date(value: str) -> dt.date:

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from partners.models import Partner, PartnerTotal
 from partners.periods import MONTH, QUARTER, period_of, period_shift
 from pse_crm import roles
-from pse_crm.api.errors import BatchInvalid, RecordError, validate_batch
+from pse_crm.api.errors import BatchInvalid, validate_batch
 from pse_crm.api.filters import TenantRelatedIdFilter
 from pse_crm.api.limits import check_batch_size
 from pse_crm.api.parsers import BoundedJSONParser, RawCSVParser
@@ -62,20 +62,6 @@ class PartnerTotalFilter(filters.FilterSet):
         fields: list[str] = []
 
 
-def _invalid(exc: PartnerTotalsInvalid, *, by_line: bool) -> BatchInvalid:
-    return BatchInvalid(
-        [
-            RecordError(
-                line=e.row if by_line else None,
-                index=None if by_line else e.row,
-                field=e.field,
-                message=str(e.message),
-            )
-            for e in exc.errors
-        ]
-    )
-
-
 class PartnerTotalViewSet(TenantReadOnlyViewSet):
     """Partners' total sales in our category per calendar month or quarter (the
     denominator of share of wallet). Every role reads; managers, owners and write-scoped
@@ -111,13 +97,14 @@ class PartnerTotalViewSet(TenantReadOnlyViewSet):
         is_csv = isinstance(request.data, bytes | bytearray)
         try:
             if is_csv:
-                check_batch_size(max(bytes(request.data).count(b"\n") - 1, 0))
-                result = partner_totals_import_csv(tenant=request.tenant, data=bytes(request.data))
+                data = bytes(request.data)
+                check_batch_size(max(data.count(b"\n") - 1, 0))
+                result = partner_totals_import_csv(tenant=request.tenant, data=data)
             else:
                 records = validate_batch(PartnerTotalRecordSerializer, request.data)
                 result = partner_totals_upsert(tenant=request.tenant, records=records)
         except PartnerTotalsInvalid as exc:
-            raise _invalid(exc, by_line=is_csv) from None
+            raise BatchInvalid.from_rows(exc.errors, by_line=is_csv) from None
         return Response(BulkResultSerializer(result).data)
 
 
@@ -164,8 +151,10 @@ class ShareOfWalletView(TenantAPIMixin, generics.GenericAPIView):
             raise exceptions.ValidationError(
                 {"period_after": [gettext("period_after is after period_before.")]}
             )
-        months = (before.year - after.year) * 12 + before.month - after.month + 1
-        if months > MAX_PERIODS * (1 if granularity == MONTH else 3):
+        # The periods that meet [after, before]: from the start of after's to before's.
+        first, last = period_of(after, granularity)[0], period_of(before, granularity)[0]
+        months = (last.year - first.year) * 12 + last.month - first.month
+        if months // (1 if granularity == MONTH else 3) + 1 > MAX_PERIODS:
             raise exceptions.ValidationError(
                 {"period_after": [gettext("At most %(n)d periods at once.") % {"n": MAX_PERIODS}]}
             )

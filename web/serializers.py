@@ -6,26 +6,15 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from partners.models import Partner, PartnerTotal
+from partners.totals_csv import COLUMNS
 from pse_crm.api.fields import TenantPrimaryKeyRelatedField
-
-TOTAL_FIELDS = [
-    "partner",
-    "period_start",
-    "period_end",
-    "total_amount",
-    "currency",
-    "deal_count",
-    "competing_products",
-    "competing_product_names",
-    "source",
-    "note",
-]
 
 
 class PartnerTotalSerializer(serializers.ModelSerializer):
     class Meta:
         model = PartnerTotal
-        fields = ["id", *TOTAL_FIELDS[:3], "granularity", *TOTAL_FIELDS[3:], "updated_at"]
+        # A record's fields are the CSV's columns (one list: ``partners.totals_csv``).
+        fields = ["id", *COLUMNS[:3], "granularity", *COLUMNS[3:], "updated_at"]
         read_only_fields = fields
 
 

@@ -11,8 +11,9 @@ The rules, in one place:
   (a Salesforce date: already the org's calendar day) falls in the period. A won deal
   whose currency has no rate is counted in ``unconverted_deals``, never summed raw.
 - the partner's total converts at the rate of the period's last day (a dated rate covering
-  it, else the currency's active rate), as ``convert_amount`` would; with no rate at all it
-  is ``total_unconverted`` and there is no share.
+  it, else the currency's active rate) by ``corporate_amount_expression``, the rule of
+  ``convert_amount`` in SQL; with no rate at all it is ``total_unconverted`` and there is
+  no share.
 - no total: no share (``None``), never 0%. Our amount above the total: ``inconsistent``
   and no share, never 130%.
 """
@@ -24,20 +25,11 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import (
-    Case,
-    Count,
-    DecimalField,
-    F,
-    OuterRef,
-    Subquery,
-    Sum,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce, Round, TruncMonth, TruncQuarter
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncMonth, TruncQuarter
 
-from activities.models import DEAL_UNCONVERTED, CurrencyRate, DatedCurrencyRate, Deal
+from activities.models import DEAL_UNCONVERTED, Deal
+from activities.services.currencies import corporate_amount_expression
 from partners.models import Partner, PartnerTotal
 from partners.periods import MONTH, QUARTER, period_label, period_of, period_shift, periods_between
 from pse_crm.calendar import tenant_today
@@ -58,7 +50,6 @@ __all__ = [
 MAX_PERIODS = 40
 # The quarters of a partner's page and chart, the current one (in progress) included.
 PARTNER_QUARTERS = 8
-_AMOUNT = DecimalField(max_digits=18, decimal_places=2)
 
 
 @dataclass(frozen=True)
@@ -115,30 +106,6 @@ def _ratio(ours: Decimal | int, total: Decimal | int | None) -> tuple[float | No
     if total == 0:
         return None, False
     return float(Decimal(ours) / Decimal(total)), False
-
-
-def _total_corporate(tenant: Tenant):
-    """The SQL value of a total in the corporate currency (``convert_amount``'s rule at the
-    period's last day; ``tests/web/test_share_of_wallet`` holds the two to agreement)."""
-    dated = DatedCurrencyRate.objects.filter(
-        tenant=tenant,
-        iso_code=OuterRef("currency"),
-        start_date__lte=OuterRef("period_end"),
-        next_start_date__gt=OuterRef("period_end"),
-    ).values("conversion_rate")[:1]
-    current = CurrencyRate.objects.filter(
-        tenant=tenant, iso_code=OuterRef("currency"), is_active=True
-    ).values("conversion_rate")[:1]
-    return Case(
-        When(total_amount__isnull=True, then=Value(None, output_field=_AMOUNT)),
-        When(currency=tenant.corporate_currency, then=F("total_amount")),
-        default=Round(
-            F("total_amount") / Coalesce(Subquery(dated), Subquery(current)),
-            2,
-            output_field=_AMOUNT,
-        ),
-        output_field=_AMOUNT,
-    )
 
 
 def share_of_wallet(
@@ -198,7 +165,13 @@ def share_of_wallet(
             granularity=granularity,
             period_start__gte=first,
             period_start__lte=last,
-        ).annotate(total_corporate=_total_corporate(tenant))
+        ).annotate(
+            # The one conversion rule, at the period's last day (held to ``convert_amount``
+            # by tests/partners/test_share_of_wallet.py).
+            total_corporate=corporate_amount_expression(
+                tenant=tenant, amount="total_amount", on_date="period_end"
+            )
+        )
     }
     today = tenant_today(tenant)
     out = []

@@ -9,14 +9,14 @@ UTF-8, a binary file) refuses the file as a whole.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
+
+from pse_crm.csv_text import NotCsvText, csv_text
 
 __all__ = [
     "COLUMNS",
@@ -74,36 +74,11 @@ class IngestValidationError(Exception):
         super().__init__("; ".join(f"{e.row}: {e}" for e in errors[:5]))
 
 
-_NOT_SHIFT_JIS = re.compile("[\x80-\x9f\uf8f0-\uf8f3]")
-
-
 def _decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM) or Shift_JIS (as Windows writes it, cp932)."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise IngestValidationError(
-            [RowError(1, "", _("The file is UTF-16; save it as UTF-8 or Shift_JIS."))]
-        )
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("cp932")
-            # Bytes Shift_JIS leaves undefined decode to C1 controls / U+F8F0-U+F8F3 in cp932.
-            if _NOT_SHIFT_JIS.search(text):
-                raise UnicodeDecodeError("cp932", data, 0, 1, "undefined byte")
-        except UnicodeDecodeError:
-            raise IngestValidationError(
-                [
-                    RowError(
-                        1,
-                        "",
-                        _("The file is neither UTF-8 nor Shift_JIS text; check its encoding."),
-                    )
-                ]
-            ) from None
-    return text
+        return csv_text(data)
+    except NotCsvText as exc:
+        raise IngestValidationError([RowError(1, "", str(exc))]) from None
 
 
 def _header_errors(header: list[str]) -> list[RowError]:

@@ -66,6 +66,22 @@ class BatchInvalid(exceptions.APIException):
             % {"count": len({(e.index, e.line) for e in self.errors})}
         )
 
+    @classmethod
+    def from_rows(cls, errors: Sequence[Any], *, by_line: bool) -> BatchInvalid:
+        """From a reader's or a service's row errors (each with ``row``, ``field`` and
+        ``message``): ``row`` is a CSV line when ``by_line``, else a JSON array index."""
+        return cls(
+            [
+                RecordError(
+                    line=e.row if by_line else None,
+                    index=None if by_line else e.row,
+                    field=e.field,
+                    message=str(e.message),
+                )
+                for e in errors
+            ]
+        )
+
 
 def _flatten_errors(detail, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(detail, dict):

@@ -293,6 +293,11 @@ def test_api_bad_queries_and_other_tenants_partner(client, manager, tenant, othe
     )
     assert client.get(URL, {"granularity": "year"}).status_code == 400
     assert client.get(URL, {"period_after": "July"}).status_code == 400
+    # 119 months, but they meet 41 quarters (2016 Q1 to 2026 Q1): one too many.
+    assert (
+        client.get(URL, {"period_after": "2016-03-31", "period_before": "2026-01-01"}).status_code
+        == 400
+    )
 
 
 def test_api_roles_and_scopes(client, tenant, staff, viewer):

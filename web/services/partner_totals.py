@@ -205,7 +205,7 @@ def _write(*, tenant: Tenant, cleaned: list[tuple[int, dict[str, Any]]]) -> Bulk
 
 
 def partner_totals_upsert(
-    *, tenant: Tenant, records: Sequence[Mapping[str, Any]], first_index: int = 0
+    *, tenant: Tenant, records: Sequence[Mapping[str, Any]]
 ) -> BulkUpsertResult:
     """Create or replace partner totals, keyed by partner, granularity and period start.
 
@@ -217,13 +217,13 @@ def partner_totals_upsert(
     of its partner and period entirely (a field it omits is emptied).
 
     Guarantees: every problem of every record is reported at once
-    (``PartnerTotalsInvalid``, by index from ``first_index``) and then nothing is written;
+    (``PartnerTotalsInvalid``, by index in ``records``) and then nothing is written;
     otherwise all are written in one transaction, a record equal to the stored row is
     ``unchanged``; a fixed number of statements whatever the number of records (plus one
     rate look-up per foreign currency and period).
     """
     require_scope(tenant)
-    cleaned, errors = _validate(tenant=tenant, records=list(enumerate(records, start=first_index)))
+    cleaned, errors = _validate(tenant=tenant, records=list(enumerate(records)))
     if errors:
         raise PartnerTotalsInvalid(errors)
     return _write(tenant=tenant, cleaned=cleaned)

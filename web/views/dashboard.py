@@ -15,7 +15,7 @@ from segmentation.selectors import segmentation_current_run
 from support.models import SupportTask
 from support.selectors.quick_wins import quick_win_rates
 from web import selectors as pages
-from web.views import share_of_wallet as wallet
+from web.share_of_wallet import share_movers
 
 # Partners without a keyman ① shown on the dashboard (the largest first).
 PLAYBOOK_PARTNERS = 5
@@ -57,7 +57,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "tier_bars": pages.tier_bars(tenant=tenant),
         "cutoffs": cutoff_lines(run),
         "playbook": pages.first_performer_playbook(tenant=tenant, limit=PLAYBOOK_PARTNERS),
-        "wallet_movers": wallet.dashboard_movers(tenant=tenant),
+        "wallet_movers": share_movers(tenant=tenant),
         "unconverted": deals_unconverted(tenant=tenant),
     }
     return render(request, "web/dashboard.html", context)

@@ -27,8 +27,8 @@ from segmentation.tables import KeymenTable
 from support.models import SupportTask
 from support.services.support_tasks import support_task_bulk_create
 from web import selectors as pages
+from web.share_of_wallet import partner_share_history, share_trends
 from web.tables import PartnerTable
-from web.views import share_of_wallet as wallet
 
 PER_PAGE = 50
 # The first-performer tasks: intensive support, due in two weeks.
@@ -47,7 +47,7 @@ def partner_list(request: HttpRequest) -> HttpResponse:
     RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
     # Every partner's label in one query, whatever the page size.
     table.trends = momentum_indicators(tenant=request.tenant)
-    table.shares = wallet.partner_list_shares(tenant=request.tenant)
+    table.shares = share_trends(tenant=request.tenant)  # 3 queries, every partner
     return render(
         request,
         "web/partner_list.html",
@@ -96,7 +96,7 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "has_momentum": has_momentum,
         "shares": pages.partner_know_how_shares(partner=partner),
         "playbook": playbook,
-        "wallet_rows": wallet.partner_share_rows(tenant=tenant, partner=partner),
+        "wallet_rows": partner_share_history(tenant=tenant, partner_id=partner.pk),
         "unconverted": deals_unconverted(tenant=tenant, partner_id=partner.pk),
     }
     return render(request, "web/partner_detail.html", context)

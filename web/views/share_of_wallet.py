@@ -1,6 +1,6 @@
-"""Share of wallet on the pages: a partner's totals (entered by managers and owners), the
-CSV import of totals, and the context the partner page, the partner list and the
-dashboard show."""
+"""Share of wallet on the pages: a partner's totals (entered by managers and owners) and
+the CSV import of totals. The partner page, the partner list and the dashboard read
+``web.share_of_wallet`` themselves."""
 
 from __future__ import annotations
 
@@ -22,24 +22,9 @@ from web.services.partner_totals import (
     partner_totals_import_csv,
     partner_totals_upsert,
 )
-from web.share_of_wallet import partner_share_history, share_movers, share_trends
 
 # A CSV of totals is small (a row per partner and period): refuse anything larger unread.
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-
-
-def partner_share_rows(*, tenant, partner: Partner) -> list:
-    """The partner's share in its last quarters, oldest first (3 queries)."""
-    return partner_share_history(tenant=tenant, partner_id=partner.pk)
-
-
-def partner_list_shares(*, tenant) -> dict:
-    """Every partner's share in the last complete quarter and its change (3 queries)."""
-    return share_trends(tenant=tenant)
-
-
-def dashboard_movers(*, tenant) -> dict:
-    return share_movers(tenant=tenant)
 
 
 def _initial(partner: Partner, period: str | None) -> dict:

@@ -35,12 +35,7 @@ class Command(BaseCommand):
                 result = partner_totals_import_csv(tenant=tenant_obj, data=data)
             except PartnerTotalsInvalid as exc:
                 for error in exc.errors:
-                    where = f"line {error.row}"
-                    self.stderr.write(
-                        f"{where}: {error.field}: {error.message}"
-                        if error.field
-                        else f"{where}: {error.message}"
-                    )
+                    self.stderr.write(f"line {error.row}: {error}")  # "field: message"
                 raise CommandError(
                     f"{file}: {len(exc.errors)} problem(s); nothing was written."
                 ) from None
