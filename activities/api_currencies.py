@@ -3,6 +3,8 @@ records in (``POST currency-rates/``), the stored rates out (``GET``)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django.db.models import QuerySet
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -16,6 +18,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from activities.deal_inputs import CURRENCY_CODE
 from activities.models import CurrencyRate, DatedCurrencyRate
 from activities.services.currencies import CurrencyRatesInvalid, currency_rates_import
 from pse_crm import roles
@@ -25,9 +28,6 @@ from pse_crm.api.filters import StrictBooleanFilter
 from pse_crm.api.limits import check_batch_size
 from pse_crm.api.parsers import BoundedJSONParser
 from pse_crm.api.viewsets import TenantReadOnlyViewSet
-
-_ISO_PATTERN = r"^[A-Z]{3}$"
-
 
 # --- serializers --------------------------------------------------------------------------
 
@@ -58,7 +58,11 @@ _RATE = {
         _("Units of this currency per one unit of the corporate currency (a JSON number).")
     ),
 }
-_ISO = {"type": "string", "pattern": _ISO_PATTERN, "description": str(_("ISO 4217, e.g. USD."))}
+_ISO = {
+    "type": "string",
+    "pattern": CURRENCY_CODE.pattern,
+    "description": str(_("ISO 4217, e.g. USD.")),
+}
 _DATE = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
 
 
@@ -265,12 +269,7 @@ class CurrencyRateViewSet(TenantReadOnlyViewSet):
     )
     def create(self, request, *args, **kwargs):
         data = request.data
-        if isinstance(data, dict):
-            records = data.get("records")
-        elif isinstance(data, list):
-            records = data
-        else:
-            records = None
+        records = data.get("records") if isinstance(data, dict) else data
         if not isinstance(records, list):
             raise exceptions.ParseError(
                 gettext(
@@ -288,15 +287,7 @@ class CurrencyRateViewSet(TenantReadOnlyViewSet):
             ) from None
         return Response(
             CurrencyRatesImportResultSerializer(
-                {
-                    "currency_types": result.currency_types,
-                    "dated_rates": result.dated_rates,
-                    "created": result.created,
-                    "updated": result.updated,
-                    "deals_recomputed": result.deals_recomputed,
-                    "iso_codes": result.iso_codes,
-                    "corporate_currency": request.tenant.corporate_currency,
-                }
+                {**asdict(result), "corporate_currency": request.tenant.corporate_currency}
             ).data
         )
 

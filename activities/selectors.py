@@ -148,7 +148,7 @@ def salesforce_status(*, tenant: Tenant, now: dt.datetime | None = None) -> Sale
 
 def currency_rates_get(*, tenant: Tenant) -> tuple[list[CurrencyRate], list[DatedCurrencyRate]]:
     """The tenant's stored rates: every ``CurrencyRate`` by ISO code, and the dated rates
-    by ISO code and start date. Two queries."""
+    by ISO code, the latest start date first. Two queries."""
     require_scope(tenant)
     rates = list(CurrencyRate.objects.filter(tenant=tenant).order_by("iso_code"))
     dated = list(

@@ -13,10 +13,11 @@ from django.utils.translation import gettext_lazy
 from activities.selectors import currency_rates_get, deals_unconverted
 from activities.services.currencies import tenant_corporate_currency_set
 from pse_crm import roles
+from pse_crm.forms import ServiceErrorsMixin
 from pse_crm.permissions import capability_required
 
 
-class CorporateCurrencyForm(forms.Form):
+class CorporateCurrencyForm(ServiceErrorsMixin, forms.Form):
     corporate_currency = forms.CharField(
         label=gettext_lazy("Corporate currency"),
         min_length=3,
@@ -29,13 +30,6 @@ class CorporateCurrencyForm(forms.Form):
 
     def clean_corporate_currency(self) -> str:
         return self.cleaned_data["corporate_currency"].strip().upper()
-
-    def add_service_errors(self, error: ValidationError) -> None:
-        if hasattr(error, "error_dict"):
-            for field, errors in error.message_dict.items():
-                self.add_error(field if field in self.fields else None, errors)
-        else:
-            self.add_error(None, error.messages)
 
 
 @capability_required(roles.OWN)

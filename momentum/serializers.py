@@ -7,18 +7,10 @@ from rest_framework import serializers
 
 from activities.selectors import deals_unconverted_won_by_week
 from momentum.models import MomentumSnapshot
+from segmentation.serializers import UnconvertedDealsMixin, UnconvertedListSerializer
 
 
-class _SnapshotListSerializer(serializers.ListSerializer):
-    """Counts the unconverted won deals of every listed week in one query."""
-
-    def to_representation(self, data):
-        items = list(data.all() if hasattr(data, "all") else data)
-        self.child.unconverted_prefetch(items)
-        return super().to_representation(items)
-
-
-class MomentumSnapshotSerializer(serializers.ModelSerializer):
+class MomentumSnapshotSerializer(UnconvertedDealsMixin, serializers.ModelSerializer):
     unconverted_deals = serializers.SerializerMethodField(
         help_text=_(
             "Won deals of the week left out of won_amount: their currency has no conversion "
@@ -26,23 +18,15 @@ class MomentumSnapshotSerializer(serializers.ModelSerializer):
         )
     )
 
-    def unconverted_prefetch(self, items) -> None:
-        if not items:
-            self._unconverted = {}
-            return
-        tenant = getattr(self.context.get("request"), "tenant", None) or items[0].tenant
-        self._unconverted = deals_unconverted_won_by_week(
-            tenant=tenant, mondays={s.week_start for s in items}
-        )
+    def unconverted_counts(self, *, tenant, items) -> dict:
+        return deals_unconverted_won_by_week(tenant=tenant, mondays={s.week_start for s in items})
 
-    def get_unconverted_deals(self, obj: MomentumSnapshot) -> int:
-        if not hasattr(self, "_unconverted"):
-            self.unconverted_prefetch([obj])
-        return self._unconverted.get((obj.partner_id, obj.week_start), 0)
+    def unconverted_key(self, obj: MomentumSnapshot):
+        return (obj.partner_id, obj.week_start)
 
     class Meta:
         model = MomentumSnapshot
-        list_serializer_class = _SnapshotListSerializer
+        list_serializer_class = UnconvertedListSerializer
         fields = [
             "partner",
             "week_start",
@@ -63,7 +47,7 @@ class MomentumSnapshotSerializer(serializers.ModelSerializer):
             "know_how_shares",
             "computed_at",
         ]
-        read_only_fields = [f for f in fields if f != "unconverted_deals"]
+        read_only_fields = fields
 
 
 class MomentumIndicatorSerializer(serializers.Serializer):

@@ -46,8 +46,9 @@ class _CorrelationMixin(serializers.Serializer):
         return correlation_of(obj)
 
 
-class _UnconvertedListSerializer(serializers.ListSerializer):
-    """Counts the unconverted deals of every listed row in one query."""
+class UnconvertedListSerializer(serializers.ListSerializer):
+    """Counts the unconverted deals of every listed row in one query (the child's
+    ``unconverted_prefetch``)."""
 
     def to_representation(self, data):
         items = list(data.all() if hasattr(data, "all") else data)
@@ -55,7 +56,32 @@ class _UnconvertedListSerializer(serializers.ListSerializer):
         return super().to_representation(items)
 
 
-class _UnconvertedMixin(serializers.Serializer):
+class UnconvertedDealsMixin(serializers.Serializer):
+    """A row's ``unconverted_deals`` (a ``SerializerMethodField`` the subclass declares):
+    ``unconverted_counts`` counts them for every listed row in one query (with
+    ``list_serializer_class = UnconvertedListSerializer``; one row alone, one query too),
+    and ``unconverted_key`` finds the row's count among them."""
+
+    def unconverted_counts(self, *, tenant, items) -> dict:
+        raise NotImplementedError
+
+    def unconverted_key(self, obj):
+        raise NotImplementedError
+
+    def unconverted_prefetch(self, items) -> None:
+        if not items:
+            self._unconverted = {}
+            return
+        tenant = getattr(self.context.get("request"), "tenant", None) or items[0].tenant
+        self._unconverted = self.unconverted_counts(tenant=tenant, items=items)
+
+    def get_unconverted_deals(self, obj) -> int:
+        if not hasattr(self, "_unconverted"):
+            self.unconverted_prefetch([obj])
+        return self._unconverted.get(self.unconverted_key(obj), 0)
+
+
+class _UnconvertedMixin(UnconvertedDealsMixin):
     """``unconverted_deals``: won or open deals with an amount in a currency that has no
     rate, left out of the amounts next to it (counted now, not as of the run)."""
 
@@ -67,22 +93,13 @@ class _UnconvertedMixin(serializers.Serializer):
         )
     )
 
-    def _key(self, obj) -> int | None:
+    def unconverted_key(self, obj) -> int | None:
         return obj.rep_id if self.unconverted_by == "rep" else obj.partner_id
 
-    def unconverted_prefetch(self, items) -> None:
-        if not items:
-            self._unconverted = {}
-            return
-        tenant = getattr(self.context.get("request"), "tenant", None) or items[0].tenant
-        self._unconverted = deals_unconverted_counts(
-            tenant=tenant, by=self.unconverted_by, ids={self._key(obj) for obj in items}
+    def unconverted_counts(self, *, tenant, items) -> dict[int, int]:
+        return deals_unconverted_counts(
+            tenant=tenant, by=self.unconverted_by, ids={self.unconverted_key(obj) for obj in items}
         )
-
-    def get_unconverted_deals(self, obj) -> int:
-        if not hasattr(self, "_unconverted"):
-            self.unconverted_prefetch([obj])
-        return self._unconverted.get(self._key(obj), 0)
 
 
 class RepSegmentSerializer(_UnconvertedMixin, serializers.ModelSerializer):
@@ -94,7 +111,7 @@ class RepSegmentSerializer(_UnconvertedMixin, serializers.ModelSerializer):
 
     class Meta:
         model = RepSegment
-        list_serializer_class = _UnconvertedListSerializer
+        list_serializer_class = UnconvertedListSerializer
         fields = [
             "id",
             "run",
@@ -152,7 +169,7 @@ class PartnerSegmentSerializer(_UnconvertedMixin, _CorrelationMixin, serializers
 
     class Meta:
         model = PartnerSegment
-        list_serializer_class = _UnconvertedListSerializer
+        list_serializer_class = UnconvertedListSerializer
         fields = [
             "id",
             "run",
@@ -256,7 +273,7 @@ class SegmentationRunDetailSerializer(SegmentationRunSerializer):
             .select_related("partner")
             .order_by("partner__name")
         )
-        return PartnerSegmentSerializer(segments, many=True).data
+        return PartnerSegmentSerializer(segments, many=True, context=self.context).data
 
 
 class SegmentationRunRequestSerializer(serializers.Serializer):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -35,6 +35,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, Round
 from django.utils.translation import gettext as _
 
+from activities.deal_inputs import CURRENCY_CODE
 from activities.models import CurrencyRate, DatedCurrencyRate, Deal
 from pse_crm.models import Tenant
 from pse_crm.tenancy import require_scope
@@ -50,7 +51,6 @@ __all__ = [
     "tenant_corporate_currency_set",
 ]
 
-_ISO = re.compile(r"^[A-Z]{3}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CENT = Decimal("0.01")
 # CurrencyRate.conversion_rate is numeric(24, 9): 15 digits before the point.
@@ -240,15 +240,7 @@ _ABSENT = object()
 def _records_of(records: Any) -> list:
     """The records of a query page (``records``) or of a bare list."""
     if isinstance(records, Mapping):
-        if "records" not in records:
-            raise CurrencyRatesInvalid(
-                [],
-                _(
-                    "Expected a query page with records, or a list of CurrencyType and "
-                    "DatedConversionRate records."
-                ),
-            )
-        records = records["records"]
+        records = records.get("records")
     if not isinstance(records, list | tuple):
         raise CurrencyRatesInvalid(
             [],
@@ -326,7 +318,7 @@ def _parse(records: list) -> tuple[list[tuple[int, _CurrencyType]], list[tuple[i
             continue
         found: dict[str, Any] = {}
         iso = record.get("IsoCode")
-        if isinstance(iso, str) and _ISO.fullmatch(iso):
+        if isinstance(iso, str) and CURRENCY_CODE.fullmatch(iso):
             found["iso_code"] = iso
         else:
             errors.append(
@@ -477,56 +469,45 @@ def currency_rates_import(*, tenant: Tenant, records: Any) -> CurrencyRatesImpor
     if not codes:
         return result
     with transaction.atomic():
-        existing_types = set(
-            CurrencyRate.objects.filter(
-                tenant=tenant, iso_code__in=[r.iso_code for _i, r in types]
-            ).values_list("iso_code", flat=True)
-        )
-        existing_dated = set(
-            DatedCurrencyRate.objects.filter(
-                tenant=tenant, iso_code__in=[r.iso_code for _i, r in dated]
-            ).values_list("iso_code", "start_date")
-        )
-        if types:
-            CurrencyRate.objects.bulk_create(
-                [
-                    CurrencyRate(
-                        tenant=tenant,
-                        iso_code=r.iso_code,
-                        conversion_rate=r.conversion_rate,
-                        is_corporate=r.is_corporate,
-                        is_active=r.is_active,
-                    )
-                    for _i, r in types
-                ],
-                update_conflicts=True,
-                unique_fields=["tenant", "iso_code"],
-                update_fields=["conversion_rate", "is_corporate", "is_active", "updated_at"],
-            )
-        if dated:
-            DatedCurrencyRate.objects.bulk_create(
-                [
-                    DatedCurrencyRate(
-                        tenant=tenant,
-                        iso_code=r.iso_code,
-                        conversion_rate=r.conversion_rate,
-                        start_date=r.start_date,
-                        next_start_date=r.next_start_date,
-                    )
-                    for _i, r in dated
-                ],
-                update_conflicts=True,
-                unique_fields=["tenant", "iso_code", "start_date"],
-                update_fields=["conversion_rate", "next_start_date", "updated_at"],
-            )
-        result.updated = sum(1 for _i, r in types if r.iso_code in existing_types) + sum(
-            1 for _i, r in dated if (r.iso_code, r.start_date) in existing_dated
+        result.updated = _rates_upsert(
+            tenant=tenant, model=CurrencyRate, rows=[r for _i, r in types], key=("iso_code",)
+        ) + _rates_upsert(
+            tenant=tenant,
+            model=DatedCurrencyRate,
+            rows=[r for _i, r in dated],
+            key=("iso_code", "start_date"),
         )
         result.created = len(types) + len(dated) - result.updated
         result.deals_recomputed = Deal.objects.filter(tenant=tenant, currency__in=codes).update(
             amount_corporate=_corporate_amount_expression(tenant)
         )
     return result
+
+
+def _rates_upsert(
+    *,
+    tenant: Tenant,
+    model: type[CurrencyRate] | type[DatedCurrencyRate],
+    rows: Sequence[_CurrencyType] | Sequence[_DatedRate],
+    key: tuple[str, ...],
+) -> int:
+    """Upsert ``rows`` (their fields are the model's) keyed by the tenant and ``key``, in
+    one statement; returns how many of them were stored already."""
+    if not rows:
+        return 0
+    stored = set(
+        model.objects.filter(tenant=tenant, iso_code__in=[r.iso_code for r in rows]).values_list(
+            *key
+        )
+    )
+    values = [asdict(r) for r in rows]
+    model.objects.bulk_create(
+        [model(tenant=tenant, **v) for v in values],
+        update_conflicts=True,
+        unique_fields=["tenant", *key],
+        update_fields=[*(name for name in values[0] if name not in key), "updated_at"],
+    )
+    return sum(1 for v in values if tuple(v[k] for k in key) in stored)
 
 
 def tenant_corporate_currency_set(*, tenant: Tenant, currency: str) -> Tenant:
@@ -539,23 +520,30 @@ def tenant_corporate_currency_set(*, tenant: Tenant, currency: str) -> Tenant:
     by the new corporate currency's rate covering its start date (dated, else current),
     and the new corporate currency's dated rates become the old one's (1 ÷ rate).
     Salesforce's converted amounts (in the old currency) are dropped until the sync sends
-    them again. When
-    rates are stored but none for the new currency, nothing can be rebased: a
-    ValidationError says to import that currency's rate first. The tenant row, the rates
-    and every deal's ``amount_corporate`` change in one transaction.
+    them again. When rates are stored but none for the new currency, nothing can be
+    rebased: a ValidationError says to import that currency's rate first. The tenant row,
+    the rates and every deal's ``amount_corporate`` change in one transaction, under a lock
+    of the tenant row.
     """
     require_scope(tenant)
     code = (currency or "").strip().upper()
-    if not _ISO.fullmatch(code):
+    if not CURRENCY_CODE.fullmatch(code):
         raise ValidationError(
             {"corporate_currency": _("A currency is a three-letter ISO code (USD, EUR).")}
         )
-    old = tenant.corporate_currency
-    if code == old:
+    if code == tenant.corporate_currency:
         return tenant
     with transaction.atomic():
-        # Lock the tenant row: two owners changing it at once must not rebase twice.
-        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+        # Lock the tenant row and read its corporate currency under the lock: of two owners
+        # changing it at once, the second rebases from what the first stored.
+        old = (
+            Tenant.objects.select_for_update()
+            .values_list("corporate_currency", flat=True)
+            .get(pk=tenant.pk)
+        )
+        if code == old:
+            tenant.corporate_currency = code
+            return tenant
         rates = CurrencyRate.objects.filter(tenant=tenant)
         dated = DatedCurrencyRate.objects.filter(tenant=tenant)
         new_rate = rates.filter(iso_code=code).values_list("conversion_rate", flat=True).first()

@@ -9,6 +9,7 @@ from django.utils.formats import number_format
 
 from pse_crm import roles
 from pse_crm.permissions import request_role
+from pse_crm.tenancy import current_tenant_or_none
 
 register = template.Library()
 
@@ -49,8 +50,6 @@ def num(value, digits: int = 0) -> str:
 
 def _corporate_currency() -> str:
     # Sums are in the tenant's corporate currency (activities.services.currencies).
-    from pse_crm.tenancy import current_tenant_or_none
-
     tenant = current_tenant_or_none()
     return getattr(tenant, "corporate_currency", None) or "JPY"
 

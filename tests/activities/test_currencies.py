@@ -610,6 +610,23 @@ def test_a_tenant_without_rates_changes_freely(tenant):
         assert deal.amount_corporate == Decimal("1000.00")
 
 
+def test_a_change_made_meanwhile_is_the_one_rebased_from(case, tenant):
+    """Two owners at once: the second change starts from the stored corporate currency,
+    not from the one its request had read."""
+    with tenant_scope(tenant):
+        stale = Tenant.objects.get(pk=tenant.pk)
+        tenant_corporate_currency_set(tenant=tenant, currency="USD")
+        tenant_corporate_currency_set(tenant=stale, currency="EUR")
+        assert Tenant.objects.get(pk=tenant.pk).corporate_currency == "EUR"
+        rates = dict(CurrencyRate.objects.values_list("iso_code", "conversion_rate"))
+        assert rates["EUR"] == Decimal(1)
+        assert rates["USD"] == Decimal("0.85")
+        # The dated EUR rate, restated against USD, is now USD's against EUR.
+        assert list(DatedCurrencyRate.objects.values_list("iso_code", "conversion_rate")) == [
+            ("USD", Decimal("1.359999999"))
+        ]
+
+
 def test_the_settings_page_changes_the_corporate_currency(case, tenant, client):
     url = reverse("settings-currency")
     client.force_login(MembershipFactory(tenant=tenant, role=Role.MANAGER).user)

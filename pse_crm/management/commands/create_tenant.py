@@ -1,5 +1,3 @@
-import re
-
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_slug
@@ -31,9 +29,14 @@ class Command(BaseCommand):
             validate_timezone(timezone)
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
-        code = (currency or "JPY").strip().upper()
-        if not re.fullmatch(r"[A-Z]{3}", code):
-            raise CommandError("--currency must be a three-letter ISO code, such as JPY or USD.")
+        corporate = Tenant._meta.get_field("corporate_currency")
+        code = (currency or corporate.default).strip().upper()
+        try:
+            corporate.run_validators(code)  # the model's rule: three capitals
+        except ValidationError:
+            raise CommandError(
+                "--currency must be a three-letter ISO code, such as JPY or USD."
+            ) from None
         if not name.strip():
             raise CommandError("--name must not be empty.")
         existing = Tenant.objects.filter(slug=slug).first()
