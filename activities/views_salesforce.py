@@ -20,10 +20,11 @@ from activities.services.salesforce import (
 )
 from activities.services.salesforce_client import SalesforceAuthError, SalesforceError
 from pse_crm import roles
+from pse_crm.forms import ServiceErrorsMixin
 from pse_crm.permissions import capability_required
 
 
-class SalesforceConnectForm(forms.Form):
+class SalesforceConnectForm(ServiceErrorsMixin, forms.Form):
     instance_url = forms.CharField(
         label=gettext_lazy("Instance URL"),
         max_length=255,
@@ -67,9 +68,7 @@ def settings_salesforce_connection(request: HttpRequest) -> HttpResponse:
         try:
             conn = salesforce_connect(tenant=request.tenant, user=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            for field, problems in exc.message_dict.items():
-                for problem in problems:
-                    form.add_error(field if field in form.fields else None, problem)
+            form.add_service_errors(exc)
         except SalesforceAuthError as exc:
             form.add_error(
                 None, _("Salesforce refused the credentials: %(detail)s") % {"detail": exc.message}

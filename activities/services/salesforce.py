@@ -412,6 +412,11 @@ def _store_page(
         run.save(update_fields=["pages", "records", "watermark_after"])
 
 
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def _pull_resyncs(
     tenant: Tenant,
     conn: SalesforceConnection,
@@ -430,8 +435,7 @@ def _pull_resyncs(
     if bad:
         DealResync.objects.filter(tenant=tenant, pk__in=bad).delete()
     good = [(pk, sf_id) for pk, sf_id in pending if _SF_ID.match(sf_id)]
-    for start in range(0, len(good), _RESYNC_CHUNK):
-        chunk = good[start : start + _RESYNC_CHUNK]
+    for chunk in _chunks(good, _RESYNC_CHUNK):
         ids = ", ".join(f"'{sf_id}'" for _pk, sf_id in chunk)  # checked: letters and digits
         soql = f"SELECT {select} FROM Opportunity WHERE Id IN ({ids}) ORDER BY SystemModstamp, Id"
         for page in client.query_pages(soql):
@@ -478,11 +482,6 @@ def salesforce_pull(*, tenant: Tenant, full: bool = False, trigger: str = "") ->
 
 
 # --- reconcile -------------------------------------------------------------------------
-
-
-def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def salesforce_reconcile(*, tenant: Tenant, trigger: str = "") -> SalesforcePullRun:

@@ -186,46 +186,30 @@ def test_connect_refuses_another_tenant_than_the_scopes(tenant, other_tenant, sf
         _connect(other_tenant, sf_url)
 
 
-def test_the_connect_command(tenant, sf_url, capsys, monkeypatch):
+def _connect_command(tenant, url, secret):
     call_command(
         "salesforce_connect",
         "--tenant",
         tenant.slug,
         "--instance-url",
-        sf_url,
+        url,
         "--client-id",
         CLIENT_ID,
         "--client-secret",
-        CLIENT_SECRET,
+        secret,
     )
+
+
+def test_the_connect_command(tenant, sf_url, capsys, monkeypatch):
+    _connect_command(tenant, sf_url, CLIENT_SECRET)
     assert f"connected to Salesforce org {ORG_ID}" in capsys.readouterr().out
     with tenant_scope(tenant):
         assert SalesforceConnection.objects.count() == 1
 
     with pytest.raises(CommandError, match="invalid client credentials"):
-        call_command(
-            "salesforce_connect",
-            "--tenant",
-            tenant.slug,
-            "--instance-url",
-            sf_url,
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret",
-            "wrong",
-        )
+        _connect_command(tenant, sf_url, "wrong")
     with pytest.raises(CommandError, match="https"):
-        call_command(
-            "salesforce_connect",
-            "--tenant",
-            tenant.slug,
-            "--instance-url",
-            "http://example.my.salesforce.com",
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret",
-            CLIENT_SECRET,
-        )
+        _connect_command(tenant, "http://example.my.salesforce.com", CLIENT_SECRET)
     call_command("salesforce_connect", "--tenant", tenant.slug, "--remove")
     with tenant_scope(tenant):
         assert not SalesforceConnection.objects.exists()
@@ -233,16 +217,6 @@ def test_the_connect_command(tenant, sf_url, capsys, monkeypatch):
     import io
 
     monkeypatch.setattr("sys.stdin", io.StringIO(CLIENT_SECRET + "\n"))
-    call_command(
-        "salesforce_connect",
-        "--tenant",
-        tenant.slug,
-        "--instance-url",
-        sf_url,
-        "--client-id",
-        CLIENT_ID,
-        "--client-secret",
-        "-",
-    )
+    _connect_command(tenant, sf_url, "-")
     with tenant_scope(tenant):
         assert SalesforceConnection.objects.count() == 1
