@@ -1,7 +1,10 @@
-"""Shared by bench/api_sync.py and bench/api_ingest.py: a real gunicorn server on loopback.
+"""Shared by the API benches (api_sync, api_ingest, deal_sync_csv, deal_sync_cdc): a real
+gunicorn server on loopback, the timed POST, the bench's key and its sales world.
 
 The server runs this checkout's WSGI app from .venv on 127.0.0.1 and a free port, against
 the benchmark's DATABASE_URL, with DEBUG off; it is stopped (by its own pid) on exit.
+The helpers that touch the database import the models when called: a bench may import
+this module before it runs ``django.setup()``.
 """
 
 from __future__ import annotations
@@ -95,3 +98,55 @@ def post(
     elapsed = time.perf_counter() - started
     conn.close()
     return response.status, json.loads(payload or b"{}"), elapsed
+
+
+def post_ok(
+    host: str, port: int, path: str, body: bytes, *, key: str, content_type: str, what: str
+) -> tuple[dict, float]:
+    """``post`` that stops the bench, naming ``what``, unless the answer is 200; return
+    (decoded JSON, seconds)."""
+    status, answer, seconds = post(host, port, path, body, key=key, content_type=content_type)
+    if status != 200:
+        sys.exit(f"{what}: HTTP {status}: {str(answer)[:500]}")
+    return answer, seconds
+
+
+def bench_key(tenant) -> str:
+    """A new ``write`` key named "bench" for ``tenant``; the earlier ones are revoked."""
+    from pse_crm.models import TenantAPIKey
+    from pse_crm.services.api_keys import api_key_create
+
+    TenantAPIKey.objects.filter(tenant=tenant, name="bench").update(revoked=True)
+    _, key = api_key_create(tenant=tenant, name="bench")
+    return key
+
+
+def sales_world_seed(tenant, *, partners: int, reps: int) -> None:
+    """Give ``tenant`` ``partners`` partners and ``reps`` reps with Salesforce ids (partner
+    ``001A0000nnnnnnn``, rep user ``005A0000nnnnnnn``, n from 0), unless it has them."""
+    from partners.models import Partner
+    from pse_crm.sfid import to_18
+    from pse_crm.tenancy import tenant_scope
+    from reps.models import Rep
+
+    with tenant_scope(tenant):
+        if Partner.objects.count() >= partners:
+            return
+        made = Partner.objects.bulk_create(
+            [
+                Partner(tenant=tenant, name=f"Partner {n}", external_id=to_18(f"001A0000{n:07d}"))
+                for n in range(partners)
+            ]
+        )
+        Rep.objects.bulk_create(
+            [
+                Rep(
+                    tenant=tenant,
+                    partner=made[n % partners],
+                    name=f"Rep {n}",
+                    email=f"rep{n}@p{n % partners}.example.jp",
+                    salesforce_user_id=to_18(f"005A0000{n:07d}"),
+                )
+                for n in range(reps)
+            ]
+        )

@@ -44,10 +44,10 @@ import django  # noqa: E402
 django.setup()
 
 from activities.models import Material, MaterialView  # noqa: E402
-from bench._api_server import post, running_server  # noqa: E402
+from bench._api_server import bench_key, post_ok, running_server  # noqa: E402
 from bench.api_sync import ensure_database  # noqa: E402
 from partners.models import Partner, PartnerDomain  # noqa: E402
-from pse_crm.models import Tenant, TenantAPIKey  # noqa: E402
+from pse_crm.models import Tenant  # noqa: E402
 from pse_crm.tenancy import tenant_scope  # noqa: E402
 from reps.models import Rep  # noqa: E402
 
@@ -88,9 +88,7 @@ def ensure_world() -> tuple[Tenant, str]:
                 ]
             )
         MaterialView.objects.filter(tenant=tenant).delete()
-    TenantAPIKey.objects.filter(tenant=tenant, name="bench").update(revoked=True)
-    _, key = TenantAPIKey.objects.create_key(tenant=tenant, name="bench")
-    return tenant, key
+    return tenant, bench_key(tenant)
 
 
 def events(batch: int) -> list[dict]:
@@ -134,12 +132,15 @@ def main() -> None:
     csv_body = as_csv(events(10_000))
 
     def send(body: bytes, content_type: str = "application/json") -> tuple[dict, float]:
-        status, answer, seconds = post(
-            host, port, "/api/v1/material-views/", body, key=key, content_type=content_type
+        return post_ok(
+            host,
+            port,
+            "/api/v1/material-views/",
+            body,
+            key=key,
+            content_type=content_type,
+            what=content_type,
         )
-        if status != 200:
-            sys.exit(f"HTTP {status}: {str(answer)[:300]}")
-        return answer, seconds
 
     with running_server(workers=args.clients) as (host, port):
         send(bodies[-1])  # warm up: imports, connections, first queries

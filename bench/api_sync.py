@@ -45,9 +45,9 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from activities.models import Deal  # noqa: E402
-from bench._api_server import post, running_server  # noqa: E402
+from bench._api_server import bench_key, post_ok, running_server, sales_world_seed  # noqa: E402
 from partners.models import Partner  # noqa: E402
-from pse_crm.models import Tenant, TenantAPIKey  # noqa: E402
+from pse_crm.models import Tenant  # noqa: E402
 from pse_crm.sfid import to_18  # noqa: E402
 from pse_crm.tenancy import tenant_scope  # noqa: E402
 from reps.models import Rep  # noqa: E402
@@ -86,30 +86,8 @@ def ensure_world() -> tuple[Tenant, Tenant, str]:
         slug=BASELINE_SLUG, defaults={"name": "Bench Sync Baseline KK"}
     )
     for t in (tenant, baseline):
-        with tenant_scope(t):
-            if Partner.objects.count() < PARTNERS:
-                partners = Partner.objects.bulk_create(
-                    [
-                        Partner(
-                            tenant=t, name=f"Partner {n}", external_id=to_18(f"001A0000{n:07d}")
-                        )
-                        for n in range(PARTNERS)
-                    ]
-                )
-                Rep.objects.bulk_create(
-                    [
-                        Rep(
-                            tenant=t,
-                            partner=partners[n % PARTNERS],
-                            name=f"Rep {n}",
-                            email=f"rep{n}@p{n % PARTNERS}.example.jp",
-                            salesforce_user_id=to_18(f"005A0000{n:07d}"),
-                        )
-                        for n in range(REPS)
-                    ]
-                )
-    TenantAPIKey.objects.filter(tenant=tenant, name="bench").update(revoked=True)
-    _, key = TenantAPIKey.objects.create_key(tenant=tenant, name="bench")
+        sales_world_seed(t, partners=PARTNERS, reps=REPS)
+    key = bench_key(tenant)
     return tenant, baseline, key
 
 
@@ -290,16 +268,15 @@ def main() -> None:
                 ("replay", first_body),
                 ("update", newer_body),
             ):
-                status, answer, seconds = post(
+                answer, seconds = post_ok(
                     host,
                     port,
                     "/api/v1/deals/sync/",
                     payload,
                     key=key,
                     content_type="application/json",
+                    what=phase,
                 )
-                if status != 200:
-                    sys.exit(f"{phase}: HTTP {status}: {str(answer)[:300]}")
                 api[phase].append(seconds)
                 counts[phase] = answer
             delete_deals(base_tenant)

@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._api_server import post, running_server  # noqa: E402
+from bench._api_server import post_ok, running_server  # noqa: E402
 from bench.api_sync import (  # noqa: E402  (django.setup() runs there)
     PARTNERS,
     REPS,
@@ -133,16 +133,15 @@ def main() -> None:
                 ("update", update_body),
                 ("replay", update_body),
             ):
-                status, answer, seconds = post(
+                answer, seconds = post_ok(
                     host,
                     port,
                     "/api/v1/deals/sync/",
                     payload,
                     key=key,
                     content_type="application/json",
+                    what=phase,
                 )
-                if status != 200:
-                    sys.exit(f"{phase}: HTTP {status}: {str(answer)[:500]}")
                 answers[phase] = answer
                 best[phase] = min(best.get(phase, seconds), seconds)
     print(f"{args.events} change events per request, best of {args.rounds} rounds (HTTP)")

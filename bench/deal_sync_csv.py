@@ -43,13 +43,11 @@ django.setup()
 from django.db import connection  # noqa: E402
 
 from activities.models import Deal  # noqa: E402
-from bench._api_server import post, running_server  # noqa: E402
+from bench._api_server import bench_key, post_ok, running_server, sales_world_seed  # noqa: E402
 from bench.api_sync import ensure_database  # noqa: E402
-from partners.models import Partner  # noqa: E402
-from pse_crm.models import Tenant, TenantAPIKey  # noqa: E402
+from pse_crm.models import Tenant  # noqa: E402
 from pse_crm.sfid import to_18  # noqa: E402
 from pse_crm.tenancy import tenant_scope  # noqa: E402
-from reps.models import Rep  # noqa: E402
 
 SLUG = "bench-sync-csv"
 PARTNERS = 200
@@ -76,31 +74,8 @@ STAGES = ["Prospecting", "Qualification", "Proposal", "Negotiation", "Closed Won
 
 def ensure_world() -> tuple[Tenant, str]:
     tenant, _ = Tenant.objects.get_or_create(slug=SLUG, defaults={"name": "Bench Sync CSV KK"})
-    with tenant_scope(tenant):
-        if Partner.objects.count() < PARTNERS:
-            partners = Partner.objects.bulk_create(
-                [
-                    Partner(
-                        tenant=tenant, name=f"Partner {n}", external_id=to_18(f"001A0000{n:07d}")
-                    )
-                    for n in range(PARTNERS)
-                ]
-            )
-            Rep.objects.bulk_create(
-                [
-                    Rep(
-                        tenant=tenant,
-                        partner=partners[n % PARTNERS],
-                        name=f"Rep {n}",
-                        email=f"rep{n}@p{n % PARTNERS}.example.jp",
-                        salesforce_user_id=to_18(f"005A0000{n:07d}"),
-                    )
-                    for n in range(REPS)
-                ]
-            )
-    TenantAPIKey.objects.filter(tenant=tenant, name="bench").update(revoked=True)
-    _, key = TenantAPIKey.objects.create_key(tenant=tenant, name="bench")
-    return tenant, key
+    sales_world_seed(tenant, partners=PARTNERS, reps=REPS)
+    return tenant, bench_key(tenant)
 
 
 def _quoted(values) -> str:
@@ -213,11 +188,9 @@ def main() -> None:
             f"VmRSS {idle['VmRSS'] / 1024:.1f} MiB"
         )
         for run in ("new", "replay"):
-            status, result, seconds = post(
-                host, port, "/api/v1/deals/sync/", body, key=key, content_type="text/csv"
+            result, seconds = post_ok(
+                host, port, "/api/v1/deals/sync/", body, key=key, content_type="text/csv", what=run
             )
-            if status != 200:
-                sys.exit(f"{run}: HTTP {status}: {str(result)[:500]}")
             after = _status(pid)
             counts = ", ".join(
                 f"{k} {result[k]:,}" for k in ("created", "updated", "unchanged") if k in result

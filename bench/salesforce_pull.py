@@ -32,13 +32,12 @@ import django  # noqa: E402
 
 django.setup()
 
-import psycopg  # noqa: E402
 import requests  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from activities.models import Deal, SalesforceConnection, SalesforcePullRun  # noqa: E402
 from activities.services.salesforce import salesforce_connect, salesforce_pull  # noqa: E402
+from bench.api_sync import ensure_database  # noqa: E402
 from partners.models import Partner  # noqa: E402
 from pse_crm.models import Tenant  # noqa: E402
 from pse_crm.sfid import to_18  # noqa: E402
@@ -49,25 +48,6 @@ from tests.activities.fake_salesforce import CLIENT_ID, CLIENT_SECRET  # noqa: E
 SLUG = "bench-sf"
 PARTNERS = 200
 REPS = 2000
-
-
-def ensure_database() -> None:
-    if connection.vendor != "postgresql":
-        sys.exit("bench/salesforce_pull.py needs PostgreSQL (DATABASE_URL=postgres://…)")
-    s = connection.settings_dict
-    admin_info = psycopg.conninfo.make_conninfo(
-        dbname="postgres",
-        user=s["USER"] or "postgres",
-        password=s["PASSWORD"] or None,
-        host=s["HOST"] or "127.0.0.1",
-        port=s["PORT"] or 5432,
-    )
-    with psycopg.connect(admin_info, autocommit=True) as admin:
-        if not admin.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [s["NAME"]]
-        ).fetchone():
-            admin.execute(f'CREATE DATABASE "{s["NAME"]}"')
-    call_command("migrate", verbosity=0)
 
 
 def ensure_tenant() -> Tenant:

@@ -65,10 +65,6 @@ from segmentation.models import PartnerSegment, RepSegment, SegmentationRun  # n
 from segmentation.services.runs import segmentation_run  # noqa: E402
 
 BENCH_SLUG = "bench-segmentation"
-# What the run sums: the corporate-currency amount where the model has one.
-AMOUNT = (
-    "amount_corporate" if any(f.name == "amount_corporate" for f in Deal._meta.fields) else "amount"
-)
 
 
 def _insert_select(model, exprs: dict[str, str], from_sql: str) -> None:
@@ -195,7 +191,7 @@ def baseline(tenant: Tenant, as_of: dt.datetime) -> tuple[float, int]:
         GROUP BY rep_id
     ) v ON v.rep_id = r.id
     LEFT JOIN (
-        SELECT rep_id, SUM({AMOUNT}) AS won FROM {Deal._meta.db_table}
+        SELECT rep_id, SUM(amount_corporate) AS won FROM {Deal._meta.db_table}
         WHERE tenant_id = %(t)s AND is_won AND NOT is_deleted
           AND close_date > %(dfrom)s AND close_date <= %(day)s
         GROUP BY rep_id
@@ -252,8 +248,9 @@ def main() -> None:
                 deals=args.deals,
             )
 
-    if not args.tenant and any(f.name == "amount_corporate" for f in Deal._meta.fields):
-        # The run sums deals in the corporate currency: the generated amounts are in it.
+    if not args.tenant:
+        # The run sums deals in the corporate currency (amount_corporate): the generated
+        # amounts are in it.
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {Deal._meta.db_table} SET amount_corporate = amount"

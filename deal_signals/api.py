@@ -31,7 +31,7 @@ from deal_signals.services.signals import (
 )
 from pse_crm import roles
 from pse_crm.api.viewsets import TenantModelViewSet
-from pse_crm.permissions import request_role
+from pse_crm.permissions import request_allows
 
 
 class DealSignalFilter(django_filters.FilterSet):
@@ -69,9 +69,7 @@ class DealSignalViewSet(TenantModelViewSet):
         payload = DealSignalUpdateSerializer(data=request.data, context={"request": request})
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        if data.get("assignee") is not None and not roles.role_allows(
-            request_role(request), roles.MANAGE
-        ):
+        if data.get("assignee") is not None and not request_allows(request, roles.MANAGE):
             # Assigning work to someone else is a manager's call, here as everywhere.
             raise exceptions.PermissionDenied(_("Only a manager may assign the task to someone."))
         if data["status"] == DealSignal.Status.DISMISSED:

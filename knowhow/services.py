@@ -6,6 +6,7 @@ ValidationError`` (field → messages) with nothing written when the input break
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
@@ -316,14 +317,8 @@ def know_how_effects_compute(
                 days=days,
                 as_of_date=today,
                 computed_at=now,
-                status=result.status,
-                reached=result.reached,
-                waiting=result.waiting,
-                unmatched_segment=result.unmatched_segment,
-                unmatched_comparison=result.unmatched_comparison,
-                matched=result.matched,
-                comparison_reps=result.comparison_reps,
-                metrics=result.metrics,
+                # status, the counts and metrics: the Estimate's fields are the row's.
+                **dataclasses.asdict(result),
             )
         )
     with transaction.atomic():

@@ -49,7 +49,7 @@ def rows_insert(*, model: type[models.Model], objs: Sequence[models.Model]) -> N
     params = []
     for f in fields:
         attname = f.attname
-        if isinstance(f, plain) and not isinstance(f, models.JSONField):
+        if isinstance(f, plain):
             params.append([getattr(obj, attname) for obj in objs])
         else:
             params.append([f.get_db_prep_save(getattr(obj, attname), connection) for obj in objs])

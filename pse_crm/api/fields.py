@@ -72,7 +72,8 @@ class TenantPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
 
 # A Salesforce id as the schema documents it: 15 or 18 letters and digits. An 18-character
 # id must also carry its own checksum suffix (``format: salesforce-id``, pse_crm.sfid).
-SALESFORCE_ID_PATTERN = r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$"
+_SALESFORCE_ID = r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?"
+SALESFORCE_ID_PATTERN = rf"^{_SALESFORCE_ID}$"
 SALESFORCE_ID_FORMAT = "salesforce-id"
 
 
@@ -106,9 +107,7 @@ class SalesforceIdFieldSchema(OpenApiSerializerFieldExtension):
     target_class = SalesforceIdField
 
     def map_serializer_field(self, auto_schema, direction):
-        pattern = SALESFORCE_ID_PATTERN
-        if self.target.allow_blank:
-            pattern = r"^(?:[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?)?$"
+        pattern = rf"^(?:{_SALESFORCE_ID})?$" if self.target.allow_blank else SALESFORCE_ID_PATTERN
         return {
             "type": "string",
             "format": SALESFORCE_ID_FORMAT,

@@ -87,11 +87,6 @@ class TenantAutoSchema(AutoSchema):
             self.view, "batch_actions", ()
         )
 
-    def _bad_request_schema(self, registry_ref) -> dict:
-        if self._is_batch():
-            return registry_ref
-        return {"anyOf": [registry_ref, FIELD_ERRORS_SCHEMA]}
-
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         if direction == "request" and isinstance(field, serializers.CharField):
@@ -117,10 +112,9 @@ class TenantAutoSchema(AutoSchema):
                 description = _("A filter names an id that does not exist in this tenant.")
             component = self.resolve_serializer(serializer or ErrorSerializer, "response")
             schema = component.ref
-            if code == "400":
-                schema = self._bad_request_schema(component.ref)
-                if not self._is_batch():
-                    description = _("Invalid input: each bad field with its messages.")
+            if code == "400" and not self._is_batch():
+                schema = {"anyOf": [component.ref, FIELD_ERRORS_SCHEMA]}
+                description = _("Invalid input: each bad field with its messages.")
             responses[code] = {
                 "description": str(description),
                 "content": {"application/json": {"schema": schema}},
