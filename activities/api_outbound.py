@@ -65,7 +65,7 @@ class OutboundKeyAuthentication(authentication.BaseAuthentication):
             key is None
             or key.has_expired  # get_from_key checks revoked, not expired
             or not key.tenant.is_active
-            or KeyScope.OUTBOUND not in key.scopes.split(",")
+            or KeyScope.OUTBOUND not in key.scope_list
         ):
             raise exceptions.AuthenticationFailed(
                 gettext("Invalid or revoked key, or a key without the outbound scope.")
@@ -84,7 +84,7 @@ class HasOutboundScope(permissions.BasePermission):
         principal = request.user
         return (
             isinstance(principal, APIKeyPrincipal)
-            and KeyScope.OUTBOUND in principal.key.scopes.split(",")
+            and KeyScope.OUTBOUND in principal.key.scope_list
             and getattr(request, "tenant", None) is not None
         )
 

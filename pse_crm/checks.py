@@ -30,13 +30,10 @@ def sqlite_version_check(app_configs=None, **kwargs) -> list[checks.CheckMessage
 @checks.register(checks.Tags.security)
 def field_encryption_key_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """FIELD_ENCRYPTION_KEY: Fernet keys, comma-separated (stored Salesforce secrets)."""
-    from cryptography.fernet import Fernet
-    from django.conf import settings
+    from pse_crm.encryption import field_fernet
 
-    keys = [k.strip() for k in str(getattr(settings, "FIELD_ENCRYPTION_KEY", "")).split(",")]
     try:
-        for key in keys:
-            Fernet(key)
+        field_fernet()
     except ValueError:
         return [
             checks.Error(

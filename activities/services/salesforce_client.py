@@ -30,10 +30,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+
+from pse_crm.encryption import field_fernet
 
 __all__ = [
     "SalesforceAuthError",
@@ -58,21 +60,16 @@ BATCH_SIZE = 2000
 # --- secrets ---------------------------------------------------------------------------
 
 
-def _fernet() -> MultiFernet:
-    keys = [k.strip() for k in str(settings.FIELD_ENCRYPTION_KEY).split(",") if k.strip()]
-    return MultiFernet([Fernet(k) for k in keys])
-
-
 def secret_encrypt(secret: str) -> str:
     """The Fernet token of ``secret`` under the first FIELD_ENCRYPTION_KEY."""
-    return _fernet().encrypt(secret.encode()).decode("ascii")
+    return field_fernet().encrypt(secret.encode()).decode("ascii")
 
 
 def secret_decrypt(token: str) -> str:
     """``secret_encrypt``'s inverse under any FIELD_ENCRYPTION_KEY; a token no key opens
     raises ``SalesforceAuthError`` (the key was changed without keeping the old one)."""
     try:
-        return _fernet().decrypt(token.encode("ascii")).decode()
+        return field_fernet().decrypt(token.encode("ascii")).decode()
     except (InvalidToken, ValueError):
         raise SalesforceAuthError(
             "decrypt",

@@ -8,7 +8,6 @@ are ``activities``' (a layer above ``partners``).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from activities.deal_inputs import CURRENCY_CODE
 from activities.services.currencies import convert_amount
 from partners.models import Partner, PartnerTotal
 from partners.periods import PeriodError, period_granularity
@@ -36,7 +36,6 @@ __all__ = [
     "partner_totals_upsert",
 ]
 
-_ISO = re.compile(r"^[A-Z]{3}$")
 # numeric(18, 2): 16 digits before the point.
 _MAX_AMOUNT = Decimal("1e16")
 _MAX_NAMES = 50
@@ -74,9 +73,9 @@ def _clean(
         elif amount >= _MAX_AMOUNT or amount != amount.quantize(Decimal("0.01")):
             fail("total_amount", _("At most 16 digits before the point and 2 after it."))
         currency = currency or tenant.corporate_currency
-        if not _ISO.match(currency):
+        if not CURRENCY_CODE.match(currency):
             fail("currency", _("A three-letter ISO currency code, such as JPY or USD."))
-    elif currency and not _ISO.match(currency):
+    elif currency and not CURRENCY_CODE.match(currency):
         fail("currency", _("A three-letter ISO currency code, such as JPY or USD."))
     deal_count = record.get("deal_count")
     if deal_count is not None and not 0 <= deal_count <= 2_147_483_647:
