@@ -41,6 +41,7 @@ demo-data: install
 	$(PY) manage.py recompute_segments --tenant $(DEMO_TENANT)
 	$(PY) manage.py seed_enablement_demo --tenant $(DEMO_TENANT)
 	$(PY) manage.py backfill_momentum --tenant $(DEMO_TENANT) --weeks 12
+	$(PY) manage.py measure_know_how_effect --tenant $(DEMO_TENANT)
 
 run: install
 	$(PY) manage.py runserver 127.0.0.1:8000

@@ -79,3 +79,54 @@ def test_demo_steps_leave_signals_in_the_inbox_and_partners_without_a_performer(
     page = client.get(reverse("deal-signals"))
     assert page.status_code == 200
     assert newest.rep.name in page.content.decode()
+
+
+def test_demo_steps_end_with_a_measured_know_how_effect(capsys):
+    """The whole `make demo-data` chain ends with `measure_know_how_effect`: the seeded
+    shares are old enough and leave partners unreached, so the effect is measured (here on
+    all know-how together; the demo plants no effect, so no sign is asserted). The newest
+    segmentation run stays current, and the know-how pages date the know-how before its
+    shares."""
+    from knowhow.effect import MIN_COMPARISON, MIN_MATCHED
+    from knowhow.models import KnowHow, KnowHowEffect, KnowHowShare
+    from partners.models import Partner
+    from pse_crm.calendar import tenant_today
+    from pse_crm.models import Tenant
+    from pse_crm.tenancy import tenant_scope
+    from segmentation.models import SegmentationRun
+
+    call_command("create_tenant", slug="demo", name="Demo Vendor KK")
+    call_command(
+        "create_user", tenant="demo", email="manager@demo.example", role="manager", password="pw"
+    )
+    call_command("seed_demo", tenant="demo", partners=5, reps=200, views=5000, verbosity=0)
+    call_command("recompute_segments", tenant="demo")
+    call_command("seed_enablement_demo", tenant="demo")
+    call_command("backfill_momentum", tenant="demo", weeks=12)
+    capsys.readouterr()
+    call_command("measure_know_how_effect", tenant="demo")
+    out = capsys.readouterr().out
+    demo = Tenant.objects.get(slug="demo")
+    with tenant_scope(demo):
+        today = tenant_today(demo)
+        shared = set(KnowHowShare.objects.values_list("partner_id", flat=True))
+        assert Partner.objects.exclude(pk__in=shared).exists()
+        assert SegmentationRun.objects.get(is_current=True).as_of_date == today
+        overall = KnowHowEffect.objects.get(know_how__isnull=True, days=30)
+        assert overall.status == KnowHowEffect.Status.MEASURED
+        assert overall.waiting == 0
+        assert overall.matched >= MIN_MATCHED and overall.comparison_reps >= MIN_COMPARISON
+        for name in ("activation", "win_rate"):
+            figures = overall.metrics[name]
+            assert figures["ci_low"] <= figures["did"] <= figures["ci_high"]
+        know_how = KnowHow.objects.order_by("pk").first()
+        first_share = know_how.shares.order_by("shared_on").first().shared_on
+        assert know_how.created_at.date() < first_share <= today - dt.timedelta(days=30)
+        # The know-how shared with the largest partner is measured on its own too.
+        assert know_how.effects.get(days=30).status == KnowHowEffect.Status.MEASURED
+    assert "All know-how: measured" in out, out
+    client = Client()
+    client.post(reverse("login"), {"username": "manager@demo.example", "password": "pw"})
+    page = client.get(reverse("knowhow-detail", args=[know_how.pk])).content.decode()
+    assert 'data-testid="know-how-effect"' in page
+    assert 'data-testid="effect-message"' not in page  # the figures, not "waiting"

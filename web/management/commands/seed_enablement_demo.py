@@ -7,6 +7,15 @@ Deterministic (reps are picked by segment score and id; dates are relative to to
 tenant's time zone) and idempotent: a tenant that already has hearings or support tasks is
 left as it is. Everything is written through the services, so the rules, the status log
 and the quick-win outcomes are the product's own.
+
+The shares are old enough for the know-how effect (``measure_know_how_effect``) to be
+measured: 40 to 120 days back, so their 30 days after have passed, with every other
+partner by pk reached and the rest left as the comparison group. A share day without a
+succeeded segmentation run in the 7 days up to it gets one as of the start of that day
+(the quadrant and tier the effect matches on; a past run never becomes current). The
+hearings and know-how are dated before their shares (``created_at`` backdated: a demo
+tool's licence; the product's own writes always stamp now). The demo's data has no
+planted effect, so the measured differences are noise around zero.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from deal_signals.models import DealSignal
-from knowhow.models import Hearing
+from knowhow.models import Hearing, KnowHow, KnowHowShare
 from partners.models import Partner
 from pse_crm import roles
 from pse_crm.calendar import day_start, tenant_today
@@ -72,6 +81,14 @@ KNOW_HOW = [
     ),
 ]
 
+# Days ago: each hearing was held; each know-how was written; each know-how's shares (one
+# day per partner it goes to). Old enough that 30 days after every share have passed.
+HEARING_DAYS = [150, 136, 122]
+KNOW_HOW_DAYS = [123, 108, 93]
+SHARE_DAYS = [[120, 75], [105, 60], [90, 40]]
+# A share day needs a succeeded segmentation run this many days before it at most.
+RUN_WITHIN_DAYS = 7
+
 # (kind, status path, days ago the task was created, days ago each move happened)
 TASKS = [
     (SupportTask.Kind.ACCOMPANY, ["in_progress", "done"], 50, [45, 20]),
@@ -81,6 +98,13 @@ TASKS = [
     (SupportTask.Kind.MATERIALS, [], 2, []),
     (SupportTask.Kind.OTHER, ["cancelled"], 30, [25]),
 ]
+
+
+def _backdate(model, pk: int, moment: dt.datetime) -> None:
+    """Date a seeded row at ``moment`` (``created_at`` is stamped now on create)."""
+    names = {f.name for f in model._meta.get_fields()}
+    stamps = {name: moment for name in ("created_at", "updated_at") if name in names}
+    model.objects.filter(pk=pk).update(**stamps)
 
 
 class Command(BaseCommand):
@@ -134,6 +158,47 @@ class Command(BaseCommand):
             raise CommandError("No performers or motivated reps: run seed_demo first.")
         return sources, motivated
 
+    def _share_plan(self) -> list[list[tuple[Partner, int]]]:
+        """Per know-how, the partners it goes to and the days ago of each share.
+
+        Every other partner by pk is reached (``partners[0::2]``: the largest, first by pk,
+        among them) and the others never are, so the effect has reps to compare with.
+        Know-how i goes to ``reached[i::3][:2]``; with fewer than three reached partners it
+        still goes to one (some partner reached twice).
+        """
+        reached = list(Partner.objects.order_by("pk"))[0::2]
+        if not reached:
+            return [[] for _ in KNOW_HOW]
+        plan = []
+        for i in range(len(KNOW_HOW)):
+            targets = reached[i :: len(KNOW_HOW)][:2] or [reached[i % len(reached)]]
+            plan.append(list(zip(targets, SHARE_DAYS[i], strict=False)))
+        return plan
+
+    def _segment_share_days(self, tenant, today: dt.date, days_ago: set[int]) -> int:
+        """A segmentation run as of the start of every share day (oldest first) that has
+        no succeeded run in the ``RUN_WITHIN_DAYS`` days up to it: the effect matches on
+        the quadrant and tier of the last run on or before the share. After the current
+        run, so these past runs stay history (the newest run stays current). Returns how
+        many runs were made."""
+        from segmentation.services.runs import segmentation_run
+
+        succeeded = SegmentationRun.objects.filter(status=SegmentationRun.Status.SUCCEEDED)
+        run_days = set(succeeded.values_list("as_of_date", flat=True))
+        made = 0
+        for ago in sorted(days_ago, reverse=True):
+            day = today - dt.timedelta(days=ago)
+            if any(day - dt.timedelta(days=RUN_WITHIN_DAYS) <= d <= day for d in run_days):
+                continue
+            run = segmentation_run(
+                tenant=tenant, as_of=day_start(tenant, day), trigger=SegmentationRun.Trigger.COMMAND
+            )
+            if run.status != SegmentationRun.Status.SUCCEEDED:
+                raise CommandError(f"The segmentation run as of {day} failed: {run.error}")
+            run_days.add(day)
+            made += 1
+        return made
+
     def _seed(self, tenant):
         from deal_signals.services.signals import deal_signals_reevaluate_recent
         from knowhow.services import hearing_create, know_how_create, know_how_share
@@ -151,18 +216,22 @@ class Command(BaseCommand):
         def moment(days_ago: int) -> dt.datetime:
             return day_start(tenant, today - dt.timedelta(days=days_ago)) + dt.timedelta(hours=10)
 
+        plan = self._share_plan()
+        runs = self._segment_share_days(tenant, today, {d for shares in plan for _, d in shares})
+
         with transaction.atomic():
             hearings = [
                 hearing_create(
                     tenant=tenant,
                     rep=segment.rep,
                     held_by=staff[i % len(staff)],
-                    held_on=today - dt.timedelta(days=30 - 7 * i),
+                    held_on=today - dt.timedelta(days=HEARING_DAYS[i]),
                     **HEARINGS[i],
                 )
                 for i, segment in enumerate(sources)
             ]
-            partners = list(Partner.objects.order_by("pk")[: 2 * len(KNOW_HOW)])
+            for i, hearing in enumerate(hearings):
+                _backdate(Hearing, hearing.pk, moment(HEARING_DAYS[i]))
             shares = know_hows = 0
             for i, (title, body, tags, sources_idx) in enumerate(KNOW_HOW):
                 used = [hearings[j] for j in sources_idx if j < len(hearings)]
@@ -176,15 +245,17 @@ class Command(BaseCommand):
                     created_by=manager,
                     tags=tags,
                 )
+                _backdate(KnowHow, know_how.pk, moment(KNOW_HOW_DAYS[i]))
                 know_hows += 1
-                for k, partner in enumerate(partners[i :: len(KNOW_HOW)][:2]):
-                    know_how_share(
+                for partner, days_ago in plan[i]:
+                    share = know_how_share(
                         tenant=tenant,
                         know_how=know_how,
                         partner=partner,
                         shared_by=manager,
-                        shared_on=today - dt.timedelta(days=14 - 3 * k - i),
+                        shared_on=today - dt.timedelta(days=days_ago),
                     )
+                    _backdate(KnowHowShare, share.pk, moment(days_ago))
                     shares += 1
             for segment, (kind, path, created_ago, moves) in zip(motivated, TASKS, strict=False):
                 assignee = staff[segment.rep_id % len(staff)]
@@ -219,7 +290,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Seeded '{tenant.slug}': {len(hearings)} hearings, {know_hows} know-how, "
-                f"{shares} shares, {min(len(motivated), len(TASKS))} support tasks; the "
+                f"{shares} shares ({runs} segmentation runs as of share days), "
+                f"{min(len(motivated), len(TASKS))} support tasks; the "
                 f"recent views of {evaluated} reps went to the deal-signal rules "
                 f"({DealSignal.objects.filter(status=DealSignal.Status.NEW).count()} open "
                 "signals now)."
