@@ -276,6 +276,11 @@ def test_a_lock_timeout_is_a_fault_and_the_ack_comes_after_the_commit(tenant, ke
 # --- the key ------------------------------------------------------------------------
 
 
+def _wrong_secret(key: str) -> str:
+    """``key`` with its last character changed (never to itself)."""
+    return key[:-1] + ("y" if key.endswith("x") else "x")
+
+
 def _revoked(tenant):
     api_key, raw = outbound_key(tenant)
     api_key.revoked = True
@@ -306,7 +311,7 @@ def _inactive_tenant(tenant):
         _revoked,
         _expired,
         _inactive_tenant,
-        lambda t: outbound_key(t)[1][:-1] + "x",  # the right prefix, a wrong secret
+        lambda t: _wrong_secret(outbound_key(t)[1]),  # the right prefix, a wrong secret
         lambda t: outbound_key(t)[0].prefix,  # the prefix alone
         lambda t: "nonsense",
         lambda t: "%00" + outbound_key(t)[1],
