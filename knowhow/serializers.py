@@ -118,8 +118,12 @@ class KnowHowEffectMetricSerializer(serializers.Serializer):
         allow_null=True,
         help_text=_("Difference in differences: the reached reps' change less the comparison's."),
     )
-    ci_low = serializers.FloatField(allow_null=True, help_text=_("Bootstrap 95% interval, low."))
-    ci_high = serializers.FloatField(allow_null=True, help_text=_("Bootstrap 95% interval, high."))
+    ci_low = serializers.FloatField(
+        allow_null=True, help_text=_("Lower end of the bootstrap interval (95 percent).")
+    )
+    ci_high = serializers.FloatField(
+        allow_null=True, help_text=_("Upper end of the bootstrap interval (95 percent).")
+    )
 
 
 class KnowHowEffectSerializer(serializers.Serializer):
