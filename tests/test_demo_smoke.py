@@ -73,10 +73,11 @@ def test_demo_steps_leave_signals_in_the_inbox_and_partners_without_a_performer(
         partners = PartnerSegment.objects.filter(run__is_current=True)
         assert partners.count() == 5
         assert partners.filter(performers=0).count() == 2
-        newest = new.order_by("-last_viewed_at").select_related("rep").first()
+        # The inbox lists newest first by when a signal was raised (deal_signal_list).
+        newest = new.order_by("-created_at", "-pk").select_related("rep").first()
     client = Client()
     client.post(reverse("login"), {"username": "manager@demo.example", "password": "pw"})
-    page = client.get(reverse("deal-signals"))
+    page = client.get(reverse("deal-signals"), {"status": "new"})
     assert page.status_code == 200
     assert newest.rep.name in page.content.decode()
 
