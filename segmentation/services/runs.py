@@ -4,10 +4,10 @@
 described in ``segments``, the statistics in ``statistics``):
 
 1. the rep segments: one ``CREATE TEMPORARY TABLE … AS SELECT`` of the per-rep
-   aggregates, then one ``INSERT … SELECT`` of every employed rep's segment
-   (``segments.write_rep_segments``);
-2. that ``INSERT`` returns ``(partner, views, results, …)`` per rep (``RETURNING``: no
-   read back) into NumPy columns for the counts and the statistics (Spearman's ρ;
+   aggregates, one read of the figures the placement needs, the cut-offs, quadrants,
+   scores and tiers in NumPy, then one ``INSERT … SELECT`` of every employed rep's
+   segment (``segments.write_rep_segments``);
+2. those NumPy columns (no read back) give the counts and the statistics (Spearman's ρ;
    correlation, not causation): ``statistics.summarise``;
 3. one ``INSERT … SELECT`` writes the per-partner figures with their statistics and the
    first-performer playbook (``segments.write_partner_segments``);

@@ -3,13 +3,16 @@
 1. one ``CREATE TEMPORARY TABLE … AS SELECT`` aggregates the views (count, distinct
    materials and last view: on PostgreSQL from the views' roll-ups where that pays, see
    ``sql.views_cte``) and the deals (won in window, open pipeline) per employed rep
-   (PostgreSQL may run it with parallel workers); then one ``INSERT … SELECT`` writes
-   every rep's segment with the cut-offs (chosen between the two from the per-axis
-   counts and medians of the temporary table: ``segmentation/cutoffs.py``), the quadrant,
-   a score, the 2:6:2 tier inside the partner (window functions) and the rep's quadrant
-   and tier in the previous current run, and returns what it wrote as the run's
-   ``Sample`` (step 2, ``statistics``). Besides the views' roll-ups, the same SQL runs on PostgreSQL and
-   SQLite (the backend branches are in ``sql``);
+   (PostgreSQL may run it with parallel workers). One read of it brings the figures the
+   placement needs into NumPy, as integers (a won amount in hundredths): the cut-offs
+   (chosen from the per-axis counts and medians: ``segmentation/cutoffs.py``), the
+   quadrant, a score and the 2:6:2 tier inside the partner are computed there, exactly
+   (``quadrants``). Then one ``INSERT … SELECT`` writes every rep's segment from the
+   temporary table joined to that placement (one array per column: ``sql.computed_rows``)
+   and to the rep's quadrant and tier in the previous current run. The NumPy columns are
+   the run's ``Sample`` (step 2, ``statistics``): nothing is read back. Besides the
+   views' roll-ups, the same SQL runs on PostgreSQL and SQLite (the backend branches
+   are in ``sql``);
 3. one ``INSERT … SELECT`` writes the per-partner figures (integer sums by NumPy, exact)
    with their statistics and the first-performer playbook, from one JSON parameter
    (``sql.json_rows``).
@@ -56,7 +59,7 @@ from django.utils import timezone
 
 from activities.models import Deal
 from reps.models import Rep
-from segmentation.cutoffs import AxisStats, Cutoff, choose_results_cutoff, choose_views_cutoff
+from segmentation.cutoffs import Cutoff, choose_results_cutoff, choose_views_cutoff
 from segmentation.models import (
     PartnerSegment,
     Quadrant,
@@ -65,13 +68,12 @@ from segmentation.models import (
     SegmentationSettings,
     Tier,
 )
+from segmentation.services.quadrants import axis_stats, high, quadrants, scores, tiers
 from segmentation.services.sql import (
+    computed_rows,
     epoch_sql,
-    high_condition,
     json_rows,
     last_view_sql,
-    median_cte,
-    results_column,
     views_cte,
     views_rollups_pay,
     without_index_scans,
@@ -93,10 +95,10 @@ class RepSegmentsWritten:
     results_cutoff: Cutoff
 
 
-def _decimal(value) -> Decimal | None:
-    if value is None:
-        return None
-    return Decimal(str(value)).quantize(Decimal("0.0001"))
+# Code to name (``quadrants.QUADRANT_CODES``, ``TIER_CODES``); a tier code of -1 (none)
+# reads the last entry.
+_QUADRANT_NAMES = np.array(Quadrant.values, dtype=object)
+_TIER_NAMES = np.array([*Tier.values, None], dtype=object)
 
 
 def write_rep_segments(
@@ -106,10 +108,14 @@ def write_rep_segments(
     previous_run_id: int | None,
     rollups: bool | None = None,
 ) -> RepSegmentsWritten:
-    """Step 1: every employed rep's segment, in one set-based statement; returns what the
-    statement wrote, as the sample for steps 2 and 3, with the cut-offs it used.
-    ``rollups``: read the views' roll-ups (default: where they pay, see
-    ``views_rollups_pay``)."""
+    """Step 1: every employed rep's segment; returns what was written, as the sample for
+    steps 2 and 3, with the cut-offs used. ``rollups``: read the views' roll-ups
+    (default: where they pay, see ``views_rollups_pay``).
+
+    Three statements: the per-rep aggregates into a temporary table, a read of the
+    figures the placement needs (integers: no decimal or datetime parsing), and one
+    ``INSERT … SELECT`` joining the temporary table to the placement computed in NumPy
+    (``quadrants``) and to the previous run."""
     ops = connection.ops
     as_of = run.as_of
     if timezone.is_naive(as_of):
@@ -119,10 +125,6 @@ def write_rep_segments(
     # The UTC days at the ends of the view window (the roll-ups' days are UTC days).
     first_day = views_from.astimezone(dt.UTC).date()
     last_day = as_of.astimezone(dt.UTC).date()
-    tier_measure = {
-        SegmentationSettings.TierMeasure.VIEWS: "views",
-        SegmentationSettings.TierMeasure.RESULTS: "results",
-    }.get(config.tier_measure, "score")
     params = {
         "tenant": run.tenant_id,
         "run": run.pk,
@@ -141,20 +143,9 @@ def write_rep_segments(
         "won_from": ops.adapt_datefield_value(
             as_of_date - dt.timedelta(days=config.results_window_days)
         ),
-        "min_reps": int(config.min_reps_for_tiers),
-        "performer": Quadrant.PERFORMER.value,
-        "motivated": Quadrant.MOTIVATED.value,
-        "independent": Quadrant.INDEPENDENT.value,
-        "casual": Quadrant.CASUAL.value,
-        "dormant": Quadrant.DORMANT.value,
-        "top": Tier.TOP.value,
-        "middle": Tier.MIDDLE.value,
-        "bottom": Tier.BOTTOM.value,
     }
     if rollups is None:
         rollups = views_rollups_pay(params)
-    views_high = high_condition("m.views", "views")
-    results_high = high_condition("m.results", "results")
     deal = Deal._meta.db_table
     rep = Rep._meta.db_table
     seg = RepSegment._meta.db_table
@@ -183,7 +174,9 @@ def write_rep_segments(
     )
     -- Active: a view in the view window, a win in the results window or a deal created
     -- in the view window. An open deal alone is not activity.
-    SELECT x.*, x.{results_column(config)} AS results,
+    SELECT x.rep_id, x.partner_id, x.views, x.materials,
+           {last_view_sql(rollups=rollups, row="x")} AS last_view,
+           x.won_amount, x.won_deals, x.open_amount, x.open_deals, x.created_deals,
            (x.views > 0 OR x.won_deals > 0 OR x.created_deals > 0) AS active
     FROM (
     SELECT r.id AS rep_id, r.partner_id,
@@ -201,109 +194,95 @@ def write_rep_segments(
     WHERE r.tenant_id = %(tenant)s AND r.is_employed
     ) x
     """
-    # Step 1b: per axis, the reps above zero, their median and their maximum: what the
-    # cut-offs are chosen from (segmentation/cutoffs.py), passed to 1c as parameters.
-    axis_stats = f"""
-    WITH
-    vn AS (SELECT COUNT(*) AS c, MAX(views) AS top FROM {base} WHERE views > 0),
-    rn AS (SELECT COUNT(*) AS c, MAX(results) AS top FROM {base} WHERE results > 0),
-    {median_cte("vmed", "views", base, "vn")},
-    {median_cte("rmed", "results", base, "rn")}
-    SELECT vn.c, (SELECT cut FROM vmed), vn.top, rn.c, (SELECT cut FROM rmed), rn.top
-    FROM vn CROSS JOIN rn
-    """
-    # Step 1c: quadrants, score and tiers, written in one INSERT … SELECT. The rows carry
-    # every column through (no join back to the temporary table), and the statement
-    # returns what the statistics and the partner figures need (no read back).
-    segments = f"""
-    WITH
-    -- PERCENT_RANK() by views and by results, without sorting every rep's row twice:
-    -- per distinct value, the reps below it (a sort of the distinct values: few for the
-    -- views, about one per active rep for a won amount), joined back on the value.
-    -- (rank - 1) / (n - 1) as PERCENT_RANK computes it; 0 for one rep.
-    total AS (SELECT COUNT(*) AS n FROM {base}),
-    views_below AS (
-        SELECT views, SUM(COUNT(*)) OVER (ORDER BY views) - COUNT(*) AS below
-        FROM {base} GROUP BY views
-    ),
-    results_below AS (
-        SELECT results, SUM(COUNT(*)) OVER (ORDER BY results) - COUNT(*) AS below
-        FROM {base} GROUP BY results
-    ),
-    q AS (
-        SELECT m.*,
-               CASE WHEN {views_high} THEN 1 ELSE 0 END AS vh,
-               CASE WHEN {results_high} THEN 1 ELSE 0 END AS rh,
-               (CASE WHEN total.n > 1
-                     THEN CAST(vb.below AS double precision) / (total.n - 1) ELSE 0 END
-                + CASE WHEN total.n > 1
-                       THEN CAST(rb.below AS double precision) / (total.n - 1) ELSE 0 END
-               ) * 50.0 AS score
-        FROM {base} m CROSS JOIN total
-        JOIN views_below vb ON vb.views = m.views
-        JOIN results_below rb ON rb.results = m.results
-    ),
-    t AS (
-        SELECT q.*,
-               COUNT(*) OVER (PARTITION BY q.partner_id) AS n,
-               RANK() OVER w AS rd,
-               -- Reps at or above this one (its ties included): n minus it, plus one, is
-               -- the ascending rank, from the same sort as the descending one.
-               COUNT(*) OVER w AS at_or_above
-        FROM q
-        WINDOW w AS (PARTITION BY q.partner_id ORDER BY q.{tier_measure} DESC)
-    )
-    INSERT INTO {seg} (
-        tenant_id, run_id, rep_id, partner_id, views, distinct_materials, last_viewed_at,
-        won_amount, won_deals, open_pipeline_amount, open_deals, created_deals, is_active,
-        quadrant, tier, score, previous_quadrant, previous_tier
-    )
-    SELECT %(tenant)s, %(run)s, t.rep_id, t.partner_id, t.views,
-           t.materials, {last_view_sql(rollups=rollups)},
-           t.won_amount, t.won_deals, t.open_amount, t.open_deals, t.created_deals, t.active,
-           CASE WHEN t.vh = 1 AND t.rh = 1 THEN %(performer)s
-                WHEN t.vh = 1 THEN %(motivated)s
-                WHEN t.rh = 1 THEN %(independent)s
-                WHEN t.active THEN %(casual)s
-                ELSE %(dormant)s END,
-           CASE WHEN t.n < %(min_reps)s THEN NULL
-                WHEN t.{tier_measure} > 0 AND t.rd <= t.n / 5 THEN %(top)s
-                WHEN t.n - t.at_or_above + 1 <= t.n / 5 THEN %(bottom)s
-                ELSE %(middle)s END,
-           t.score, p.quadrant, p.tier
-    FROM t
-    LEFT JOIN {seg} p
-      ON p.tenant_id = %(tenant)s AND p.run_id = %(previous_run)s AND p.rep_id = t.rep_id
-    -- In the order of the (run, rep) key: each row appends to it (a row in the middle
-    -- of the run's range costs about three times as much).
-    ORDER BY t.rep_id
-    RETURNING partner_id, views, CAST({results_column(config)} AS double precision),
-              is_active, quadrant, tier, won_deals, CAST(ROUND(won_amount * 100) AS bigint),
-              rep_id, {epoch_sql("last_viewed_at")}
+    # Step 1b: what the placement needs, as integers (the won amount in hundredths: exact)
+    # and the last view as seconds since 1970, in the order of the (run, rep) key.
+    figures = f"""
+    SELECT rep_id, partner_id, views, won_deals, CAST(ROUND(won_amount * 100) AS bigint),
+           active, {epoch_sql("last_view")}
+    FROM {base} ORDER BY rep_id
     """
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {base}")
         with without_index_scans():
             cursor.execute(aggregates, params)
-        cursor.execute(axis_stats, params)
-        vn, vmed, vtop, rn, rmed, rtop = cursor.fetchone()
-        views_cut = choose_views_cutoff(
-            config=config, stats=AxisStats(int(vn), _decimal(vmed), _decimal(vtop))
+        cursor.execute(figures)
+        rows = np.array(cursor.fetchall(), dtype=object).reshape(-1, 7)
+        rep_ids = rows[:, 0].astype(np.int64)
+        partner = rows[:, 1].astype(np.int64)
+        views = rows[:, 2].astype(np.int64)
+        won_deals = rows[:, 3].astype(np.int64)
+        won_cents = rows[:, 4].astype(np.int64)
+        active = rows[:, 5].astype(bool)
+        last_view = rows[:, 6].astype(float)  # None: NaN
+
+        # Step 1c: the cut-offs, quadrants, score and tiers (``quadrants``), in integer
+        # units: views and won deals as counts, a won amount in hundredths.
+        if config.results_measure == SegmentationSettings.ResultsMeasure.WON_DEALS:
+            results, scale = won_deals, 1
+        else:
+            results, scale = won_cents, 100
+        views_cut = choose_views_cutoff(config=config, stats=axis_stats(views))
+        results_cut = choose_results_cutoff(config=config, stats=axis_stats(results, scale))
+        quadrant = quadrants(
+            views_high=high(views, views_cut),
+            results_high=high(results, results_cut, scale),
+            active=active,
         )
-        results_cut = choose_results_cutoff(
-            config=config, stats=AxisStats(int(rn), _decimal(rmed), _decimal(rtop))
+        score = scores(views, results)
+        tier = tiers(
+            partner=partner,
+            measure={
+                SegmentationSettings.TierMeasure.VIEWS: views,
+                SegmentationSettings.TierMeasure.RESULTS: results,
+            }.get(config.tier_measure, score),
+            min_reps=int(config.min_reps_for_tiers),
         )
-        # Floats keep SQLite comparing numbers with numbers.
-        params |= {
-            "views_above": views_cut.above,
-            "views_at_least": views_cut.at_least,
-            "results_above": results_cut.above,
-            "results_at_least": results_cut.at_least,
-        }
-        cursor.execute(segments, params)
-        rows = cursor.fetchall()
+
+        # Step 1d: every segment in one INSERT … SELECT, the placement joined by rep, the
+        # previous current run's quadrant and tier beside it.
+        placement, placement_params = computed_rows(
+            {
+                "rep_id": ("bigint", rep_ids.tolist()),
+                "quadrant": ("varchar(16)", _QUADRANT_NAMES[quadrant].tolist()),
+                "tier": ("varchar(8)", _TIER_NAMES[tier].tolist()),
+                "score": ("double precision", score.tolist()),
+            }
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO {seg} (
+                tenant_id, run_id, rep_id, partner_id, views, distinct_materials,
+                last_viewed_at, won_amount, won_deals, open_pipeline_amount, open_deals,
+                created_deals, is_active, quadrant, tier, score, previous_quadrant,
+                previous_tier
+            )
+            SELECT %s, %s, b.rep_id, b.partner_id, b.views, b.materials, b.last_view,
+                   b.won_amount, b.won_deals, b.open_amount, b.open_deals, b.created_deals,
+                   b.active, c.quadrant, c.tier, c.score, p.quadrant, p.tier
+            FROM {base} b
+            JOIN {placement} c ON c.rep_id = b.rep_id
+            LEFT JOIN {seg} p ON p.tenant_id = %s AND p.run_id = %s AND p.rep_id = b.rep_id
+            -- In the order of the (run, rep) key: each row appends to it (a row in the
+            -- middle of the run's range costs about three times as much).
+            ORDER BY b.rep_id
+            """,
+            [run.tenant_id, run.pk, *placement_params, run.tenant_id, previous_run_id],
+        )
         cursor.execute(f"DROP TABLE {base}")
-    return RepSegmentsWritten(Sample.from_rows(rows), views_cut, results_cut)
+    sample = Sample(
+        partner=partner,
+        views=views.astype(float),
+        # (Hundredths to units: the nearest float to the exact amount.)
+        results=results / scale,
+        active=active,
+        quadrant=quadrant,
+        tier=tier,
+        won_deals=won_deals,
+        won_cents=won_cents,
+        rep=rep_ids,
+        last_view=last_view,
+    )
+    return RepSegmentsWritten(sample, views_cut, results_cut)
 
 
 def _first_performer_candidates(

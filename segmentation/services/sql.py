@@ -1,9 +1,9 @@
 """SQL fragments of the segmentation run and the tuning of its transaction.
 
-The run's statements (``segments``) are built from these parts: the views CTE, the median
-CTE, the "high" conditions, the last-view probe and the JSON reader. The same SQL runs on
-PostgreSQL and SQLite but for these backend branches, all of them here (the advisory
-lock aside, in ``runs``):
+The run's statements (``segments``) are built from these parts: the views CTE, the
+last-view probe, and the readers of rows computed in Python (JSON, arrays). The same SQL
+runs on PostgreSQL and SQLite but for these backend branches, all of them here (the
+advisory lock aside, in ``runs``):
 
 * on PostgreSQL the run's transaction raises ``work_mem`` (sorts stay in memory), makes
   parallel plans cheaper, turns JIT compilation off (it cost more than it saved) and does
@@ -12,26 +12,25 @@ lock aside, in ``runs``):
 * the aggregates run without plain index scans: ``without_index_scans``;
 * the views' roll-ups, where they pay: ``views_cte``, ``views_rollups_pay``;
 * the JSON reader (``jsonb_array_elements`` on PostgreSQL, ``json_each`` on SQLite):
-  ``json_rows``.
+  ``json_rows``; rows computed in Python, one array per column (``unnest`` on
+  PostgreSQL, the JSON reader on SQLite): ``computed_rows``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connection
 
 from activities.models import MaterialView, RepMaterialSpan, RepViewDay
-from segmentation.models import SegmentationSettings
 
 __all__ = [
+    "computed_rows",
     "epoch_sql",
-    "high_condition",
     "json_rows",
     "last_view_sql",
-    "median_cte",
-    "results_column",
     "tune_transaction",
     "views_cte",
     "views_rollups_pay",
@@ -65,32 +64,6 @@ def tune_transaction() -> None:
             "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(local_settings)),
             [value for pair in local_settings.items() for value in pair],
         )
-
-
-def results_column(config: SegmentationSettings) -> str:
-    if config.results_measure == SegmentationSettings.ResultsMeasure.WON_DEALS:
-        return "won_deals"
-    return "won_amount"
-
-
-def high_condition(column: str, axis: str) -> str:
-    """SQL for "high" on one axis, from the cut-off chosen for the run
-    (``segmentation.cutoffs.Cutoff``): more than ``%(<axis>_above)s``, at least
-    ``%(<axis>_at_least)s``, and more than zero."""
-    return f"({column} > %({axis}_above)s AND {column} >= %({axis}_at_least)s AND {column} > 0)"
-
-
-def median_cte(name: str, column: str, base: str, count: str) -> str:
-    """A portable median (PostgreSQL and SQLite): the middle one or two of the sorted
-    values above zero (``LIMIT``/``OFFSET`` from the CTE ``count``, which counts them),
-    averaged. NULL when no value is above zero."""
-    return f"""{name} AS (
-        SELECT AVG({column}) AS cut FROM (
-            SELECT {column} FROM {base} WHERE {column} > 0 ORDER BY {column}
-            LIMIT 2 - (SELECT c FROM {count}) %% 2
-            OFFSET ((SELECT c FROM {count}) - 1) / 2
-        ) middle
-    )"""
 
 
 def epoch_sql(column: str) -> str:
@@ -214,20 +187,20 @@ def views_cte(*, rollups: bool) -> str:
     )"""
 
 
-def last_view_sql(*, rollups: bool) -> str:
-    """The segment's last view, in the segment statement (``t`` is the rep's row), where
-    index scans are allowed: the few reps the aggregates could not settle ask the views
-    (one backward index probe each)."""
+def last_view_sql(*, rollups: bool, row: str) -> str:
+    """The segment's last view, from the aggregates' row ``row`` (its ``rep_id``,
+    ``last_view`` and ``unsettled``): the few reps the aggregates could not settle ask
+    the views (one backward index-only probe each)."""
     probe = f"""(
                SELECT MAX(mv2.viewed_at) FROM {MaterialView._meta.db_table} mv2
-               WHERE mv2.tenant_id = %(tenant)s AND mv2.rep_id = t.rep_id
+               WHERE mv2.tenant_id = %(tenant)s AND mv2.rep_id = {row}.rep_id
                  AND mv2.viewed_at <= %(as_of)s
            )"""
     if rollups:
         # A rep with views after as_of: its settled pairs may miss a later one before it.
-        return f"CASE WHEN t.unsettled THEN {probe} ELSE t.last_view END"
+        return f"CASE WHEN {row}.unsettled THEN {probe} ELSE {row}.last_view END"
     # Without a view in the window: the last one before it.
-    return f"COALESCE(t.last_view, {probe})"
+    return f"COALESCE({row}.last_view, {probe})"
 
 
 def _estimated_rows(sql: str, params: dict) -> float:
@@ -293,3 +266,30 @@ def json_rows(columns: dict[str, str]) -> str:
         f"json_extract(e.value, '$[{i}]') AS {name}" for i, name in enumerate(columns)
     )
     return f"(SELECT {selected} FROM json_each(%s) AS e)"
+
+
+def computed_rows(columns: dict[str, tuple[str, list]]) -> tuple[str, list]:
+    """A subquery of rows computed in Python, one list of values per column
+    (``{name: (sql type, values)}``), and its parameters.
+
+    On PostgreSQL one array literal per column, read by ``unnest``: a 50,000-element
+    array costs PostgreSQL a few milliseconds to read, and the client one ``join``
+    (adapting 50,000 values one by one costs the client far more). The values must be
+    integers, floats or text needing no quoting (names, codes), or ``None``. Elsewhere
+    (SQLite): ``json_rows`` over the same values.
+    """
+    if connection.vendor != "postgresql":
+        rows = json.dumps(
+            [list(row) for row in zip(*(v for _, v in columns.values()), strict=True)]
+        )
+        return json_rows({name: sql_type for name, (sql_type, _) in columns.items()}), [rows]
+    arrays = ", ".join(f"CAST(%s AS {sql_type}[])" for sql_type, _ in columns.values())
+    params = [
+        "{" + ",".join(map(str, values) if None not in values else _with_nulls(values)) + "}"
+        for _, values in columns.values()
+    ]
+    return f"(SELECT * FROM unnest({arrays}) AS u({', '.join(columns)}))", params
+
+
+def _with_nulls(values: list) -> Iterator[str]:
+    return ("NULL" if v is None else str(v) for v in values)

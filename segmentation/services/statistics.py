@@ -1,8 +1,8 @@
 """The statistics of a segmentation run: the sample it wrote, its counts and Spearman's ρ.
 
-The rep segments statement returns ``(partner, views, results, …)`` per rep
-(``RETURNING``: no read back); ``Sample`` holds them as NumPy columns for the run's counts
-and cut-offs (``summarise``) and the partner figures (``segments``).
+``Sample`` holds the rep segments a run wrote as NumPy columns (``segments`` computes the
+quadrants, scores and tiers in these columns before writing them: no read back), for the
+run's counts and cut-offs (``summarise``) and the partner figures (``segments``).
 
 Views × results is measured by Spearman's ρ, vectorised with NumPy/SciPy over the tenant
 and each partner at once (``spearman_grouped``). Correlation, not causation.
@@ -16,7 +16,7 @@ Edge cases, decided:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +27,8 @@ from segmentation.models import PartnerSegment, Quadrant, SegmentationRun, Tier
 
 __all__ = [
     "MIN_REPS_FOR_STATISTICS",
+    "QUADRANT_CODES",
+    "TIER_CODES",
     "Sample",
     "spearman",
     "spearman_grouped",
@@ -35,8 +37,10 @@ __all__ = [
 
 MIN_REPS_FOR_STATISTICS = 10
 
-_QUADRANT_CODES = {quadrant: code for code, quadrant in enumerate(Quadrant.values)}
-_TIER_CODES = {None: -1} | {tier: code for code, tier in enumerate(Tier.values)}
+# The codes a ``Sample`` holds: the index in ``Quadrant.values`` / ``Tier.values``; -1 for
+# no tier.
+QUADRANT_CODES = {quadrant: code for code, quadrant in enumerate(Quadrant.values)}
+TIER_CODES = {None: -1} | {tier: code for code, tier in enumerate(Tier.values)}
 
 
 @dataclass(frozen=True)
@@ -54,35 +58,11 @@ class Sample:
     rep: np.ndarray  # rep id (int64)
     last_view: np.ndarray  # float64: the last view in seconds since 1970; NaN for none
 
-    @classmethod
-    def from_rows(cls, rows: list[tuple]) -> Sample:
-        """From ``(partner, views, results, active, quadrant, tier, won deals, won
-        amount × 100, rep, last view in seconds since 1970)`` rows, a column at a time
-        (``zip(*rows)`` costs several times more: it allocates a tuple per rep twice
-        over)."""
-        n = len(rows)
-
-        def column(values: Iterator, dtype: type) -> np.ndarray:
-            return np.fromiter(values, dtype=dtype, count=n)
-
-        return cls(
-            partner=column((row[0] for row in rows), np.int64),
-            views=column((row[1] for row in rows), float),
-            results=column((row[2] for row in rows), float),
-            active=column((row[3] for row in rows), bool),
-            quadrant=column((_QUADRANT_CODES[row[4]] for row in rows), np.int8),
-            tier=column((_TIER_CODES[row[5]] for row in rows), np.int8),
-            won_deals=column((row[6] for row in rows), np.int64),
-            won_cents=column((row[7] for row in rows), np.int64),
-            rep=column((row[8] for row in rows), np.int64),
-            last_view=column((np.nan if row[9] is None else row[9] for row in rows), float),
-        )
-
     def quadrant_is(self, quadrant: str) -> np.ndarray:
-        return self.quadrant == _QUADRANT_CODES[quadrant]
+        return self.quadrant == QUADRANT_CODES[quadrant]
 
     def tier_is(self, tier: str | None) -> np.ndarray:
-        return self.tier == _TIER_CODES[tier]
+        return self.tier == TIER_CODES[tier]
 
 
 def _apply_correlation(obj: SegmentationRun | PartnerSegment, result: dict | None) -> None:
