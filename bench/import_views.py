@@ -56,7 +56,7 @@ import psycopg  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from activities.models import Material, MaterialView  # noqa: E402
+from activities.models import Material, MaterialView, RepMaterialSpan, RepViewDay  # noqa: E402
 from activities.services.material_views import material_views_ingest  # noqa: E402
 from activities.signals import material_views_ingested  # noqa: E402
 from partners.models import Partner, PartnerDomain  # noqa: E402
@@ -123,11 +123,17 @@ def write_csv(path: Path, *, rows: int, emails: list[str], materials: list[str])
 
 
 def delete_views(tenant: Tenant) -> None:
+    """Delete the tenant's views (their roll-ups go with them) and VACUUM the three tables,
+    so that every round starts from the same state: without it each round inserts into
+    indexes holding the dead entries of every earlier round, while the floor's table is
+    new each time."""
     with tenant_scope(tenant), connection.cursor() as cursor:
         cursor.execute(
             f"DELETE FROM {MaterialView._meta.db_table} WHERE tenant_id = %s", [tenant.pk]
         )
-        cursor.execute(f"ANALYZE {MaterialView._meta.db_table}")
+    with psycopg.connect(_conninfo(), autocommit=True) as conn:
+        for model in (MaterialView, RepViewDay, RepMaterialSpan):
+            conn.execute(f"VACUUM ANALYZE {model._meta.db_table}")
 
 
 def timed(label: str, rows: int, fn) -> float:
