@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -56,10 +56,33 @@ def notification_preference_set(
     return pref
 
 
-def notifications_for_signals(
-    *, tenant: Tenant, signals: Sequence[DealSignal]
-) -> list[Notification]:
-    """Create each signal's in-app notifications and queue the immediate emails.
+def _notifications_insert(*, tenant: Tenant, pairs: Sequence[tuple[int, int]]) -> list[int]:
+    """Insert one notification per (signal id, user id) pair; their ids, in pair order.
+
+    PostgreSQL: one ``INSERT … SELECT FROM unnest`` of two id arrays (no model instance
+    per row). Elsewhere: ``rows_insert``. Raw SQL is not scoped: the tenant is set here.
+    """
+    if not pairs:
+        return []
+    if connection.vendor != "postgresql":
+        notes = [Notification(tenant=tenant, user_id=u, signal_id=s) for s, u in pairs]
+        rows_insert(model=Notification, objs=notes)
+        return [n.pk for n in notes]
+    signal_ids, user_ids = (list(c) for c in zip(*pairs, strict=True))
+    with connection.cursor() as cursor:
+        # unnest() yields in order and INSERT … SELECT returns in insertion order.
+        cursor.execute(
+            f"INSERT INTO {Notification._meta.db_table} (tenant_id, user_id, signal_id, created_at)"
+            " SELECT %s, u, s, %s FROM unnest(%s::bigint[], %s::bigint[]) AS t(s, u)"
+            " RETURNING id",
+            [tenant.pk, timezone.now(), signal_ids, user_ids],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def notifications_for_signals(*, tenant: Tenant, signals: Sequence[DealSignal]) -> list[int]:
+    """Create each signal's in-app notifications and queue the immediate emails; returns
+    the new notifications' ids.
 
     Guarantees: at most one notification per user and signal; set-based (three reads and
     one insert for any number of signals); emails are sent after the commit, by the
@@ -85,23 +108,23 @@ def notifications_for_signals(
         ).values_list("user_id", "email", "on_duty")
     }
     on_duty = sorted(u for u, (_email, duty) in prefs.items() if duty)
-    notes = []
+    pairs: list[tuple[int, int]] = []
     for signal in signals:
         owner = owners.get(signal.partner_id)
         recipients = [owner] if owner in members else on_duty
-        notes.extend(Notification(tenant=tenant, user_id=u, signal=signal) for u in recipients)
-    rows_insert(model=Notification, objs=notes)  # one statement for any number
+        pairs.extend((signal.pk, u) for u in recipients)
+    ids = _notifications_insert(tenant=tenant, pairs=pairs)  # one statement for any number
     immediate = [
-        n.pk
-        for n in notes
-        if prefs.get(n.user_id, (NotificationPreference.Email.IMMEDIATE, False))[0]
+        pk
+        for pk, (_signal, user_id) in zip(ids, pairs, strict=True)
+        if prefs.get(user_id, (NotificationPreference.Email.IMMEDIATE, False))[0]
         == NotificationPreference.Email.IMMEDIATE
     ]
     if immediate:
         tenant_id = tenant.pk
         # robust: Django logs the callback's exception instead of raising it.
         transaction.on_commit(lambda: send_task(EMAILS_TASK, tenant_id, immediate), robust=True)
-    return notes
+    return ids
 
 
 def _signal_lines(signals: Sequence[DealSignal]) -> list[dict]:

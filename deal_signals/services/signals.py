@@ -1,9 +1,12 @@
 """Deal signals: evaluate the reps whose views just arrived, and handle the signals raised.
 
-Evaluation is set-based: for a batch of reps it runs a fixed handful of queries per chunk
-of ``EVALUATION_CHUNK`` reps (views, claimed views, open signals, first views, segments,
-open deals) and finds the view windows in memory, so a 10,000-view batch costs the same
-few round trips as a 10-view one.
+Evaluation is set-based. On PostgreSQL one statement finds every rule's hits for the whole
+batch of reps and stores the signals with their views (``signals_sql``: window functions
+over the reps' recent views). Elsewhere (SQLite, the demo) a fixed handful of queries per
+chunk of ``EVALUATION_CHUNK`` reps (views, claimed views, open signals, first views,
+segments, open deals) read the views and the windows are found in memory. Either way a
+10,000-view batch costs the same few round trips as a 10-view one, and the two paths
+raise the same signals (``tests/deal_signals/test_signals_sql.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from deal_signals.models import (
     SignalRule,
 )
 from deal_signals.services.rows import rows_insert
+from deal_signals.services.signals_sql import signals_raise
 from pse_crm import roles
 from pse_crm.models import Membership, Tenant
 from pse_crm.tasks import send_task
@@ -278,7 +282,8 @@ def deal_signals_evaluate(
     """Raise the signals the enabled rules find in the views of ``rep_ids``; notify.
 
     Guarantees:
-    * only the given reps are looked at, with a fixed number of queries per 2,000 reps;
+    * only the given reps are looked at, with a fixed number of queries (on PostgreSQL,
+      one statement finds and stores the signals; elsewhere a few queries per 2,000 reps);
     * a view raises each kind of signal at most once, so replayed views or a repeated
       evaluation raise nothing new;
     * a rep with an open (``new``, unexpired) signal of a kind gets no second one of it;
@@ -303,13 +308,26 @@ def deal_signals_evaluate(
         if not rules or not rep_ids:
             return []
         deal_signals_expire(tenant=tenant, now=now)
-        created: list[DealSignal] = []
-        for chunk in _chunks(rep_ids, EVALUATION_CHUNK):
-            hits = _hits_for_chunk(rep_ids=chunk, rules=rules, now=now)
-            if hits:
-                created.extend(_store_hits(tenant=tenant, hits=hits, rules=rules, now=now))
+        if connection.vendor == "postgresql":
+            # One statement finds and stores every signal (signals_sql says how).
+            created = signals_raise(tenant=tenant, rep_ids=rep_ids, rules=rules, now=now)
+        else:
+            created = _evaluate_in_python(tenant=tenant, rep_ids=rep_ids, rules=rules, now=now)
         if created:
             notifications_for_signals(tenant=tenant, signals=created)
+    return created
+
+
+def _evaluate_in_python(
+    *, tenant: Tenant, rep_ids: Sequence[int], rules: dict[str, SignalRule], now: dt.datetime
+) -> list[DealSignal]:
+    """The evaluation on other databases (SQLite, the demo): a fixed handful of queries
+    per chunk of reps, the windows found in memory."""
+    created: list[DealSignal] = []
+    for chunk in _chunks(rep_ids, EVALUATION_CHUNK):
+        hits = _hits_for_chunk(rep_ids=chunk, rules=rules, now=now)
+        if hits:
+            created.extend(_store_hits(tenant=tenant, hits=hits, rules=rules, now=now))
     return created
 
 
