@@ -279,6 +279,22 @@ class Deal(TenantOwned):
                 condition=Q(rep__isnull=True),
                 name="deal_unlinked_rep",
             ),
+            # The pages' share-of-wallet sums (won deals of a partner by close date)
+            # answered from the index alone: an index-only scan instead of reading most
+            # of the table at 200,000 deals (bench/pages.py, docs/performance.md).
+            models.Index(
+                fields=["tenant", "partner", "close_date"],
+                include=["amount_corporate", "amount"],
+                condition=Q(is_won=True, is_deleted=False),
+                name="deal_won_by_partner_close",
+            ),
+            # Deals with an amount but no corporate amount: normally none, so the index
+            # is nearly free to keep and the pages' "unconverted" count needs no scan.
+            models.Index(
+                fields=["tenant", "currency"],
+                condition=Q(amount__isnull=False, amount_corporate__isnull=True, is_deleted=False),
+                name="deal_unconverted",
+            ),
         ]
 
     def __str__(self) -> str:
