@@ -334,10 +334,12 @@ def first_performer_playbook(*, tenant, partner: Partner | None = None, limit: i
         flagged = flagged.filter(partner=partner)
     flagged = list(flagged.order_by("-reps", "partner__name")[:limit])
     wanted = {rep_id for figures in flagged for rep_id in figures.first_performer_candidates}
+    # By the flagged figures' own run (the current one), not a join on is_current: the
+    # (run, rep) key then finds each candidate, where the join read every kept run's rows.
     segments = {
         seg.rep_id: seg
         for seg in RepSegment.objects.filter(
-            tenant=tenant, run__is_current=True, rep_id__in=wanted
+            tenant=tenant, run_id__in={figures.run_id for figures in flagged}, rep_id__in=wanted
         ).select_related("rep")
     }
     busy = set(

@@ -47,7 +47,10 @@ def partner_list(request: HttpRequest) -> HttpResponse:
     RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
     # Every partner's label in one query, whatever the page size.
     table.trends = momentum_indicators(tenant=request.tenant)
-    table.shares = share_trends(tenant=request.tenant)  # 3 queries, every partner
+    # The shares of the page's partners only (3 queries): the wins of 50 partners, not 300.
+    table.shares = share_trends(
+        tenant=request.tenant, partner_ids=[row.record.pk for row in table.page.object_list]
+    )
     return render(
         request,
         "web/partner_list.html",
