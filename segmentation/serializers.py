@@ -60,13 +60,19 @@ class UnconvertedDealsMixin(serializers.Serializer):
     """A row's ``unconverted_deals`` (a ``SerializerMethodField`` the subclass declares):
     ``unconverted_counts`` counts them for every listed row in one query (with
     ``list_serializer_class = UnconvertedListSerializer``; one row alone, one query too),
-    and ``unconverted_key`` finds the row's count among them."""
+    and ``unconverted_key`` finds the row's count among them. By default the rows are
+    reps or partners (``unconverted_by``); a serializer of other rows (the momentum's
+    weeks) overrides both."""
+
+    unconverted_by = "rep"
+
+    def unconverted_key(self, obj) -> int | None:
+        return obj.rep_id if self.unconverted_by == "rep" else obj.partner_id
 
     def unconverted_counts(self, *, tenant, items) -> dict:
-        raise NotImplementedError
-
-    def unconverted_key(self, obj):
-        raise NotImplementedError
+        return deals_unconverted_counts(
+            tenant=tenant, by=self.unconverted_by, ids={self.unconverted_key(obj) for obj in items}
+        )
 
     def unconverted_prefetch(self, items) -> None:
         if not items:
@@ -85,21 +91,12 @@ class _UnconvertedMixin(UnconvertedDealsMixin):
     """``unconverted_deals``: won or open deals with an amount in a currency that has no
     rate, left out of the amounts next to it (counted now, not as of the run)."""
 
-    unconverted_by = "rep"
     unconverted_deals = serializers.SerializerMethodField(
         help_text=_(
             "Won or open deals left out of the amounts: their currency has no conversion "
             "rate to the corporate currency (counted now)."
         )
     )
-
-    def unconverted_key(self, obj) -> int | None:
-        return obj.rep_id if self.unconverted_by == "rep" else obj.partner_id
-
-    def unconverted_counts(self, *, tenant, items) -> dict[int, int]:
-        return deals_unconverted_counts(
-            tenant=tenant, by=self.unconverted_by, ids={self.unconverted_key(obj) for obj in items}
-        )
 
 
 class RepSegmentSerializer(_UnconvertedMixin, serializers.ModelSerializer):

@@ -5,8 +5,6 @@ run; and the query counts stay flat however many partners there are."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -18,34 +16,14 @@ from pse_crm.roles import Role
 from pse_crm.tenancy import tenant_scope
 from segmentation.models import QUADRANT_SHORT, Quadrant, RepSegment, SegmentationRun
 from segmentation.services.runs import segmentation_run
-from tests.activities.factories import DealFactory, MaterialViewFactory
 from tests.factories import MembershipFactory
 from tests.partners.factories import PartnerFactory
 from tests.reps.factories import RepFactory
 from tests.web.test_share_pages import world as share_world
+from tests.web.test_verdict_pages import _views, _won
 from tests.web.test_verdict_pages import build as verdict_world
 
 pytestmark = pytest.mark.django_db
-
-
-def _views(rep, count, *, days_ago=1.0):
-    now = timezone.now()
-    for i in range(count):
-        MaterialViewFactory(
-            tenant=rep.tenant, rep=rep, viewed_at=now - dt.timedelta(days=days_ago, minutes=i)
-        )
-
-
-def _won(rep, amount):
-    DealFactory(
-        tenant=rep.tenant,
-        rep=rep,
-        partner=rep.partner,
-        amount=amount,
-        is_closed=True,
-        is_won=True,
-        close_date=timezone.localdate() - dt.timedelta(days=5),
-    )
 
 
 def _row(html: str, marker: str) -> str:
