@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from momentum.models import MomentumSnapshot
@@ -98,21 +99,31 @@ def momentum_snapshots(
 
 
 def momentum_indicators(
-    *, tenant: Tenant, until: dt.date | None = None
+    *,
+    tenant: Tenant,
+    until: dt.date | None = None,
+    partner_ids: Collection[int | None] | None = None,
 ) -> dict[int | None, Momentum]:
     """The momentum label of every partner (and of the tenant, key ``None``) from the 8
     weekly snapshots up to ``until``'s week (default: last week, the latest complete one).
-    One query."""
+    ``partner_ids`` narrows it to those partners (``None`` in it: the tenant's own label),
+    so a page reads the series it shows, not 300 partners' (each label depends on its own
+    series only). One query."""
     require_scope(tenant)
     if until is None:
         until = tenant_today(tenant) - dt.timedelta(days=7)
     last = week_start(until)
     first = last - dt.timedelta(weeks=WINDOW_WEEKS - 1)
     series: dict[int | None, list[tuple[int, int]]] = defaultdict(list)
-    rows = (
-        MomentumSnapshot.objects.filter(week_start__gte=first, week_start__lte=last)
-        .order_by("partner_id", "week_start")
-        .values_list("partner_id", "active_reps", "won_deals")
+    rows = MomentumSnapshot.objects.filter(week_start__gte=first, week_start__lte=last)
+    if partner_ids is not None:
+        ids = {pk for pk in partner_ids if pk is not None}
+        wanted = Q(partner_id__in=ids)
+        if None in partner_ids:
+            wanted |= Q(partner__isnull=True)
+        rows = rows.filter(wanted)
+    rows = rows.order_by("partner_id", "week_start").values_list(
+        "partner_id", "active_reps", "won_deals"
     )
     for partner_id, active, won in rows:
         series[partner_id].append((active, won))

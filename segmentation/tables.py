@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from html import escape
+
 import django_tables2 as tables
 from django.urls import reverse
 from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -73,110 +75,87 @@ class KeymenTable(BaseTable):
 
     def body_rows(self) -> list[SafeString]:
         """The page's rows as HTML, one ``<tr>`` each, in the visible columns' order.
-        Every value that is anyone's input (names) is escaped by ``format_html``."""
+
+        Built with f-strings, every value passed through ``html.escape`` (what
+        ``format_html`` does to each argument that is not already safe, so the HTML is the
+        same): ``format_html`` per cell cost a fifth of the page. Labels, links and dates
+        are escaped once a page, names once a row."""
         page = getattr(self, "page", None)
         records = [row.record for row in (page.object_list if page else self.rows)]
         names = [column.name for column in self.columns]
-        quadrants = {key: str(label) for key, label in Quadrant.choices}
-        short = {key: str(label) for key, label in QUADRANT_SHORT.items()}
-        tiers = {key: str(label) for key, label in Tier.choices}
-        tier_title = gettext("share of the partner's reps in this tier")
-        assign, hearing = gettext("Assign task"), gettext("Log hearing")
-        task_url, hearing_url = reverse("task-create"), reverse("hearing-create")
+        quadrants = {key: escape(str(label)) for key, label in Quadrant.choices}
+        short = {key: escape(str(label)) for key, label in QUADRANT_SHORT.items()}
+        tiers = {key: escape(str(label)) for key, label in Tier.choices}
+        tier_title = escape(gettext("share of the partner's reps in this tier"))
+        assign, hearing = escape(gettext("Assign task")), escape(gettext("Log hearing"))
+        task_url, hearing_url = escape(reverse("task-create")), escape(reverse("hearing-create"))
         rep_url, partner_url = _pk_url("rep-detail"), _pk_url("partner-detail")
-        days: dict = {}  # a local day's short date, formatted once a page
+        days: dict = {}  # a local day's short date, formatted and escaped once a page
         out = []
         for r in records:
             cells = []
             for name in names:
                 if name == "rep":
-                    url = rep_url(r.rep_id)
-                    cells.append(format_html('<td><a href="{}">{}</a></td>', url, r.rep.name))
+                    url = escape(rep_url(r.rep_id))
+                    cells.append(f'<td><a href="{url}">{escape(r.rep.name)}</a></td>')
                 elif name == "partner":
-                    url = partner_url(r.partner_id)
-                    cells.append(format_html('<td><a href="{}">{}</a></td>', url, r.partner.name))
+                    url = escape(partner_url(r.partner_id))
+                    cells.append(f'<td><a href="{url}">{escape(r.partner.name)}</a></td>')
                 elif name == "quadrant":
+                    q = r.quadrant
+                    label = quadrants.get(q, escape(q))
                     cells.append(
-                        format_html(
-                            '<td><span class="badge q-{}" title="{}">{}</span></td>',
-                            r.quadrant,
-                            quadrants.get(r.quadrant, r.quadrant),
-                            short.get(r.quadrant, quadrants.get(r.quadrant, r.quadrant)),
-                        )
+                        f'<td><span class="badge q-{escape(q)}" title="{label}">'
+                        f"{short.get(q, label)}</span></td>"
                     )
                 elif name == "tier":
                     if not r.tier:
-                        cells.append(format_html("<td>{}</td>", "—"))
+                        cells.append("<td>—</td>")
                         continue
                     share = getattr(r, "tier_share", None)
+                    shown = "" if share is None else escape(f" · {pct(share, 0)}")
                     cells.append(
-                        format_html(
-                            '<td><span class="badge t-{}" title="{}">{}{}</span></td>',
-                            r.tier,
-                            tier_title,
-                            tiers.get(r.tier, r.tier),
-                            "" if share is None else f" · {pct(share, 0)}",
-                        )
+                        f'<td><span class="badge t-{escape(r.tier)}" title="{tier_title}">'
+                        f"{tiers.get(r.tier, escape(r.tier))}{shown}</span></td>"
                     )
                 elif name in ("views", "won_deals"):
-                    cells.append(format_html('<td class="num">{}</td>', num(getattr(r, name))))
+                    cells.append(f'<td class="num">{escape(num(getattr(r, name)))}</td>')
                 elif name == "won_amount":
-                    cells.append(format_html('<td class="num">{}</td>', money(r.won_amount)))
+                    cells.append(f'<td class="num">{escape(money(r.won_amount))}</td>')
                 elif name == "last_viewed_at":
                     shown = "—"
                     if r.last_viewed_at is not None:
                         local = template_localtime(r.last_viewed_at)  # as the date filter
                         day = local.date()
                         if day not in days:
-                            days[day] = date_format(local, "SHORT_DATE_FORMAT")
+                            days[day] = escape(date_format(local, "SHORT_DATE_FORMAT"))
                         shown = days[day]
-                    cells.append(format_html("<td>{}</td>", shown))
+                    cells.append(f"<td>{shown}</td>")
                 elif name == "moved":
                     if not r.moved:
-                        cells.append(format_html("<td>{}</td>", ""))
+                        cells.append("<td></td>")
                         continue
                     previous = r.previous_quadrant
+                    label = quadrants.get(previous, escape(previous))
                     cells.append(
-                        format_html(
-                            '<td><span class="small muted" title="{}">{} →</span></td>',
-                            quadrants.get(previous, previous),
-                            short.get(previous, quadrants.get(previous, previous)),
-                        )
+                        f'<td><span class="small muted" title="{label}">'
+                        f"{short.get(previous, label)} →</span></td>"
                     )
                 elif name == "actions":
-                    links = []
+                    links = ""
                     if self.can_manage and r.rep.is_employed:
-                        links.append(
-                            format_html(
-                                '<a class="btn btn-small btn-primary" href="{}?rep={}"'
-                                ' data-testid="assign">{}</a> ',
-                                task_url,
-                                r.rep_id,
-                                assign,
-                            )
+                        links += (
+                            f'<a class="btn btn-small btn-primary" href="{task_url}?rep={r.rep_id}"'
+                            f' data-testid="assign">{assign}</a> '
                         )
                     if self.can_write:
-                        links.append(
-                            format_html(
-                                '<a class="btn btn-small" href="{}?rep={}">{}</a>',
-                                hearing_url,
-                                r.rep_id,
-                                hearing,
-                            )
+                        links += (
+                            f'<a class="btn btn-small" href="{hearing_url}?rep={r.rep_id}">'
+                            f"{hearing}</a>"
                         )
-                    cells.append(
-                        format_html(
-                            '<td class="actions">{}</td>',
-                            format_html_join("", "{}", ((link,) for link in links)),
-                        )
-                    )
-            out.append(
-                format_html(
-                    '<tr data-quadrant="{}">{}</tr>',
-                    r.quadrant,
-                    format_html_join("\n", "{}", ((c,) for c in cells)),
-                )
-            )
+                    cells.append(f'<td class="actions">{links}</td>')
+            row = f'<tr data-quadrant="{escape(r.quadrant)}">' + "\n".join(cells) + "</tr>"
+            out.append(mark_safe(row))  # noqa: S308 (every value escaped above)
         return out
 
 

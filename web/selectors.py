@@ -249,6 +249,12 @@ def partner_tier_counts(*, tenant, partner: Partner) -> dict[str, int]:
     figures = PartnerSegment.objects.filter(
         tenant=tenant, run__is_current=True, partner=partner
     ).first()
+    return tier_counts_of(figures)
+
+
+def tier_counts_of(figures) -> dict[str, int]:
+    """``partner_tier_counts`` from the partner's figures already read (a
+    ``PartnerSegment``, or None before the first run): no second read of the same row."""
     if figures is None:
         return {}
     if not figures.is_tiered:

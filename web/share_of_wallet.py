@@ -25,13 +25,12 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncMonth, TruncQuarter
+from django.db.models import Case, Count, DateField, Sum, Value, When
 
 from activities.models import DEAL_UNCONVERTED, Deal
 from activities.services.currencies import corporate_amount_expression
 from partners.models import Partner, PartnerTotal
-from partners.periods import MONTH, QUARTER, period_label, period_of, period_shift, periods_between
+from partners.periods import QUARTER, period_label, period_of, period_shift, periods_between
 from pse_crm.calendar import tenant_today
 from pse_crm.models import Tenant
 from pse_crm.tenancy import require_scope
@@ -108,38 +107,37 @@ def _ratio(ours: Decimal | int, total: Decimal | int | None) -> tuple[float | No
     return float(Decimal(ours) / Decimal(total)), False
 
 
-def share_of_wallet(
+def _period_of_close(periods: list[tuple[dt.date, dt.date]]) -> Case:
+    """The start of the period (of ``periods``, contiguous) a deal's close date falls in:
+    the latest start not after it; the deals are already limited to the periods' span.
+    Comparisons of dates, where ``TruncQuarter`` cast each close date to a timestamp with
+    time zone and back (the dashboard's statement over 32,000 won deals: 17.5 → 12.5 ms)."""
+    whens = [When(close_date__gte=start, then=Value(start)) for start, _end in reversed(periods)]
+    return Case(*whens[:-1], default=whens[-1].result, output_field=DateField())
+
+
+def _share_inputs(
     *,
     tenant: Tenant,
-    period_after: dt.date,
-    period_before: dt.date,
-    granularity: str = QUARTER,
-    partner_ids: Collection[int] | None = None,
-) -> list[ShareOfWallet]:
-    """Every partner (or ``partner_ids``) × every period of ``granularity`` that meets
-    [``period_after``, ``period_before``], by partner name then period.
-
-    Three queries whatever the number of partners and periods; at most ``MAX_PERIODS``
-    periods (``ValueError`` beyond).
-    """
-    require_scope(tenant)
-    periods = periods_between(period_after, period_before, granularity)
-    if not periods:
-        return []
-    if len(periods) > MAX_PERIODS:
-        raise ValueError(f"at most {MAX_PERIODS} periods")
+    periods: list[tuple[dt.date, dt.date]],
+    granularity: str,
+    partner_ids: Collection[int] | None,
+) -> tuple[list[tuple[int, str]], dict, dict]:
+    """The partners (by name), their wins by (partner, period start) as (won amount, won
+    deals, won unconverted) and their totals by (partner, period start): three queries."""
     first, last = periods[0][0], periods[-1][1]
     partners = Partner.objects.filter(tenant=tenant)
     if partner_ids is not None:
         partners = partners.filter(pk__in=list(partner_ids))
     partner_rows = list(partners.order_by("name", "pk").values_list("pk", "name"))
     if not partner_rows:
-        return []
-    ids = [pk for pk, _name in partner_rows]
-    trunc = TruncMonth if granularity == MONTH else TruncQuarter
+        return [], {}, {}
+    # The same partners as a subquery, not a list of 300 ids: psycopg parsed and bound
+    # each id of both statements. Only keys of ``partner_rows`` are ever looked up.
+    ids = partners.values("pk")
     wins = {
-        (row["partner_id"], row["period"]): row
-        for row in Deal.objects.filter(
+        (partner_id, period): (amount, deals, unconverted)
+        for partner_id, period, amount, deals, unconverted in Deal.objects.filter(
             tenant=tenant,
             partner_id__in=ids,
             is_won=True,
@@ -147,7 +145,7 @@ def share_of_wallet(
             close_date__gte=first,
             close_date__lte=last,
         )
-        .annotate(period=trunc("close_date"))
+        .annotate(period=_period_of_close(periods))
         .values("partner_id", "period")
         .annotate(
             # Not "amount": DEAL_UNCONVERTED names the deal's own amount field. No column
@@ -158,6 +156,7 @@ def share_of_wallet(
             won_unconverted=Count("amount", filter=DEAL_UNCONVERTED),
         )
         .order_by()
+        .values_list("partner_id", "period", "won_amount", "won_deals", "won_unconverted")
     }
     # Plain rows of the columns used, not model instances (a dashboard reads every
     # partner's totals: building instances cost more than the query at 300 partners).
@@ -191,49 +190,103 @@ def share_of_wallet(
         )
         .order_by()
     }
+    return partner_rows, wins, totals
+
+
+def _share_row(
+    *,
+    partner_id: int,
+    name: str,
+    granularity: str,
+    start: dt.date,
+    end: dt.date,
+    win: tuple | None,
+    total: dict | None,
+    today: dt.date,
+) -> ShareOfWallet:
+    """One partner in one period, from its wins and its total (``_share_inputs``)."""
+    amount, deals, unconverted = win or (None, None, None)
+    our_amount = amount or Decimal(0)
+    our_deals = deals or 0
+    converted = total["total_corporate"] if total is not None else None
+    share, inconsistent = _ratio(our_amount, converted)
+    deal_count = total["deal_count"] if total is not None else None
+    deal_share, deals_inconsistent = _ratio(our_deals, deal_count)
+    return ShareOfWallet(
+        partner_id=partner_id,
+        partner_name=name,
+        granularity=granularity,
+        period_start=start,
+        period_end=end,
+        our_amount=Decimal(our_amount),
+        our_deals=our_deals,
+        unconverted_deals=unconverted or 0,
+        partner_total=converted,
+        total_amount=total["total_amount"] if total is not None else None,
+        currency=total["currency"] if total is not None else "",
+        total_unconverted=total is not None
+        and total["total_amount"] is not None
+        and converted is None,
+        partner_deal_count=deal_count,
+        competing_products=total["competing_products"] if total is not None else None,
+        competing_product_names=list(total["competing_product_names"]) if total is not None else [],
+        source=total["source"] if total is not None else None,
+        note=total["note"] if total is not None else "",
+        has_total=total is not None,
+        share=share,
+        deal_share=deal_share,
+        inconsistent=inconsistent or deals_inconsistent,
+        in_progress=end >= today,
+    )
+
+
+def _checked_periods(
+    period_after: dt.date, period_before: dt.date, granularity: str
+) -> list[tuple[dt.date, dt.date]]:
+    """The periods of ``granularity`` that meet the range; ``ValueError`` beyond
+    ``MAX_PERIODS``."""
+    periods = periods_between(period_after, period_before, granularity)
+    if len(periods) > MAX_PERIODS:
+        raise ValueError(f"at most {MAX_PERIODS} periods")
+    return periods
+
+
+def share_of_wallet(
+    *,
+    tenant: Tenant,
+    period_after: dt.date,
+    period_before: dt.date,
+    granularity: str = QUARTER,
+    partner_ids: Collection[int] | None = None,
+) -> list[ShareOfWallet]:
+    """Every partner (or ``partner_ids``) × every period of ``granularity`` that meets
+    [``period_after``, ``period_before``], by partner name then period.
+
+    Three queries whatever the number of partners and periods; at most ``MAX_PERIODS``
+    periods (``ValueError`` beyond).
+    """
+    require_scope(tenant)
+    periods = _checked_periods(period_after, period_before, granularity)
+    if not periods:
+        return []
+    partner_rows, wins, totals = _share_inputs(
+        tenant=tenant, periods=periods, granularity=granularity, partner_ids=partner_ids
+    )
     today = tenant_today(tenant)
-    out = []
-    for partner_id, name in partner_rows:
-        for start, end in periods:
-            win = wins.get((partner_id, start), {})
-            our_amount = win.get("won_amount") or Decimal(0)
-            our_deals = win.get("won_deals") or 0
-            total = totals.get((partner_id, start))
-            converted = total["total_corporate"] if total is not None else None
-            share, inconsistent = _ratio(our_amount, converted)
-            deal_count = total["deal_count"] if total is not None else None
-            deal_share, deals_inconsistent = _ratio(our_deals, deal_count)
-            out.append(
-                ShareOfWallet(
-                    partner_id=partner_id,
-                    partner_name=name,
-                    granularity=granularity,
-                    period_start=start,
-                    period_end=end,
-                    our_amount=Decimal(our_amount),
-                    our_deals=our_deals,
-                    unconverted_deals=win.get("won_unconverted") or 0,
-                    partner_total=converted,
-                    total_amount=total["total_amount"] if total is not None else None,
-                    currency=total["currency"] if total is not None else "",
-                    total_unconverted=total is not None
-                    and total["total_amount"] is not None
-                    and converted is None,
-                    partner_deal_count=deal_count,
-                    competing_products=total["competing_products"] if total is not None else None,
-                    competing_product_names=list(total["competing_product_names"])
-                    if total is not None
-                    else [],
-                    source=total["source"] if total is not None else None,
-                    note=total["note"] if total is not None else "",
-                    has_total=total is not None,
-                    share=share,
-                    deal_share=deal_share,
-                    inconsistent=inconsistent or deals_inconsistent,
-                    in_progress=end >= today,
-                )
-            )
-    return out
+    return [
+        _share_row(
+            partner_id=partner_id,
+            name=name,
+            granularity=granularity,
+            start=start,
+            end=end,
+            win=wins.get((partner_id, start)),
+            total=totals.get((partner_id, start)),
+            today=today,
+        )
+        for partner_id, name in partner_rows
+        for start, end in periods
+    ]
 
 
 def partner_share_history(
@@ -300,15 +353,54 @@ def share_trends(
 
 def share_movers(*, tenant: Tenant, granularity: str = QUARTER, limit: int = 5) -> dict:
     """The biggest gainers and losers of share in the last complete period (three
-    queries). A partner without a share in both periods is neither."""
-    trends = list(share_trends(tenant=tenant, granularity=granularity).values())
-    moved = [t for t in trends if t.change is not None]
-    gainers = sorted((t for t in moved if t.change > 0), key=lambda t: -t.change)[:limit]
-    losers = sorted((t for t in moved if t.change < 0), key=lambda t: t.change)[:limit]
-    period = trends[0].last if trends else None
+    queries). A partner without a share in both periods is neither.
+
+    The same trends as ``share_trends`` over every partner, but only the rows shown (the
+    movers and the period) are built: the share of each partner and period is the same
+    ``_ratio`` of the same figures, so the movers, their order and the count without a
+    share are those of ``share_trends`` (held equal by tests/web/test_share_pages.py)."""
+    require_scope(tenant)
+    last_start, last_end = last_complete_period(tenant, granularity)
+    previous_start, previous_end = period_shift(last_start, granularity, -1)
+    periods = [(previous_start, previous_end), (last_start, last_end)]
+    partner_rows, wins, totals = _share_inputs(
+        tenant=tenant, periods=periods, granularity=granularity, partner_ids=None
+    )
+
+    def share(partner_id: int, start: dt.date) -> float | None:
+        win = wins.get((partner_id, start))
+        total = totals.get((partner_id, start))
+        ours = (win[0] if win is not None else None) or Decimal(0)
+        return _ratio(ours, total["total_corporate"] if total is not None else None)[0]
+
+    changes = []  # (change or None, partner row), by partner name
+    for row in partner_rows:
+        last, previous = share(row[0], last_start), share(row[0], previous_start)
+        changes.append((None if last is None or previous is None else last - previous, row))
+    moved = [(change, row) for change, row in changes if change is not None]
+    gainers = sorted((m for m in moved if m[0] > 0), key=lambda m: -m[0])[:limit]
+    losers = sorted((m for m in moved if m[0] < 0), key=lambda m: m[0])[:limit]
+    today = tenant_today(tenant)
+
+    def trend(row: tuple[int, str]) -> ShareTrend:
+        built = [
+            _share_row(
+                partner_id=row[0],
+                name=row[1],
+                granularity=granularity,
+                start=start,
+                end=end,
+                win=wins.get((row[0], start)),
+                total=totals.get((row[0], start)),
+                today=today,
+            )
+            for start, end in periods
+        ]
+        return ShareTrend(last=built[1], previous=built[0])
+
     return {
-        "gainers": gainers,
-        "losers": losers,
-        "period": period,
-        "without_share": sum(1 for t in trends if t.change is None),
+        "gainers": [trend(row) for _change, row in gainers],
+        "losers": [trend(row) for _change, row in losers],
+        "period": trend(partner_rows[0]).last if partner_rows else None,
+        "without_share": sum(1 for change, _row in changes if change is None),
     }

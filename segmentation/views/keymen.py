@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+from html import escape
 
 from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django_tables2 import RequestConfig
@@ -62,20 +62,22 @@ def _filtered(request: HttpRequest) -> tuple[KeymenFilterForm, QuerySet[RepSegme
 def _partner_select(form: KeymenFilterForm) -> SafeString:
     """The partner filter as Django's Select widget renders it (name, id, the empty
     choice, the selected option), built in Python: the widget's template, included once
-    per option, cost more than every query of the page with 300 partners."""
+    per option, cost more than every query of the page with 300 partners. The options
+    are the field's queryset read as (pk, name) rows, the value and label its
+    ``ModelChoiceIterator`` gives (``str(partner)`` is the name): building 300 partners
+    cost a tenth of the page."""
     bound = form["partner"]
+    field = bound.field
     chosen = "" if bound.value() is None else str(bound.value())
-    options = format_html_join(
-        "\n",
-        '<option value="{}"{}>{}</option>',
-        (
-            (value, mark_safe(" selected") if str(value) == chosen else "", label)
-            for value, label in bound.field.choices
-        ),
+    empty = [] if field.empty_label is None else [("", field.empty_label)]
+    choices = [*empty, *field.queryset.values_list("pk", "name")]
+    options = "\n".join(
+        f'<option value="{escape(str(value))}"{" selected" if str(value) == chosen else ""}>'
+        f"{escape(str(label))}</option>"
+        for value, label in choices
     )
-    return format_html(
-        '<select name="{}" id="{}">\n{}\n</select>', bound.html_name, bound.auto_id, options
-    )
+    name, auto_id = escape(bound.html_name), escape(bound.auto_id)
+    return mark_safe(f'<select name="{name}" id="{auto_id}">\n{options}\n</select>')  # noqa: S308 (escaped)
 
 
 @capability_required(roles.READ)

@@ -52,7 +52,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "open_tasks": SupportTask.objects.filter(status__in=SupportTask.OPEN_STATUSES).count(),
         "quick_win_rate": qw_rate,
         "quick_win_decided": qw_decided,
-        "momentum": momentum_indicators(tenant=tenant).get(None) if has_momentum else None,
+        # The tenant's own label: its 8 weekly rows, not every partner's.
+        "momentum": momentum_indicators(tenant=tenant, partner_ids=[None]).get(None)
+        if has_momentum
+        else None,
         "has_momentum": has_momentum,
         "tier_bars": pages.tier_bars(tenant=tenant),
         "cutoffs": cutoff_lines(run),

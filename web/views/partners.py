@@ -45,12 +45,11 @@ def partner_list(request: HttpRequest) -> HttpResponse:
         qs = qs.filter(needs_first_performer=True)
     table = PartnerTable(qs)
     RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
-    # Every partner's label in one query, whatever the page size.
-    table.trends = momentum_indicators(tenant=request.tenant)
+    shown = [row.record.pk for row in table.page.object_list]
+    # The labels of the page's partners, in one query whatever the page size.
+    table.trends = momentum_indicators(tenant=request.tenant, partner_ids=shown)
     # The shares of the page's partners only (3 queries): the wins of 50 partners, not 300.
-    table.shares = share_trends(
-        tenant=request.tenant, partner_ids=[row.record.pk for row in table.page.object_list]
-    )
+    table.shares = share_trends(tenant=request.tenant, partner_ids=shown)
     return render(
         request,
         "web/partner_list.html",
@@ -80,7 +79,8 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request, paginate={"per_page": PER_PAGE, "paginator_class": LazyPaginator}
     ).configure(table)
     table.attach_tier_shares(tenant=tenant)
-    tiers = pages.partner_tier_counts(tenant=tenant, partner=partner)
+    # The current run's figures of the partner, read above: not a second time.
+    tiers = pages.tier_counts_of(segment)
     has_momentum = momentum_snapshots(tenant=tenant, partner_id=partner.pk).exists()
     playbook = (
         pages.first_performer_playbook(tenant=tenant, partner=partner)
@@ -95,7 +95,9 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "tier": tier,
         "tiers": pages.tier_rows(tiers),
         "untiered": tiers.get("none", 0),
-        "momentum": momentum_indicators(tenant=tenant).get(partner.pk) if has_momentum else None,
+        "momentum": momentum_indicators(tenant=tenant, partner_ids=[partner.pk]).get(partner.pk)
+        if has_momentum
+        else None,
         "has_momentum": has_momentum,
         "shares": pages.partner_know_how_shares(partner=partner),
         "playbook": playbook,
