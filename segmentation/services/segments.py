@@ -151,6 +151,13 @@ def write_rep_segments(
     seg = RepSegment._meta.db_table
     won_in_window = "is_won AND close_date > %(won_from)s AND close_date <= %(as_of_date)s"
     created_in_window = "sf_created_at > %(views_from)s AND sf_created_at <= %(as_of)s"
+    # A deal's amount in hundredths (exact: two decimal places), so the sums are integer
+    # sums. On the bench's 113,000 deals the deals aggregate alone took 307 ms instead of
+    # 373 ms (medians of 8) with two numeric sums, whose per-rep state is heavier and is
+    # copied between the parallel workers. ROUND because SQLite holds the amounts as
+    # floats (0.57 × 100 is 56.999…). Written back as ``cents / 100.0``: a numeric
+    # division on PostgreSQL (exact), a float on SQLite as before.
+    cents = "CAST(ROUND(amount_corporate * 100) AS bigint)"
     base = "segmentation_base"
     # Step 1a: the per-rep aggregates, into one temporary table. A plain CREATE … AS
     # SELECT, which PostgreSQL may run with parallel workers (an INSERT … SELECT never
@@ -162,9 +169,9 @@ def write_rep_segments(
         SELECT rep_id,
                -- FILTER: no addition of zeros per row (NULL when none: COALESCE below).
                -- In the corporate currency: an unconverted deal (NULL) adds nothing.
-               SUM(amount_corporate) FILTER (WHERE {won_in_window}) AS won_amount,
+               SUM({cents}) FILTER (WHERE {won_in_window}) AS won_cents,
                COUNT(*) FILTER (WHERE {won_in_window}) AS won_deals,
-               SUM(amount_corporate) FILTER (WHERE NOT is_closed) AS open_amount,
+               SUM({cents}) FILTER (WHERE NOT is_closed) AS open_cents,
                COUNT(*) FILTER (WHERE NOT is_closed) AS open_deals,
                COUNT(*) FILTER (WHERE {created_in_window}) AS created_deals
         FROM {deal}
@@ -176,16 +183,16 @@ def write_rep_segments(
     -- in the view window. An open deal alone is not activity.
     SELECT x.rep_id, x.partner_id, x.views, x.materials,
            {last_view_sql(rollups=rollups, row="x")} AS last_view,
-           x.won_amount, x.won_deals, x.open_amount, x.open_deals, x.created_deals,
+           x.won_cents, x.won_deals, x.open_cents, x.open_deals, x.created_deals,
            (x.views > 0 OR x.won_deals > 0 OR x.created_deals > 0) AS active
     FROM (
     SELECT r.id AS rep_id, r.partner_id,
            COALESCE(v.views, 0) AS views,
            COALESCE(v.materials, 0) AS materials,
            v.last_view, COALESCE(v.unsettled, FALSE) AS unsettled,
-           COALESCE(d.won_amount, 0) AS won_amount,
+           COALESCE(d.won_cents, 0) AS won_cents,
            COALESCE(d.won_deals, 0) AS won_deals,
-           COALESCE(d.open_amount, 0) AS open_amount,
+           COALESCE(d.open_cents, 0) AS open_cents,
            COALESCE(d.open_deals, 0) AS open_deals,
            COALESCE(d.created_deals, 0) AS created_deals
     FROM {rep} r
@@ -197,7 +204,7 @@ def write_rep_segments(
     # Step 1b: what the placement needs, as integers (the won amount in hundredths: exact)
     # and the last view as seconds since 1970, in the order of the (run, rep) key.
     figures = f"""
-    SELECT rep_id, partner_id, views, won_deals, CAST(ROUND(won_amount * 100) AS bigint),
+    SELECT rep_id, partner_id, views, won_deals, CAST(won_cents AS bigint),
            active, {epoch_sql("last_view")}
     FROM {base} ORDER BY rep_id
     """
@@ -257,7 +264,8 @@ def write_rep_segments(
                 previous_tier
             )
             SELECT %s, %s, b.rep_id, b.partner_id, b.views, b.materials, b.last_view,
-                   b.won_amount, b.won_deals, b.open_amount, b.open_deals, b.created_deals,
+                   b.won_cents / 100.0, b.won_deals, b.open_cents / 100.0, b.open_deals,
+                   b.created_deals,
                    b.active, c.quadrant, c.tier, c.score, p.quadrant, p.tier
             FROM {base} b
             JOIN {placement} c ON c.rep_id = b.rep_id

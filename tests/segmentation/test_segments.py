@@ -27,7 +27,7 @@ from segmentation.selectors import (
 from segmentation.services import segments
 from segmentation.services.runs import segmentation_run
 from segmentation.services.settings import segmentation_settings_update
-from tests.activities.factories import MaterialFactory
+from tests.activities.factories import DealFactory, MaterialFactory
 from tests.partners.factories import PartnerFactory
 from tests.reps.factories import RepFactory
 from tests.segmentation.handbuilt import AS_OF, REPS, add_views, add_won, segments_by_name
@@ -240,6 +240,28 @@ def test_partner_won_amounts_are_exact_to_the_cent(in_tenant):
     assert figures.won_amount == Decimal("1234567890123.40")
     assert figures.won_deals == 4
     assert RepSegment.objects.get(run=run, rep=first).won_amount == Decimal("1234567890123.75")
+
+
+def test_rep_won_and_open_amounts_are_integer_sums_of_cents(in_tenant):
+    """Each deal counts in hundredths and the sums are integer sums, exact on both
+    backends. SQLite holds the amounts as floats (0.57 × 100 is 56.999…), so each is
+    rounded to its cents before the sum, not truncated."""
+    partner = PartnerFactory(tenant=in_tenant)
+    rep = RepFactory(tenant=in_tenant, partner=partner)
+    for amount in ("1234567890.29", "0.57", "0.29", *["0.01"] * 20, "-0.07"):
+        add_won(rep, Decimal(amount))
+    for amount in ("987654321.57", *["0.29"] * 30):
+        DealFactory(tenant=in_tenant, rep=rep, partner=partner, amount=Decimal(amount))
+    run = segmentation_run(tenant=in_tenant, as_of=AS_OF)
+
+    segment = RepSegment.objects.get(run=run, rep=rep)
+    assert segment.won_amount == Decimal("1234567891.28")
+    assert segment.won_deals == 24
+    assert segment.open_pipeline_amount == Decimal("987654330.27")
+    assert segment.open_deals == 31
+    assert PartnerSegment.objects.get(run=run, partner=partner).won_amount == Decimal(
+        "1234567891.28"
+    )
 
 
 def test_movement_from_the_previous_run_is_visible(data):
