@@ -12,7 +12,9 @@ A chunk is validated column by column first (``_validate_fast``: joins, sets and
 C, each distinct rep and material key resolved once). That path only ever says "every row
 is valid, and here they are" or "not sure"; then ``_validate`` checks the chunk row by row
 and reports, so the errors are always the row-by-row path's. Reading a CSV file into
-rows is ``activities.services.material_view_csv``.
+rows is ``activities.services.material_view_csv``; the import command reads it column by
+column (``iter_csv_chunks``), straight into that check (``_validate_columns``), and builds
+a chunk's rows only when the check declines it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import datetime as dt
 import gc
 import logging
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -33,7 +35,12 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils.translation import gettext as _
 
 from activities.models import Material, MaterialView
-from activities.services.material_view_csv import MALFORMED, IngestValidationError, RowError
+from activities.services.material_view_csv import (
+    MALFORMED,
+    ColumnChunk,
+    IngestValidationError,
+    RowError,
+)
 from activities.services.material_view_store import ChunkWriter, Stored, Valid, store_generic
 from activities.signals import material_views_ingested
 from partners.models import PartnerDomain
@@ -65,6 +72,8 @@ _LOAD_ALL_ABOVE = 5_000
 # Rows checked, then stored, at a time (PostgreSQL): one chunk is stored while the next
 # is checked.
 _CHUNK = 25_000
+# What ``material_views_ingest`` checks (and stores) at a time: rows, or a file's columns.
+Chunk = list[tuple[int, Mapping[str, Any]]] | ColumnChunk
 
 
 @dataclass
@@ -225,6 +234,9 @@ class _Lookups:
     material_by_external_id: dict[str, int]
     material_by_url: dict[str, int]
     partner_by_domain: dict[str, int]
+    # Keys already resolved to a stored rep or material by ``_validate_columns``, by the
+    # columns they were read from.
+    known: dict[Any, dict[Any, int]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, *, tenant: Tenant, rows: Sequence[tuple[int, Mapping[str, Any]]] | None):
@@ -500,18 +512,26 @@ def _material_for(raw_external_id: Any, raw_url: Any, *, lookups: _Lookups) -> i
     return material
 
 
-def _keys(columns: dict[str, list[Any]], first: str, second: str):
+def _keys(columns: Mapping[str, Sequence[Any]], first: str, second: str):
     """One key per row from the columns ``first`` and ``second`` (a value where only one of
-    them is there, else a pair), and how to read a key back as (first, second); ``(None,
-    None)`` when neither column is there."""
+    them is there, else a pair), how to read a key back as (first, second), and which of
+    the two columns are there; ``(None, None, None)`` when neither is."""
     a, b = columns.get(first), columns.get(second)
     if a is None and b is None:
-        return None, None
+        return None, None, None
     if b is None:
-        return a, lambda key: (key, None)
+        return a, lambda key: (key, None), first
     if a is None:
-        return b, lambda key: (None, key)
-    return list(zip(a, b, strict=True)), lambda key: key
+        return b, lambda key: (None, key), second
+    return list(zip(a, b, strict=True)), lambda key: key, (first, second)
+
+
+def _strings(values: Sequence[Any]) -> str:
+    """The text of ``values`` joined (any value that is not a string left out)."""
+    try:
+        return "".join(values)
+    except TypeError:  # JSON numbers or nulls
+        return "".join([v for v in values if v.__class__ is str])
 
 
 def _validate_fast(
@@ -528,18 +548,44 @@ def _validate_fast(
         return []
     rows = [row for _number, row in chunk]
     keys = set().union(*rows)
-    if not all(key.__class__ is str for key in keys) or unstorable("".join(keys)):
+    if not all(key.__class__ is str for key in keys):
         return None  # a row the CSV reader could not read (MALFORMED), odd field names
+    return _validate_columns(
+        numbers=[number for number, _row in chunk],
+        columns={key: _column(rows, key) for key in keys},  # None where a row lacks it
+        lookups=lookups,
+        tz=tz,
+        seen=seen,
+        new_reps=new_reps,
+    )
+
+
+def _validate_columns(
+    *,
+    numbers: Sequence[int],
+    columns: Mapping[str, Sequence[Any]],
+    lookups: _Lookups,
+    tz: dt.tzinfo,
+    seen: dict[str, int],
+    new_reps: dict[str, _NewRep],
+) -> list[Valid] | None:
+    """``_validate_fast`` on the rows given column by column (a CSV file's columns, or the
+    fields of JSON events with None where an event lacks one): the rows as ``_validate``
+    would return them when every row is valid, else None with ``seen`` and ``new_reps``
+    untouched."""
+    if not numbers:
+        return []
+    keys = columns.keys()
+    if unstorable("".join(keys)):
+        return None  # odd field names
     if "event_id" not in keys or "viewed_at" not in keys:
         return None
     for key in keys - _STR_COLUMNS - {"duration_seconds"}:
         # Any other field: only a NUL or a lone surrogate is refused.
-        strings = [v for v in _column(rows, key) if v.__class__ is str]
-        if unstorable("".join(strings)):
+        if unstorable(_strings(columns[key])):
             return None
-    columns: dict[str, list[Any]] = {}
     for key in keys & _STR_COLUMNS:
-        values = _column(rows, key)
+        values = columns[key]
         if key in ("event_id", "viewed_at"):
             strings = _plain_strings(values, optional=False)
         else:  # a key column names few records: each distinct value is checked once
@@ -548,42 +594,48 @@ def _validate_fast(
                 return None
         if strings is None:
             return None
-        columns[key] = values
-    event_ids = [v.strip() for v in columns["event_id"]]
+    event_ids = list(map(str.strip, columns["event_id"]))
     if not all(event_ids) or max(map(len, event_ids)) > _EVENT_ID_MAX:
         return None
     if len(set(event_ids)) != len(event_ids) or not seen.keys().isdisjoint(event_ids):
         return None
-    # Reps and materials: each distinct key once, by the same rules as ``_validate``.
-    rep_keys, rep_key_of = _keys(columns, "rep_external_id", "rep_email")
+    # Reps and materials: each distinct key once, by the same rules as ``_validate``. A
+    # key that names a stored rep or material always does within the batch (the lookups
+    # do not change): those are remembered for the batch's later chunks.
+    rep_keys, rep_key_of, rep_shape = _keys(columns, "rep_external_id", "rep_email")
     if rep_keys is None:
         return None
+    known_reps = lookups.known.setdefault(("rep", rep_shape), {})
 
     def rep_for(key: Any, found: dict[str, _NewRep]) -> int | str | None:
         return _rep_for(*rep_key_of(key), lookups=lookups, new_reps=new_reps, found=found)
 
     found: dict[str, _NewRep] = {}
     rep_of: dict[Any, int | str] = {}
-    for key in set(rep_keys):
+    for key in set(rep_keys).difference(known_reps):
         rep = rep_for(key, found)
         if rep is None:
             return None
         rep_of[key] = rep
+    known_reps.update((key, rep) for key, rep in rep_of.items() if rep.__class__ is int)
     if found:
         # Reps to create: registered in the order the rows first name them, as
         # ``_validate`` does (the first row's rep_external_id goes with the new rep).
         found = {}
         for key in dict.fromkeys(rep_keys):
-            rep_for(key, found)
-    material_keys, material_key_of = _keys(columns, "material_external_id", "material_url")
+            if key not in known_reps:
+                rep_for(key, found)
+    material_keys, material_key_of, material_shape = _keys(
+        columns, "material_external_id", "material_url"
+    )
     if material_keys is None:
         return None
-    material_of: dict[Any, int] = {}
-    for key in set(material_keys):
+    known_materials = lookups.known.setdefault(("material", material_shape), {})
+    for key in set(material_keys).difference(known_materials):
         material = _material_for(*material_key_of(key), lookups=lookups)
         if material is None:
             return None
-        material_of[key] = material
+        known_materials[key] = material
     # Times: ISO 8601 as fromisoformat reads it, away from the years 1 and 9999 (whose
     # conversion to UTC may overflow: ``_validate`` checks those).
     texts = columns["viewed_at"]
@@ -595,18 +647,19 @@ def _validate_fast(
         return None
     viewed_at = [p if p.tzinfo is not None else p.replace(tzinfo=tz) for p in parsed]
     if "duration_seconds" in keys:
-        durations = _durations_fast(_column(rows, "duration_seconds"))
+        durations = _durations_fast(columns["duration_seconds"])
     else:
-        durations = [0] * len(rows)  # blank: 0
+        durations = [0] * len(numbers)  # blank: 0
     if durations is None:
         return None
-    seen.update(zip(event_ids, (number for number, _row in chunk), strict=True))
+    seen.update(zip(event_ids, numbers, strict=True))
     new_reps.update(found)
+    reps = {**known_reps, **rep_of} if rep_of else known_reps
     return list(
         zip(
             event_ids,
-            map(rep_of.__getitem__, rep_keys),
-            map(material_of.__getitem__, material_keys),
+            map(reps.__getitem__, rep_keys),
+            map(known_materials.__getitem__, material_keys),
             viewed_at,
             durations,
             strict=True,
@@ -678,7 +731,10 @@ def _announce(*, tenant_id: int, stored: Stored) -> None:
 def material_views_ingest(
     *,
     tenant: Tenant,
-    rows: Sequence[tuple[int, Mapping[str, Any]]] | Iterable[tuple[int, Mapping[str, Any]]],
+    rows: Sequence[tuple[int, Mapping[str, Any]]]
+    | Iterable[tuple[int, Mapping[str, Any]]]
+    | None = None,
+    chunks: Callable[[int], Iterable[Chunk]] | None = None,
     source: str = "",
     skip_invalid: bool = False,
 ) -> IngestResult:
@@ -712,9 +768,14 @@ def material_views_ingest(
       the transaction commits. A receiver that fails (a notification, an email) is logged
       and never fails the ingestion: its views are committed already.
 
-    ``rows`` may be a lazy iterable (the import command streams a file); the tenant's whole
-    rep table is then loaded once instead of the reps the batch names.
+    ``rows`` may be a lazy iterable; the tenant's whole rep table is then loaded once
+    instead of the reps the batch names. Instead of ``rows``, ``chunks(size)`` may give the
+    batch ``size`` rows at a time, each chunk a list of rows or a ``ColumnChunk`` (the
+    import command: ``iter_csv_chunks`` reads a file without a dict per row); the result
+    is the same as for the rows those chunks hold.
     """
+    if (rows is None) == (chunks is None):
+        raise TypeError("material_views_ingest() takes rows or chunks")
     source = one_line(source or "")[:_SOURCE_MAX]
     with tenant_scope(tenant), _gc_paused():
         if isinstance(rows, Sequence):
@@ -726,10 +787,22 @@ def material_views_ingest(
         new_reps: dict[str, _NewRep] = {}
         errors: list[RowError] = []
 
-        def check(chunk: list[tuple[int, Mapping[str, Any]]]) -> list[Valid]:
-            valid = _validate_fast(
-                chunk=chunk, lookups=lookups, tz=tz, seen=seen, new_reps=new_reps
-            )
+        def check(chunk: Chunk) -> list[Valid]:
+            if isinstance(chunk, ColumnChunk):
+                valid = _validate_columns(
+                    numbers=chunk.numbers,
+                    columns=chunk.columns,
+                    lookups=lookups,
+                    tz=tz,
+                    seen=seen,
+                    new_reps=new_reps,
+                )
+                if valid is None:
+                    chunk = chunk.rows()  # the row-by-row check, for its reports
+            else:
+                valid = _validate_fast(
+                    chunk=chunk, lookups=lookups, tz=tz, seen=seen, new_reps=new_reps
+                )
             if valid is None:
                 valid = _validate(
                     rows=chunk, lookups=lookups, tz=tz, seen=seen, new_reps=new_reps, errors=errors
@@ -739,14 +812,17 @@ def material_views_ingest(
         if connection.vendor == "postgresql":
             return _ingest_chunks(
                 tenant=tenant,
-                chunks=_chunks(rows, _CHUNK),
+                chunks=_chunks(rows, _CHUNK) if chunks is None else iter(chunks(_CHUNK)),
                 check=check,
                 new_reps=new_reps,
                 errors=errors,
                 source=source,
                 skip_invalid=skip_invalid,
             )
-        valid = check(list(rows))
+        if chunks is None:
+            valid = check(list(rows))
+        else:
+            valid = [v for chunk in chunks(_CHUNK) for v in check(chunk)]
         if errors and not skip_invalid:
             raise IngestValidationError(errors)
         if not valid:
@@ -808,7 +884,7 @@ def _announce_on_commit(*, tenant: Tenant, stored: Stored) -> None:
 def _ingest_chunks(
     *,
     tenant: Tenant,
-    chunks: Iterator[list[tuple[int, Mapping[str, Any]]]],
+    chunks: Iterator[Chunk],
     check,
     new_reps: dict[str, _NewRep],
     errors: list[RowError],

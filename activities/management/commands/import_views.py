@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -15,6 +15,7 @@ from activities.services.material_view_csv import (
     COLUMNS,
     IngestValidationError,
     RowError,
+    iter_csv_chunks,
     iter_csv_rows,
 )
 from activities.services.material_views import material_views_ingest
@@ -23,12 +24,11 @@ from pse_crm.management.tenants import tenant_from_slug
 
 
 def _with_progress(
-    rows: Iterator[tuple[int, dict[str, str]]], *, total: int, label: str, quiet: bool
-) -> Iterator[tuple[int, dict[str, str]]]:
-    """``rows``, with a progress bar on a terminal while they are read and checked, then a
-    line saying the storing (one transaction, no finer progress) has begun."""
+    chunks: Iterable[Sized], *, total: int, label: str, quiet: bool
+) -> Iterator[Sized]:
+    """``chunks``, with a progress bar on a terminal while their rows are read and checked,
+    then a line saying the storing (one transaction, no finer progress) has begun."""
     bar = tqdm(
-        rows,
         total=total,
         desc=f"{label}: reading",
         unit="row",
@@ -38,7 +38,9 @@ def _with_progress(
     )
     shown = not bar.disable  # close() sets it
     try:
-        yield from bar
+        for chunk in chunks:
+            bar.update(len(chunk))
+            yield chunk
     finally:
         bar.close()
     if shown:
@@ -78,16 +80,20 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {file}: {exc.strerror or exc}") from None
         source = source or file.name
         started = time.perf_counter()
-        rows = _with_progress(
-            iter_csv_rows(data),
-            total=max(data.count(b"\n") - 1, 0),  # close: a quoted field may hold a line break
-            label=file.name,
-            quiet=options["verbosity"] == 0,
-        )
+
+        def chunks(size: int) -> Iterator[Sized]:
+            # Column by column: no dict per row (see ``iter_csv_chunks``).
+            return _with_progress(
+                iter_csv_chunks(data, size),
+                total=max(data.count(b"\n") - 1, 0),  # close: a quoted field may hold a break
+                label=file.name,
+                quiet=options["verbosity"] == 0,
+            )
+
         try:
             result = material_views_ingest(
                 tenant=tenant_obj,
-                rows=rows,
+                chunks=chunks,
                 source=source,
                 skip_invalid=skip_invalid,
             )
