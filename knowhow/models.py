@@ -227,4 +227,5 @@ class KnowHowEffect(TenantOwned):
         indexes = [models.Index(fields=["tenant", "know_how"], name="knowhoweffect_tenant_kh")]
 
     def __str__(self) -> str:
-        return f"{self.know_how or _('All know-how')} ({self.days} d)"
+        label = self.know_how or _("All know-how")  # outside the f-string, for xgettext
+        return f"{label} ({self.days} d)"

@@ -62,4 +62,5 @@ class MomentumSnapshot(TenantOwned):
         indexes = [models.Index(fields=["tenant", "partner", "week_start"])]
 
     def __str__(self) -> str:
-        return f"{self.partner or _('All partners')} {self.iso_year}-W{self.iso_week:02d}"
+        label = self.partner or _("All partners")  # outside the f-string, for xgettext
+        return f"{label} {self.iso_year}-W{self.iso_week:02d}"

@@ -78,12 +78,12 @@ class PartnerTable(BaseTable):
         head, _marker, tail = reverse("partner-detail", args=[marker]).partition(str(marker))
         head, tail = escape(head), escape(tail)
         types = {key: escape(str(label)) for key, label in Partner.Type.choices}
-        flag = (
-            ' <span class="badge flag" data-testid="first-performer-flag">'
-            f"{escape(str(_('No top player yet: make a first one')))}</span>"
-        )
+        # The messages outside the f-strings: xgettext does not read inside one.
+        no_performer = escape(str(_("No top player yet: make a first one")))
+        flag = f' <span class="badge flag" data-testid="first-performer-flag">{no_performer}</span>'
         badges: dict[str, str] = {}  # a momentum label's badge, built once a page
-        no_momentum = f'<span class="badge">{escape(str(_("No snapshots yet")))}</span>'
+        no_snapshots = escape(str(_("No snapshots yet")))
+        no_momentum = f'<span class="badge">{no_snapshots}</span>'
         default = escape(str(self.default))
         out = []
         for i, record in enumerate(records):

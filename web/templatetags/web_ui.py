@@ -32,7 +32,9 @@ def playbook_candidates(candidates: list[dict]) -> SafeString:
     marker = 987654321
     head, _marker, tail = reverse("rep-detail", args=[marker]).partition(str(marker))
     head, tail = escape(head), escape(tail)
-    badge = f' <span class="badge s-open">{escape(gettext("open task"))}</span>'
+    # Outside the f-string: xgettext does not read inside one.
+    open_task = escape(gettext("open task"))
+    badge = f' <span class="badge s-open">{open_task}</span>'
     items = []
     for c in candidates:
         rep, views, last = c["rep"], c["views"], c["last_viewed_at"]
