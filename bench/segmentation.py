@@ -160,7 +160,10 @@ def generate(tenant: Tenant, *, partners: int, reps: int, views: int, deals: int
             "name": "'Bench deal ' || g",
             "partner": "r.partner_id",
             "rep": "r.id",
-            "amount": "round((100000 + random() * 4900000)::numeric, 0)",
+            # Amounts to the cent; about 1% are credit notes (negative): a run must be
+            # exact to the cent and must not assume that amounts are positive.
+            "amount": "round(((CASE WHEN g %% 97 = 0 THEN -1 ELSE 1 END)"
+            " * (100000 + random() * 4900000))::numeric, 2)",
             "stage": "CASE WHEN s.u < 0.3 THEN 'Closed Won' WHEN s.u < 0.7 THEN 'Closed Lost'"
             " ELSE 'Proposal' END",
             "is_closed": "s.u < 0.7",

@@ -241,20 +241,10 @@ def tier_bars(*, tenant, limit: int = 12) -> list[dict]:
     return out
 
 
-def partner_tier_counts(*, tenant, partner: Partner) -> dict[str, int]:
-    """The partner's reps per tier in the current run (``"none"``: a partner too small to
-    be tiered), as the run counted them; empty before the first run."""
-    from segmentation.models import PartnerSegment
-
-    figures = PartnerSegment.objects.filter(
-        tenant=tenant, run__is_current=True, partner=partner
-    ).first()
-    return tier_counts_of(figures)
-
-
 def tier_counts_of(figures) -> dict[str, int]:
-    """``partner_tier_counts`` from the partner's figures already read (a
-    ``PartnerSegment``, or None before the first run): no second read of the same row."""
+    """The partner's reps per tier in its figures of the current run (a ``PartnerSegment``,
+    or None before the first run: empty), as the run counted them; ``"none"``: a partner
+    too small to be tiered. From the figures the page has already read."""
     if figures is None:
         return {}
     if not figures.is_tiered:

@@ -31,7 +31,7 @@ from tests.activities.factories import DealFactory, MaterialFactory
 from tests.partners.factories import PartnerFactory
 from tests.reps.factories import RepFactory
 from tests.segmentation.handbuilt import AS_OF, REPS, add_views, add_won, segments_by_name
-from web.selectors import partner_tier_counts, tier_bars
+from web.selectors import tier_bars, tier_counts_of
 
 
 def _ranks(values):
@@ -161,7 +161,7 @@ def test_quadrants_tiers_activation_and_statistics_by_hand(data):
     # A: top a1 a2, bottom a8 a9 a10 (tied), the five others middle; B is too small.
     assert (a.top_reps, a.middle_reps, a.bottom_reps) == (2, 5, 3)
     assert (b.top_reps, b.middle_reps, b.bottom_reps) == (0, 0, 0)
-    assert partner_tier_counts(tenant=data["tenant"], partner=data["partners"]["A"]) == {
+    assert tier_counts_of(a) == {
         "top": 2,
         "middle": 5,
         "bottom": 3,

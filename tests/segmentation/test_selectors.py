@@ -13,7 +13,7 @@ from segmentation.selectors import (
 from segmentation.services.runs import segmentation_run
 from tests.activities.factories import MaterialFactory
 from tests.segmentation.handbuilt import AS_OF, add_views
-from web.selectors import partner_tier_counts
+from web.selectors import tier_counts_of
 
 
 def test_selectors_filter_the_current_run(data):
@@ -49,8 +49,9 @@ def test_a_partners_reps_are_its_reps_now_as_segmented_in_the_run(data):
     assert "b2" not in names(partners["B"]) | names(partners["A"])
     assert names(partners["B"]) == {"b1", "b3", "b4"}
     # The run's own figures still count b2 where it was.
-    assert PartnerSegment.objects.get(run__is_current=True, partner=partners["B"]).reps == 4
-    assert partner_tier_counts(tenant=tenant, partner=partners["B"]) == {"none": 4}
+    figures = PartnerSegment.objects.get(run__is_current=True, partner=partners["B"])
+    assert figures.reps == 4
+    assert tier_counts_of(figures) == {"none": 4}
     assert len(segment_scatter_points(tenant=tenant, partner_id=partners["B"].pk)) == 3
 
     segmentation_run(tenant=tenant, as_of=AS_OF + dt.timedelta(days=1))

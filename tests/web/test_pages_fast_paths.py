@@ -31,7 +31,7 @@ from tests.partners.factories import PartnerFactory
 from tests.reps.factories import RepFactory
 from tests.web.test_page_rows import _row, _run
 from tests.web.test_verdict_pages import _views, _won
-from web.selectors import partner_tier_counts, tier_counts_of
+from web.selectors import tier_counts_of
 from web.share_of_wallet import (
     ShareTrend,
     last_complete_period,
@@ -293,11 +293,16 @@ def test_the_partner_page_counts_tiers_from_the_figures_it_read(manager_client, 
         small = PartnerFactory(tenant=tenant)
         _views(RepFactory(partner=small), 3)
         _run(tenant)
-        for p in (partner, small):
-            figures = PartnerSegment.objects.get(run__is_current=True, partner=p)
-            assert tier_counts_of(figures) == partner_tier_counts(tenant=tenant, partner=p)
+        figures = PartnerSegment.objects.get(run__is_current=True, partner=partner)
+        assert tier_counts_of(figures) == {
+            "top": figures.top_reps,
+            "middle": figures.middle_reps,
+            "bottom": figures.bottom_reps,
+        }
+        assert sum(tier_counts_of(figures).values()) == 12
         assert tier_counts_of(None) == {}
-        assert partner_tier_counts(tenant=tenant, partner=small) == {"none": 1}
+        figures = PartnerSegment.objects.get(run__is_current=True, partner=small)
+        assert tier_counts_of(figures) == {"none": 1}
         assert not PartnerSegment.objects.get(
             run__is_current=True, partner=partner
         ).needs_first_performer
