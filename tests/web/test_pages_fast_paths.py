@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 from decimal import Decimal
 
 import pytest
@@ -352,3 +353,50 @@ def test_the_playbook_candidates_are_drawn_as_the_template_drew_them(tenant, lan
     assert ("閲覧 1 回" if language == "ja" else "1 view, last") in got
     assert escape(NASTY) in got and "<script>" not in got
     assert playbook_candidates([]) == ""
+
+
+def _rep_columns_read(query: str) -> set[str]:
+    """The columns of ``reps_rep`` that ``query`` names: as ``"reps_rep"."col"``, or
+    through the alias of a subquery on the table (the whole parenthesised subquery, its
+    select list included)."""
+    columns = set(re.findall(r'"reps_rep"\."(\w+)"', query))
+    for found in re.finditer(r'FROM "reps_rep" (\w+)', query):
+        depth, begin = 0, found.start()
+        while begin > 0 and depth >= 0:  # back to the subquery's opening parenthesis
+            begin -= 1
+            depth += {")": 1, "(": -1}.get(query[begin], 0)
+        depth, stop = 0, found.end()
+        while stop < len(query) and depth >= 0:  # on to its closing one
+            depth += {"(": 1, ")": -1}.get(query[stop], 0)
+            stop += 1
+        columns |= set(re.findall(rf'\b{found.group(1)}\."(\w+)"', query[begin:stop]))
+    assert columns, query
+    return columns
+
+
+def test_a_partners_live_rep_counts_read_only_the_rep_index_columns(tenant):
+    """The partner page's counts of a partner's reps and employed reps, and the partner
+    list's employed count, read no column outside (tenant, partner, is_employed), so that
+    index answers them alone (an index-only scan once the table is vacuumed). Counted
+    right: leavers and other partners' reps apart."""
+    from reps.models import Rep
+    from web.selectors import partner_rep_counts, partners_with_current_segments
+
+    (index,) = [i for i in Rep._meta.indexes if i.name == "rep_tenant_partner_employed"]
+    assert index.fields == ["tenant", "partner", "is_employed"]
+    with tenant_scope(tenant):
+        partner, other = PartnerFactory(tenant=tenant), PartnerFactory(tenant=tenant)
+        for i in range(7):
+            RepFactory(partner=partner, is_employed=i % 3 != 0)
+        RepFactory(partner=other)
+        assert partner_rep_counts(partner=partner) == {"total": 7, "employed": 4}
+        listed = {p.pk: p.rep_count for p in partners_with_current_segments()}
+        assert (listed[partner.pk], listed[other.pk]) == (4, 1)
+        for read in (
+            lambda: partner_rep_counts(partner=partner),
+            lambda: list(partners_with_current_segments().filter(pk=partner.pk)),
+        ):
+            with CaptureQueriesContext(connection) as ctx:
+                read()
+            (query,) = [q["sql"] for q in ctx.captured_queries if "reps_rep" in q["sql"]]
+            assert _rep_columns_read(query) <= {"tenant_id", "partner_id", "is_employed"}
