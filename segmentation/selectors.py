@@ -24,6 +24,7 @@ __all__ = [
     "rep_segment_history",
     "rep_segments_current",
     "rep_segments_of_partner",
+    "rep_segments_placed_at",
     "segment_scatter_points",
     "segmentation_current_run",
     "segmentation_runs",
@@ -61,7 +62,15 @@ def rep_segments_of_partner(qs: QuerySet[RepSegment], *, partner_id: int) -> Que
     once and joins the new one's with the next run (the run's partner figures still count
     them where they were).
     """
-    return qs.filter(partner_id=partner_id, rep__partner_id=partner_id)
+    return rep_segments_placed_at(qs, partner_id=partner_id).filter(rep__partner_id=partner_id)
+
+
+def rep_segments_placed_at(qs: QuerySet[RepSegment], *, partner_id: int) -> QuerySet[RepSegment]:
+    """Narrow ``qs`` to the segments whose run placed the rep at ``partner_id``, whatever
+    the rep's partner now: a superset of ``rep_segments_of_partner`` that needs no join
+    (``DeferredJoinQuerySet.wrap(..., superset=...)`` reads a partner's first pages from
+    it)."""
+    return qs.filter(partner_id=partner_id)
 
 
 def rep_segments_current(

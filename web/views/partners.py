@@ -22,7 +22,11 @@ from pse_crm import roles
 from pse_crm.calendar import tenant_today
 from pse_crm.permissions import capability_required, request_role
 from pse_crm.tables import DeferredJoinQuerySet
-from segmentation.selectors import rep_segments_current, segmentation_current_run
+from segmentation.selectors import (
+    rep_segments_current,
+    rep_segments_placed_at,
+    segmentation_current_run,
+)
 from segmentation.tables import KeymenTable
 from support.models import SupportTask
 from support.services.support_tasks import support_task_bulk_create
@@ -69,8 +73,13 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
     segment = pages.partner_segment_current(partner=partner)
     tier = request.GET.get("tier") or None
     reps = rep_segments_current(tenant=tenant, partner_id=partner.pk, tier=tier)
+    # The first pages from the segments the run placed here (no join to reps, so the
+    # database sorts only the rows shown), checked against the partner's reps now.
+    placed = rep_segments_placed_at(
+        rep_segments_current(tenant=tenant, tier=tier), partner_id=partner.pk
+    )
     table = KeymenTable(
-        DeferredJoinQuerySet.wrap(reps.order_by("-score", "rep_id")),
+        DeferredJoinQuerySet.wrap(reps.order_by("-score", "rep_id"), superset=placed),
         can_manage=roles.role_allows(request_role(request), roles.MANAGE),
         can_write=roles.role_allows(request_role(request), roles.WRITE_ENABLEMENT),
         exclude=("partner",),

@@ -1,0 +1,147 @@
+"""The partner page reads its first pages from the segments the run placed at the partner
+(``DeferredJoinQuerySet`` with a superset): every slice is the slice of the exact
+queryset (the segment's partner and the rep's partner now), whether or not reps moved
+since the run, in every order, on pages before, at and beyond ``SUPERSET_ROWS``; the
+fast path costs the first page no query and falls back when a moved rep is among the
+first rows."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from pse_crm.tables import DeferredJoinQuerySet
+from pse_crm.tenancy import tenant_scope
+from segmentation.models import Quadrant, Tier
+from segmentation.selectors import rep_segments_current, rep_segments_placed_at
+from tests.partners.factories import PartnerFactory
+from tests.reps.factories import RepFactory
+from tests.segmentation.factories import RepSegmentFactory, SegmentationRunFactory
+
+pytestmark = pytest.mark.django_db
+
+ORDERS = (
+    ("-score", "rep_id"),
+    ("score", "-rep_id"),
+    ("-views", "rep_id"),
+    ("rep__name", "rep_id"),
+    ("-won_amount", "rep_id"),
+)
+
+
+def _world(tenant, rng: random.Random, *, reps: int = 40):
+    """A current run with ``reps`` segments placed at ``partner`` (tied scores and views
+    among them) and a few at ``other``; returns the two partners and the reps placed at
+    ``partner``, in a random order."""
+    partner, other = PartnerFactory(tenant=tenant), PartnerFactory(tenant=tenant)
+    run = SegmentationRunFactory(tenant=tenant)
+    placed = []
+    for i in range(reps + 5):
+        at = partner if i < reps else other
+        rep = RepFactory(partner=at, name=f"rep {rng.randint(0, 9)}")
+        RepSegmentFactory(
+            rep=rep,
+            run=run,
+            partner=at,
+            score=rng.choice([0.0, 0.25, 0.5, 0.5, 0.75, rng.random()]),
+            views=rng.randint(0, 6),
+            won_amount=rng.choice([0, 100, 250]),
+            quadrant=rng.choice(Quadrant.values),
+            tier=rng.choice([*Tier.values, None]),
+        )
+        if at is partner:
+            placed.append(rep)
+    rng.shuffle(placed)
+    return partner, other, placed
+
+
+def _querysets(tenant, partner, *, tier=None, order=ORDERS[0]):
+    exact = rep_segments_current(tenant=tenant, partner_id=partner.pk, tier=tier)
+    superset = rep_segments_placed_at(
+        rep_segments_current(tenant=tenant, tier=tier), partner_id=partner.pk
+    )
+    wrapped = DeferredJoinQuerySet.wrap(exact.order_by(*order), superset=superset)
+    return exact.order_by(*order), wrapped
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_slice_is_the_exact_querysets_slice(tenant, seed, monkeypatch):
+    rng = random.Random(seed)
+    monkeypatch.setattr(DeferredJoinQuerySet, "SUPERSET_ROWS", 12)
+    with tenant_scope(tenant):
+        partner, other, placed = _world(tenant, rng)
+        # Moves after the run: none, then one at a time, to the other partner.
+        for moved in [None, *placed[: rng.randint(1, 6)]]:
+            if moved is not None:
+                moved.partner = other
+                moved.save(update_fields=["partner"])
+            for order in ORDERS:
+                for tier in (None, rng.choice(Tier.values)):
+                    exact, wrapped = _querysets(tenant, partner, tier=tier, order=order)
+                    expected = list(exact.values_list("pk", flat=True))
+                    for start, stop in ((0, 5), (0, 12), (3, 9), (10, 12), (0, 13), (11, 30)):
+                        got = [s.pk for s in wrapped[start:stop]]
+                        assert got == expected[start:stop], (order, tier, start, stop)
+                    assert [s.pk for s in wrapped.reverse()[0:7]] == list(
+                        exact.reverse().values_list("pk", flat=True)[0:7]
+                    )
+
+
+def test_the_first_page_costs_no_extra_query_and_a_moved_rep_falls_back(tenant):
+    rng = random.Random(7)
+    with tenant_scope(tenant):
+        partner, other, _placed = _world(tenant, rng, reps=30)
+        exact, wrapped = _querysets(tenant, partner)
+        with CaptureQueriesContext(connection) as ctx:
+            rows = wrapped[0:11]
+        assert [s.pk for s in rows] == list(exact.values_list("pk", flat=True)[0:11])
+        # The superset's ids, then the rows through the exact queryset: two queries, as
+        # the plain deferred join (ids, then rows). No statement joins reps to sort.
+        assert len(ctx.captured_queries) == 2
+        assert "reps_rep" not in ctx.captured_queries[0]["sql"]
+        assert all(r.rep.name and r.partner_id == partner.pk for r in rows)
+
+        top = rows[0].rep
+        top.partner = other
+        top.save(update_fields=["partner"])
+        exact, wrapped = _querysets(tenant, partner)
+        with CaptureQueriesContext(connection) as ctx:
+            rows = wrapped[0:11]
+        assert top.pk not in {s.rep_id for s in rows}
+        assert [s.pk for s in rows] == list(exact.values_list("pk", flat=True)[0:11])
+        assert len(ctx.captured_queries) == 4  # the fast path's two, then the exact read
+
+
+def test_a_superset_of_another_model_is_refused(tenant):
+    from reps.models import Rep
+
+    with tenant_scope(tenant):
+        exact = rep_segments_current(tenant=tenant)
+        with pytest.raises(TypeError):
+            DeferredJoinQuerySet.wrap(exact, superset=Rep.objects.all())
+
+
+def test_the_partner_page_lists_the_partners_reps_now_in_score_order(manager_client, tenant):
+    rng = random.Random(11)
+    with tenant_scope(tenant):
+        partner, other, placed = _world(tenant, rng, reps=60)
+        moved = placed[:3]
+        for rep in moved:
+            rep.partner = other
+            rep.save(update_fields=["partner"])
+        exact, _wrapped = _querysets(tenant, partner)
+        expected = list(exact.values_list("rep_id", flat=True))
+    assert len(expected) == 57
+    for page, rows in ((1, expected[:50]), (2, expected[50:])):
+        html = manager_client.get(
+            reverse("partner-detail", args=[partner.pk]), {"page": page}
+        ).content.decode()
+        shown = [rep_id for rep_id in expected if f"/reps/{rep_id}/" in html]
+        assert shown == rows
+        assert all(f"/reps/{rep.pk}/" not in html for rep in moved)
+        positions = [html.index(f"/reps/{rep_id}/") for rep_id in rows]
+        assert positions == sorted(positions)
