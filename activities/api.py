@@ -44,11 +44,8 @@ from activities.serializers import (
     SalesforceQueryResponseSerializer,
 )
 from activities.services.deals import deal_sync
-from activities.services.material_view_csv import (
-    IngestValidationError,
-    material_view_rows_from_csv,
-)
-from activities.services.material_views import material_views_ingest
+from activities.services.material_view_csv import IngestValidationError, iter_csv_chunks
+from activities.services.material_views import CHUNK_ROWS, material_views_ingest
 from activities.services.materials import material_bulk_upsert
 from partners.models import Partner
 from pse_crm import roles
@@ -193,14 +190,15 @@ class MaterialViewViewSet(TenantReadOnlyViewSet):
         is_csv = isinstance(request.data, bytes | bytearray)
         if is_csv:
             try:
-                rows = material_view_rows_from_csv(bytes(request.data))
+                # Column by column, as the import command reads a file (no dict per row).
+                batch = {"chunks": list(iter_csv_chunks(bytes(request.data), CHUNK_ROWS))}
             except IngestValidationError as exc:
                 raise BatchInvalid.from_rows(exc.errors, by_line=True) from None
-            check_batch_size(len(rows))
+            check_batch_size(sum(map(len, batch["chunks"])))
         else:
-            rows = _json_view_rows(request.data)
+            batch = {"rows": _json_view_rows(request.data)}
         try:
-            result = material_views_ingest(tenant=request.tenant, rows=rows, source="api")
+            result = material_views_ingest(tenant=request.tenant, source="api", **batch)
         except IngestValidationError as exc:
             raise BatchInvalid.from_rows(exc.errors, by_line=is_csv) from None
         return Response(

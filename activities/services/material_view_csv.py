@@ -32,7 +32,6 @@ __all__ = [
     "RowError",
     "iter_csv_chunks",
     "iter_csv_rows",
-    "material_view_rows_from_csv",
 ]
 
 # The columns of a view log. A file needs event_id and viewed_at, one rep column and one
@@ -146,7 +145,14 @@ def _row(header: list[str], fields: list[str] | csv.Error) -> dict[Any, str]:
 
 
 def iter_csv_rows(data: bytes) -> Iterator[tuple[int, dict[Any, str]]]:
-    """Like ``material_view_rows_from_csv`` but lazy: the header is checked on first use."""
+    """Decode (UTF-8 with/without BOM, Shift_JIS), check the header; the rows with the line
+    each starts on, lazily (the header is checked on first use).
+
+    Column names are matched case-insensitively; extra columns are ignored. Blank lines are
+    skipped. A row with the wrong number of fields is kept and refused by
+    ``material_views_ingest`` with its line number. Raises ``IngestValidationError`` for a
+    wrong encoding, an empty file or a missing column.
+    """
     header, reader = _open(data)
     line = reader.line_num
     while True:
@@ -231,14 +237,3 @@ def iter_csv_chunks(
             )
         else:
             yield [(n, _row(header, f)) for n, f in zip(starts, records, strict=True)]
-
-
-def material_view_rows_from_csv(data: bytes) -> list[tuple[int, dict[str, str]]]:
-    """Decode (UTF-8 with/without BOM, Shift_JIS), check the header; rows with their line numbers.
-
-    Column names are matched case-insensitively; extra columns are ignored. Blank lines are
-    skipped. A row with the wrong number of fields is kept and refused by
-    ``material_views_ingest`` with its line number. Raises ``IngestValidationError`` for a
-    wrong encoding, an empty file or a missing column.
-    """
-    return list(iter_csv_rows(data))

@@ -71,7 +71,8 @@ _DURATION_MAX = 2_147_483_647
 _LOAD_ALL_ABOVE = 5_000
 # Rows checked, then stored, at a time (PostgreSQL): one chunk is stored while the next
 # is checked.
-_CHUNK = 25_000
+CHUNK_ROWS = 25_000
+_CHUNK = CHUNK_ROWS
 # What ``material_views_ingest`` checks (and stores) at a time: rows, or a file's columns.
 Chunk = list[tuple[int, Mapping[str, Any]]] | ColumnChunk
 
@@ -239,16 +240,36 @@ class _Lookups:
     known: dict[Any, dict[Any, int]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, *, tenant: Tenant, rows: Sequence[tuple[int, Mapping[str, Any]]] | None):
-        """One query per table. ``rows=None`` loads the tenant's whole rep table."""
+    def load(
+        cls,
+        *,
+        tenant: Tenant,
+        rows: Sequence[tuple[int, Mapping[str, Any]]] | None,
+        chunks: Sequence[Chunk] | None = None,
+    ):
+        """One query per table, for the keys ``rows`` (or the ``chunks`` read already)
+        name; with neither, the tenant's whole rep table."""
         reps = Rep.objects.filter(tenant_id=tenant.pk)
         materials = Material.objects.filter(tenant_id=tenant.pk)
-        if rows is not None:
+        if rows is not None or chunks is not None:
+
+            def named(key: str) -> set:
+                """The distinct raw values of ``key`` (None where a row lacks it)."""
+                if chunks is None:
+                    return {r.get(key) for _i, r in rows}
+                values: set = set()
+                for chunk in chunks:
+                    if isinstance(chunk, ColumnChunk):
+                        values.update(chunk.columns.get(key, (None,)))
+                    else:
+                        values.update(r.get(key) for _i, r in chunk)
+                return values
+
             # Distinct raw values first (cheap), then normalise the few distinct ones.
-            emails = {_clean(v).lower() for v in {r.get("rep_email") for _i, r in rows}}
-            rep_ext = {_clean(v) for v in {r.get("rep_external_id") for _i, r in rows}}
-            mat_ext = {_clean(v) for v in {r.get("material_external_id") for _i, r in rows}}
-            urls = {_clean(v) for v in {r.get("material_url") for _i, r in rows}}
+            emails = {_clean(v).lower() for v in named("rep_email")}
+            rep_ext = {_clean(v) for v in named("rep_external_id")}
+            mat_ext = {_clean(v) for v in named("material_external_id")}
+            urls = {_clean(v) for v in named("material_url")}
             for keys in (emails, rep_ext, mat_ext, urls):
                 # Blank keys and keys the validation refuses (NUL, surrogates, controls)
                 # never reach a query: the rows holding them are refused.
@@ -734,7 +755,7 @@ def material_views_ingest(
     rows: Sequence[tuple[int, Mapping[str, Any]]]
     | Iterable[tuple[int, Mapping[str, Any]]]
     | None = None,
-    chunks: Callable[[int], Iterable[Chunk]] | None = None,
+    chunks: Callable[[int], Iterable[Chunk]] | Sequence[Chunk] | None = None,
     source: str = "",
     skip_invalid: bool = False,
 ) -> IngestResult:
@@ -772,7 +793,9 @@ def material_views_ingest(
     instead of the reps the batch names. Instead of ``rows``, ``chunks(size)`` may give the
     batch ``size`` rows at a time, each chunk a list of rows or a ``ColumnChunk`` (the
     import command: ``iter_csv_chunks`` reads a file without a dict per row); the result
-    is the same as for the rows those chunks hold.
+    is the same as for the rows those chunks hold. ``chunks`` may also be the chunks read
+    already (the API counts a CSV batch before it ingests it), each checked and stored as
+    given; only the reps and materials they name are then loaded.
     """
     if (rows is None) == (chunks is None):
         raise TypeError("material_views_ingest() takes rows or chunks")
@@ -780,8 +803,11 @@ def material_views_ingest(
     with tenant_scope(tenant), _gc_paused():
         if isinstance(rows, Sequence):
             lookups = _Lookups.load(tenant=tenant, rows=rows)
+        elif isinstance(chunks, Sequence):
+            lookups = _Lookups.load(tenant=tenant, rows=None, chunks=chunks)
         else:
             lookups = _Lookups.load(tenant=tenant, rows=None)
+        read = chunks if isinstance(chunks, Sequence) or chunks is None else chunks(_CHUNK)
         tz = tenant.tzinfo
         seen: dict[str, int] = {}
         new_reps: dict[str, _NewRep] = {}
@@ -812,17 +838,14 @@ def material_views_ingest(
         if connection.vendor == "postgresql":
             return _ingest_chunks(
                 tenant=tenant,
-                chunks=_chunks(rows, _CHUNK) if chunks is None else iter(chunks(_CHUNK)),
+                chunks=_chunks(rows, _CHUNK) if read is None else iter(read),
                 check=check,
                 new_reps=new_reps,
                 errors=errors,
                 source=source,
                 skip_invalid=skip_invalid,
             )
-        if chunks is None:
-            valid = check(list(rows))
-        else:
-            valid = [v for chunk in chunks(_CHUNK) for v in check(chunk)]
+        valid = check(list(rows)) if read is None else [v for c in read for v in check(c)]
         if errors and not skip_invalid:
             raise IngestValidationError(errors)
         if not valid:

@@ -9,10 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from activities.models import MaterialView
-from activities.services.material_view_csv import (
-    IngestValidationError,
-    material_view_rows_from_csv,
-)
+from activities.services.material_view_csv import IngestValidationError, iter_csv_rows
 from activities.services.material_views import material_views_ingest
 from activities.signals import material_views_ingested
 from reps.models import Rep
@@ -284,12 +281,14 @@ def test_service_sends_the_signal_on_commit_with_the_new_views(
 
     material_views_ingested.connect(receiver)
     try:
-        rows = material_view_rows_from_csv(
-            (
-                HEADER
-                + "e1,taro@sample.co.jp,deck-1,2026-03-01T10:00:00,30\n"
-                + "e2,taro@sample.co.jp,deck-1,2026-03-05T10:00:00,30\n"
-            ).encode()
+        rows = list(
+            iter_csv_rows(
+                (
+                    HEADER
+                    + "e1,taro@sample.co.jp,deck-1,2026-03-01T10:00:00,30\n"
+                    + "e2,taro@sample.co.jp,deck-1,2026-03-05T10:00:00,30\n"
+                ).encode()
+            )
         )
         with django_capture_on_commit_callbacks(execute=True):
             material_views_ingest(tenant=tenant, rows=rows)
@@ -330,8 +329,8 @@ def test_service_works_as_the_application_role_under_row_level_security(tenant, 
         pytest.skip("row-level security is PostgreSQL-only")
     from tests.hardening.conftest import acting_as_app_role
 
-    rows = material_view_rows_from_csv(
-        (HEADER + "e1,taro@sample.co.jp,deck-1,2026-03-01T10:00:00,30\n").encode()
+    rows = list(
+        iter_csv_rows((HEADER + "e1,taro@sample.co.jp,deck-1,2026-03-01T10:00:00,30\n").encode())
     )
     with acting_as_app_role():
         first = material_views_ingest(tenant=tenant, rows=rows)

@@ -236,7 +236,13 @@ def test_importing_by_chunks_reports_and_stores_what_the_rows_give(
     def twice(call):
         return lambda: (call(), call())[1]  # the replay's outcome, after the first import
 
+    def by_chunks_read():  # read already, as the API reads a CSV batch
+        return material_views_ingest(
+            tenant=tenant, chunks=list(iter_csv_chunks(data, 3)), skip_invalid=skip_invalid
+        )
+
     fast = _outcome(tenant, by_chunks), _outcome(tenant, twice(by_chunks))
+    assert (_outcome(tenant, by_chunks_read), _outcome(tenant, twice(by_chunks_read))) == fast
     monkeypatch.setattr(material_views, "_CHUNK", 10_000)
     monkeypatch.setattr(material_views, "_validate_fast", lambda **kwargs: None)
     monkeypatch.setattr(material_views, "_validate_columns", lambda **kwargs: None)
@@ -279,3 +285,67 @@ def test_rows_or_chunks_not_both(tenant):
         material_views_ingest(tenant=tenant)
     with pytest.raises(TypeError):
         material_views_ingest(tenant=tenant, rows=[], chunks=lambda size: [])
+
+
+@pytest.mark.django_db
+def test_chunks_read_already_load_only_the_reps_and_materials_they_name(tenant, world):
+    """Chunks handed over as a list (the API's CSV batch) narrow the reps' and materials'
+    queries to the keys the chunks hold, column-wise or row-wise, as rows do; a callable
+    (the import command's lazily read file) loads the tenant's whole rep table."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(3):
+        RepFactory(partner=world["rep"].partner)  # reps no row names
+
+    def rep_queries(**batch) -> list[str]:
+        with transaction.atomic(), CaptureQueriesContext(connection) as ctx:
+            material_views_ingest(tenant=tenant, **batch)
+            transaction.set_rollback(True)
+        return [
+            q["sql"] for q in ctx.captured_queries if q["sql"].startswith('SELECT "reps_rep"."id"')
+        ]
+
+    data = ENCODED["rep by external id, material by url"]
+    for chunks in (list(iter_csv_chunks(data, 1)), [list(iter_csv_rows(data))]):
+        (query,) = rep_queries(chunks=chunks)
+        assert "'u-1'" in query and " IN " in query
+    (query,) = rep_queries(chunks=lambda size: iter_csv_chunks(data, size))
+    assert " IN " not in query
+    (query,) = rep_queries(rows=list(iter_csv_rows(data)))
+    assert "'u-1'" in query
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(ENCODED))
+def test_the_api_stores_and_reports_a_csv_batch_as_its_rows_give(api_client, tenant, world, name):
+    """``POST /api/v1/material-views/`` with ``text/csv`` (read column-wise): the counts,
+    or the refusal line by line, and the stored views and reps of the rows checked one by
+    one through the service; then the replay."""
+    from activities.services.material_view_csv import iter_csv_rows as rows_of
+
+    data = ENCODED[name]
+    expected_first = _outcome(
+        tenant, lambda: material_views_ingest(tenant=tenant, rows=list(rows_of(data)))
+    )
+
+    def post():
+        response = api_client.post("/api/v1/material-views/", data, content_type="text/csv")
+        body = response.json()
+        if response.status_code == 400:
+            return ("refused", [(e["line"], e["field"], e["message"]) for e in body["errors"]])
+        assert response.status_code == 200, body
+        return (body["created"], body["duplicates"], body["reps_created"], [])
+
+    with tenant_scope(tenant):
+        reported = post()
+        stored = sorted(
+            MaterialView.objects.values_list(
+                "event_id", "rep__email", "material__external_id", "viewed_at",
+                "duration_seconds",
+            )
+        )  # fmt: skip
+        reps = sorted(Rep.objects.values_list("email", "external_id"))
+    assert (reported, stored, reps) == expected_first
+    if reported[0] != "refused":
+        assert post() == (0, reported[0], 0, [])  # the replay: every event a duplicate

@@ -23,7 +23,12 @@ from activities.deal_csv import deal_inputs_from_csv
 from activities.deal_inputs import DealInput, DealInputInvalid
 from activities.models import Deal
 from activities.services.deals import deal_sync
-from activities.services.material_view_csv import IngestValidationError, material_view_rows_from_csv
+from activities.services.material_view_csv import (
+    ColumnChunk,
+    IngestValidationError,
+    iter_csv_chunks,
+    iter_csv_rows,
+)
 from pse_crm.sfid import to_18
 from pse_crm.tenancy import tenant_scope
 
@@ -245,7 +250,7 @@ def test_view_csv_reads_back_what_any_writer_wrote(rows, crlf, bom, encoding, up
     header = [h.upper() for h in VIEW_HEADER] if upper else VIEW_HEADER
     rows = [dict(zip(header, r.values(), strict=True)) for r in rows]
     data = _csv_bytes(header, rows, crlf=crlf, bom=bom and encoding == "utf-8", encoding=encoding)
-    parsed = material_view_rows_from_csv(data)
+    parsed = list(iter_csv_rows(data))
     # Rows that are entirely blank are skipped as blank lines; every other row comes back.
     expected = [r for r in rows if any(v.strip() for v in r.values()) or len(r) > 1]
     assert [dict(zip(VIEW_HEADER, r.values(), strict=True)) for r in expected] == [
@@ -259,8 +264,42 @@ def test_view_csv_reads_back_what_any_writer_wrote(rows, crlf, bom, encoding, up
 @given(data=st.binary(max_size=400))
 def test_view_csv_never_crashes_on_any_bytes(data):
     try:
-        rows = material_view_rows_from_csv(data)
+        rows = list(iter_csv_rows(data))
     except IngestValidationError as exc:
         assert exc.errors
     else:
         assert all(isinstance(line, int) and isinstance(values, dict) for line, values in rows)
+
+
+@PURE_SETTINGS
+@given(
+    data=st.one_of(
+        st.binary(max_size=400),
+        st.lists(
+            st.lists(
+                st.sampled_from(["e1", "", " ", '"', '""', ",", "\r", "\n", "é", "x" * 3]),
+                max_size=6,
+            ),
+            max_size=8,
+        ).map(
+            lambda rows: "\n".join(
+                ["event_id,rep_email,material_external_id,viewed_at", *(",".join(r) for r in rows)]
+            ).encode()
+        ),
+    ),
+    size=st.integers(min_value=1, max_value=5),
+)
+def test_view_csv_chunks_hold_the_row_readers_rows_for_any_bytes(data, size):
+    """The column-wise reader (the API's and the import command's) on any input: the row
+    reader's rows, line numbers and refusals, in chunks of at most ``size``."""
+    try:
+        expected = list(iter_csv_rows(data))
+    except IngestValidationError as exc:
+        with pytest.raises(IngestValidationError) as chunked:
+            list(iter_csv_chunks(data, size))
+        assert chunked.value.errors == exc.errors
+        return
+    chunks = list(iter_csv_chunks(data, size))
+    got = [row for c in chunks for row in (c.rows() if isinstance(c, ColumnChunk) else c)]
+    assert got == expected
+    assert all(0 < len(c) <= size for c in chunks)
