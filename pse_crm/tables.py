@@ -4,7 +4,7 @@ large list without COUNT(*)."""
 from __future__ import annotations
 
 import django_tables2 as tables
-from django.db.models import QuerySet
+from django.db.models import F, OrderBy, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from pse_crm.templatetags.pse_ui import num
@@ -20,20 +20,38 @@ def _paths(tree: dict, prefix: str = "") -> list[str]:
     return out
 
 
+def _ordered_field(term) -> str | None:
+    """The field (or annotation) an ordering term sorts by: ``"-views"``, or
+    ``F("views").desc(nulls_last=True)``; None for any other expression."""
+    if isinstance(term, str):
+        return term.lstrip("-")
+    if isinstance(term, OrderBy) and isinstance(term.expression, F):
+        return term.expression.name
+    return None
+
+
 class DeferredJoinQuerySet(QuerySet):
     """A queryset whose slices are fetched in two steps: first the page's ids, ordered and
     offset without any join but those the ordering needs; then those rows with their
     related rows. Sorting 50,000 narrow rows is cheap; sorting them joined to reps and
     partners is not.
 
-    With a ``superset`` (``wrap``: the same model and annotations, fewer filters, such as
-    a filter that needs a join left out), a slice ending within the first
-    ``SUPERSET_ROWS`` rows is first taken from the superset, whose sort the database can
-    bound to those rows (a filter on a joined table sits above the sort, so the query
-    itself must sort every row). When all of the superset's first rows, in the same order,
-    belong to this queryset, they are its first rows too; otherwise the slice is read from
-    this queryset as usual. On the first page this costs no extra query: the rows fetched
-    in the second step are fetched through this queryset, so their number is the check.
+    With a ``superset`` (``wrap``), a slice ending within the first ``SUPERSET_ROWS`` rows
+    (pages 1-19 of 50 with a ``LazyPaginator``, which asks for one row more) is first
+    taken from the superset, whose sort the database can bound to those rows (a filter on
+    a joined table sits above the sort, so the query itself must sort every row). When all
+    of the superset's first rows, in the same order, belong to this queryset, they are its
+    first rows too; otherwise the slice is read from this queryset as usual. On page 1
+    this costs no extra query when it holds (the rows fetched in the second step are
+    fetched through this queryset, so their number is the check), one ``COUNT`` on later
+    pages; when it fails, the page costs the two or three wasted queries.
+
+    The caller vouches that the superset holds every row of this queryset, with the same
+    annotations and without ``distinct``; ``wrap`` checks only the model. The fast path
+    is taken only for an explicit ordering by fields (names, ``-`` names or ``F(...)``
+    ordered, ending with a unique tie-break, as the tables' columns and the default
+    orders do), never for another expression, a random order, ``distinct`` or ``extra``
+    ordering: those are read as usual.
     """
 
     SUPERSET_ROWS = 1000
@@ -72,17 +90,28 @@ class DeferredJoinQuerySet(QuerySet):
             return None
         if start < 0 or stop > self.SUPERSET_ROWS:
             return None
-        superset = self._superset.select_related(None)
-        if self.query.order_by:
-            superset = superset.order_by(*self.query.order_by)
-        if not self.query.standard_ordering:
-            superset = superset.reverse()
+        order = self.query.order_by
+        names = [_ordered_field(term) for term in order]
+        if not names or None in names or "?" in names:
+            return None  # an expression or a random order: read as usual
+        if self.query.extra_order_by or self.query.distinct:
+            return None
+        if any(
+            n in self.query.annotations and n not in self._superset.query.annotations for n in names
+        ):
+            return None
+        superset = self._superset.select_related(None).order_by(*order)
+        if superset.query.distinct:
+            return None
+        # The direction of this queryset, whatever the superset's own was.
+        superset.query.standard_ordering = self.query.standard_ordering
         first = list(superset.values_list("pk", flat=True)[:stop])
         mine = self.order_by().filter(pk__in=first)
         if start == 0:
             rows = self._rows(mine, first)
             return rows if len(rows) == len(first) else None
-        if mine.select_related(None).count() != len(first):
+        # Distinct ids: a row repeated by a join must not stand in for a missing one.
+        if mine.select_related(None).values("pk").distinct().count() != len(set(first)):
             return None
         page = first[start:stop]
         return self._rows(self.model._default_manager.filter(pk__in=page), page)

@@ -30,8 +30,10 @@ def _pk_url(name: str):
 class KeymenTable(BaseTable):
     rep = tables.Column(verbose_name=_("Rep"), order_by=("rep__name", "rep_id"), linkify=False)
     partner = tables.Column(verbose_name=_("Partner"), order_by=("partner__name", "rep_id"))
-    quadrant = tables.Column(verbose_name=_("Quadrant"))
-    tier = tables.Column(verbose_name=_("Tier"), default="—")
+    # Each ordering ends with the rep: a total order, so pages neither repeat nor skip a
+    # row whichever plan reads them (pse_crm.tables.DeferredJoinQuerySet).
+    quadrant = tables.Column(verbose_name=_("Quadrant"), order_by=("quadrant", "rep_id"))
+    tier = tables.Column(verbose_name=_("Tier"), default="—", order_by=("tier", "rep_id"))
     views = NumColumn(verbose_name=_("Views"), order_by=("-views", "rep_id"))
     won_amount = tables.Column(
         verbose_name=_("Won amount"),

@@ -25,6 +25,7 @@ from segmentation.models import Quadrant, RepSegment, Tier
 from segmentation.selectors import (
     keymen_default_order,
     rep_segments_current,
+    rep_segments_placed_at,
     segmentation_current_run,
 )
 from segmentation.tables import KeymenTable
@@ -33,30 +34,42 @@ PER_PAGE = 50
 EXPORT_CHUNK = 2000
 
 
-def _filtered(request: HttpRequest) -> tuple[KeymenFilterForm, QuerySet[RepSegment]]:
+def _filtered(
+    request: HttpRequest,
+) -> tuple[KeymenFilterForm, QuerySet[RepSegment], QuerySet[RepSegment] | None]:
     """The current run's segments as filtered, in the list-to-act-on order
-    (``keymen_default_order``); the run is on ``form.run``."""
+    (``keymen_default_order``); the run is on ``form.run``. Filtered by a partner, also a
+    superset of them: the same filters with the partner the run placed each rep at alone
+    (``rep_segments_placed_at``), which the page's first pages are read from
+    (``DeferredJoinQuerySet``); else None."""
     run = segmentation_current_run(tenant=request.tenant)
     form = KeymenFilterForm(request.GET or None, tier_counts=run.tier_counts if run else None)
     form.run = run
     data = form.cleaned_data if form.is_valid() else {}
     partner = data.get("partner")
-    qs = rep_segments_current(
-        tenant=request.tenant,
-        quadrant=data.get("quadrant") or None,
-        tier=data.get("tier") or None,
-        partner_id=partner.pk if partner else None,
-    )
-    if data.get("movers"):
-        qs = qs.filter(previous_quadrant__isnull=False).exclude(previous_quadrant=F("quadrant"))
-    if data.get("q"):
-        term = data["q"].strip()
-        qs = qs.filter(Q(rep__name__icontains=term) | Q(rep__email__icontains=term))
     order = keymen_default_order(
         quadrant=data.get("quadrant") or None,
         results_measure=(run.settings_used if run else {}).get("results_measure"),
     )
-    return form, qs.order_by(*order)
+
+    def segments(partner_id: int | None) -> QuerySet[RepSegment]:
+        qs = rep_segments_current(
+            tenant=request.tenant,
+            quadrant=data.get("quadrant") or None,
+            tier=data.get("tier") or None,
+            partner_id=partner_id,
+        )
+        if data.get("movers"):
+            qs = qs.filter(previous_quadrant__isnull=False).exclude(previous_quadrant=F("quadrant"))
+        if data.get("q"):
+            term = data["q"].strip()
+            qs = qs.filter(Q(rep__name__icontains=term) | Q(rep__email__icontains=term))
+        return qs.order_by(*order)
+
+    if partner is None:
+        return form, segments(None), None
+    placed = rep_segments_placed_at(segments(None), partner_id=partner.pk)
+    return form, segments(partner.pk), placed
 
 
 def _partner_select(form: KeymenFilterForm) -> SafeString:
@@ -82,10 +95,10 @@ def _partner_select(form: KeymenFilterForm) -> SafeString:
 
 @capability_required(roles.READ)
 def keymen(request: HttpRequest) -> HttpResponse:
-    form, qs = _filtered(request)
+    form, qs, placed = _filtered(request)
     role = request_role(request)
     table = KeymenTable(
-        DeferredJoinQuerySet.wrap(qs),
+        DeferredJoinQuerySet.wrap(qs, superset=placed),
         can_manage=roles.role_allows(role, roles.MANAGE),
         can_write=roles.role_allows(role, roles.WRITE_ENABLEMENT),
     )
@@ -191,7 +204,7 @@ def keymen_export(request: HttpRequest, fmt: str) -> HttpResponse:
     pse_crm.exports), and Excel cells are written as strings, never as formulas."""
     from pse_crm.exports import spreadsheet_safe
 
-    _form, qs = _filtered(request)
+    _form, qs, _placed = _filtered(request)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     if fmt == "csv":
         writer = csv.writer(_Echo())

@@ -24,12 +24,16 @@ from tests.segmentation.factories import RepSegmentFactory, SegmentationRunFacto
 
 pytestmark = pytest.mark.django_db
 
+ID_STATEMENT = 'SELECT "enablement_repsegment"."id" AS "pk" FROM "enablement_repsegment"'
+
 ORDERS = (
     ("-score", "rep_id"),
     ("score", "-rep_id"),
     ("-views", "rep_id"),
     ("rep__name", "rep_id"),
     ("-won_amount", "rep_id"),
+    ("quadrant", "rep_id"),
+    ("-tier", "-rep_id"),
 )
 
 
@@ -145,3 +149,85 @@ def test_the_partner_page_lists_the_partners_reps_now_in_score_order(manager_cli
         assert all(f"/reps/{rep.pk}/" not in html for rep in moved)
         positions = [html.index(f"/reps/{rep_id}/") for rep_id in rows]
         assert positions == sorted(positions)
+
+
+def test_orders_it_cannot_vouch_for_are_read_as_usual(tenant):
+    """A superset ordered or reversed on its own still follows this queryset's order; an
+    expression, a random order, an annotation the superset lacks or ``distinct`` skip the
+    fast path (the exact read's statement joins reps)."""
+    from django.db.models import F, Value
+    from django.db.models.functions import Coalesce
+
+    rng = random.Random(5)
+    with tenant_scope(tenant):
+        partner, other, placed = _world(tenant, rng, reps=25)
+        placed[0].partner = other
+        placed[0].save(update_fields=["partner"])
+        exact = rep_segments_current(tenant=tenant, partner_id=partner.pk)
+        superset = rep_segments_placed_at(
+            rep_segments_current(tenant=tenant), partner_id=partner.pk
+        )
+        expected = list(exact.order_by("-score", "rep_id").values_list("pk", flat=True))
+        for odd in (superset.order_by("views"), superset.order_by("-score", "rep_id").reverse()):
+            wrapped = DeferredJoinQuerySet.wrap(exact.order_by("-score", "rep_id"), superset=odd)
+            assert [s.pk for s in wrapped[0:9]] == expected[0:9]
+            assert [s.pk for s in wrapped[4:9]] == expected[4:9]
+            assert [s.pk for s in wrapped.reverse()[0:5]] == expected[::-1][0:5]
+
+        def first_statement(qs) -> str:
+            with CaptureQueriesContext(connection) as ctx:
+                list(DeferredJoinQuerySet.wrap(qs, superset=superset)[0:5])
+            return ctx.captured_queries[0]["sql"]
+
+        assert "reps_rep" not in first_statement(exact.order_by("-score", "rep_id"))
+        by_field = exact.order_by(F("views").desc(nulls_last=True), "rep_id")
+        assert "reps_rep" not in first_statement(by_field)
+        for qs in (
+            exact.order_by(Coalesce("views", 0).desc(), "rep_id"),
+            exact.order_by("?"),
+            exact.annotate(k=Value(1)).order_by("k", "rep_id"),
+            exact.order_by("-score", "rep_id").distinct(),
+        ):
+            assert "reps_rep" in first_statement(qs)
+
+
+@pytest.mark.parametrize(
+    "extra", [{}, {"quadrant": "motivated"}, {"q": "rep 3"}, {"sort": "views"}]
+)
+def test_the_keymen_page_filtered_by_a_partner_lists_its_reps_now(manager_client, tenant, extra):
+    """The keymen page's partner filter reads its first pages from the same superset: the
+    rows and their order are those of the exact queryset, reps moved since the run gone."""
+    from django.db.models import Q
+
+    from segmentation.selectors import keymen_default_order
+
+    rng = random.Random(13)
+    with tenant_scope(tenant):
+        partner, other, placed = _world(tenant, rng, reps=70)
+        moved = placed[:4]
+        for rep in moved:
+            rep.partner = other
+            rep.save(update_fields=["partner"])
+        exact = rep_segments_current(
+            tenant=tenant, partner_id=partner.pk, quadrant=extra.get("quadrant")
+        )
+        if "q" in extra:
+            exact = exact.filter(Q(rep__name__icontains="rep 3") | Q(rep__email__icontains="rep 3"))
+        order = keymen_default_order(quadrant=extra.get("quadrant"), results_measure=None)
+        if extra.get("sort") == "views":
+            order = ["-views", "rep_id"]
+        expected = list(exact.order_by(*order).values_list("rep_id", flat=True))
+    assert expected
+    with CaptureQueriesContext(connection) as ctx:
+        response = manager_client.get(reverse("keymen"), {"partner": partner.pk, **extra})
+    html = response.content.decode()
+    ids = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith(ID_STATEMENT)]
+    # The first page's ids from the superset (no join to reps) unless the search needs one.
+    assert any("reps_rep" not in sql for sql in ids) == ("q" not in extra)
+    shown = sorted(
+        (html.index(f"/reps/{rep_id}/"), rep_id)
+        for rep_id in expected[:50]
+        if f"/reps/{rep_id}/" in html
+    )
+    assert [rep_id for _pos, rep_id in shown] == expected[:50]
+    assert all(f"/reps/{rep.pk}/" not in html for rep in moved)
