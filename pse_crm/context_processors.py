@@ -10,7 +10,9 @@ def tenancy(request: HttpRequest) -> dict:
     membership = getattr(request, "membership", None)
     key = (getattr(request, "tenant", None), membership, getattr(request, "user", None))
     cached = getattr(request, "_tenancy_context", None)
-    if cached is not None and cached[0] == key:
+    # The same objects, not only equal ones: a view that replaced the membership or the
+    # tenant with a fresh copy (a changed role or name) gets a fresh context.
+    if cached is not None and all(a is b for a, b in zip(cached[0], key, strict=True)):
         return cached[1]
     others = []
     if membership is not None:
