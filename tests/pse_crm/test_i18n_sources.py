@@ -29,6 +29,7 @@ APPS = (
 )
 SINGULAR = {"gettext", "gettext_lazy", "_", "gettext_noop"}
 PLURAL = {"ngettext", "ngettext_lazy"}
+CONTEXTUAL = {"pgettext", "pgettext_lazy"}  # (context, message): the message is second
 
 
 def _sources() -> list[Path]:
@@ -51,7 +52,7 @@ def _name(call: ast.Call) -> str | None:
 
 def _calls(tree: ast.AST):
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _name(node) in SINGULAR | PLURAL:
+        if isinstance(node, ast.Call) and _name(node) in SINGULAR | PLURAL | CONTEXTUAL:
             yield node
 
 
@@ -71,13 +72,25 @@ def test_every_literal_message_of_the_code_has_a_japanese_translation():
         catalog = gettext.GNUTranslations(handle)._catalog
     singular = {key for key in catalog if isinstance(key, str)}
     plural = {key[0] for key in catalog if isinstance(key, tuple)}
+    contextual = {key.split("\x04", 1)[1] for key in singular if "\x04" in key}
     missing = []
     for path in _sources():
         tree = ast.parse(path.read_text(), filename=str(path))
         for call in _calls(tree):
-            first = call.args[0] if call.args else None
-            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
-                continue  # a message built elsewhere: not a literal to look up
+            message = call.args[1 if _name(call) in CONTEXTUAL else 0] if call.args else None
+            if isinstance(message, ast.JoinedStr | ast.BinOp) or (
+                isinstance(message, ast.Call) and _name(message) == "format"
+            ):
+                # Formatted before translation: no catalogue can hold the result.
+                missing.append(f"{path.relative_to(ROOT)}:{call.lineno} formatted message")
+                continue
+            if not (isinstance(message, ast.Constant) and isinstance(message.value, str)):
+                continue  # a message held in a variable: looked up where it is written
+            if _name(call) in CONTEXTUAL:
+                if message.value not in contextual:
+                    missing.append(f"{path.relative_to(ROOT)}:{call.lineno} {message.value!r}")
+                continue
+            first = message
             known = plural if _name(call) in PLURAL else singular
             if first.value not in known or (
                 _name(call) in SINGULAR and not catalog.get(first.value)
@@ -86,8 +99,16 @@ def test_every_literal_message_of_the_code_has_a_japanese_translation():
     assert missing == [], f"messages without a Japanese translation: {missing}"
 
 
-@pytest.mark.parametrize("source", ["f\"{_('x')}\"", "f'{gettext(\"y\")} z'"])
-def test_the_f_string_scan_sees_a_message_inside_one(source):
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("f\"{_('x')}\"", ["_"]),
+        ("f'{gettext(\"y\")} z'", ["gettext"]),
+        ('f\'{pgettext_lazy("c", "y")}\'', ["pgettext_lazy"]),
+        ("f'{n}' + _('x')", []),
+    ],
+)
+def test_the_f_string_scan_sees_a_message_inside_one(source, expected):
     tree = ast.parse(source)
     joined = [n for n in ast.walk(tree) if isinstance(n, ast.JoinedStr)]
-    assert [_name(call) for j in joined for call in _calls(j)] in (["_"], ["gettext"])
+    assert [_name(call) for j in joined for call in _calls(j)] == expected
