@@ -197,16 +197,22 @@ def _outcome(tenant, call):
                 result.reps_created,
                 [(e.row, e.field, e.message) for e in result.rejected],
             )
-        with tenant_scope(tenant):
-            stored = sorted(
-                MaterialView.objects.values_list(
-                    "event_id", "rep__email", "material__external_id", "viewed_at",
-                    "duration_seconds",
-                )
-            )  # fmt: skip
-            reps = sorted(Rep.objects.values_list("email", "external_id"))
+        stored, reps = _stored(tenant)
         transaction.set_rollback(True)
     return reported, stored, reps
+
+
+def _stored(tenant) -> tuple[list, list]:
+    """The tenant's views (key fields) and reps (email, external id), sorted."""
+    with tenant_scope(tenant):
+        stored = sorted(
+            MaterialView.objects.values_list(
+                "event_id", "rep__email", "material__external_id", "viewed_at",
+                "duration_seconds",
+            )
+        )  # fmt: skip
+        reps = sorted(Rep.objects.values_list("email", "external_id"))
+    return stored, reps
 
 
 @pytest.mark.django_db
@@ -337,15 +343,7 @@ def test_the_api_stores_and_reports_a_csv_batch_as_its_rows_give(api_client, ten
         assert response.status_code == 200, body
         return (body["created"], body["duplicates"], body["reps_created"], [])
 
-    with tenant_scope(tenant):
-        reported = post()
-        stored = sorted(
-            MaterialView.objects.values_list(
-                "event_id", "rep__email", "material__external_id", "viewed_at",
-                "duration_seconds",
-            )
-        )  # fmt: skip
-        reps = sorted(Rep.objects.values_list("email", "external_id"))
-    assert (reported, stored, reps) == expected_first
+    reported = post()
+    assert (reported, *_stored(tenant)) == expected_first
     if reported[0] != "refused":
         assert post() == (0, reported[0], 0, [])  # the replay: every event a duplicate

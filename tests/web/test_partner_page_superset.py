@@ -63,6 +63,14 @@ def _world(tenant, rng: random.Random, *, reps: int = 40):
     return partner, other, placed
 
 
+def _move(reps: list, *, to) -> list:
+    """The reps moved to partner ``to`` after the run."""
+    for rep in reps:
+        rep.partner = to
+        rep.save(update_fields=["partner"])
+    return reps
+
+
 def _querysets(tenant, partner, *, tier=None, order=ORDERS[0]):
     exact = rep_segments_current(tenant=tenant, partner_id=partner.pk, tier=tier)
     superset = rep_segments_placed_at(
@@ -133,10 +141,7 @@ def test_the_partner_page_lists_the_partners_reps_now_in_score_order(manager_cli
     rng = random.Random(11)
     with tenant_scope(tenant):
         partner, other, placed = _world(tenant, rng, reps=60)
-        moved = placed[:3]
-        for rep in moved:
-            rep.partner = other
-            rep.save(update_fields=["partner"])
+        moved = _move(placed[:3], to=other)
         exact, _wrapped = _querysets(tenant, partner)
         expected = list(exact.values_list("rep_id", flat=True))
     assert len(expected) == 57
@@ -204,10 +209,7 @@ def test_the_keymen_page_filtered_by_a_partner_lists_its_reps_now(manager_client
     rng = random.Random(13)
     with tenant_scope(tenant):
         partner, other, placed = _world(tenant, rng, reps=70)
-        moved = placed[:4]
-        for rep in moved:
-            rep.partner = other
-            rep.save(update_fields=["partner"])
+        moved = _move(placed[:4], to=other)
         exact = rep_segments_current(
             tenant=tenant, partner_id=partner.pk, quadrant=extra.get("quadrant")
         )
