@@ -72,7 +72,6 @@ _LOAD_ALL_ABOVE = 5_000
 # Rows checked, then stored, at a time (PostgreSQL): one chunk is stored while the next
 # is checked.
 CHUNK_ROWS = 25_000
-_CHUNK = CHUNK_ROWS
 # What ``material_views_ingest`` checks (and stores) at a time: rows, or a file's columns.
 Chunk = list[tuple[int, Mapping[str, Any]]] | ColumnChunk
 
@@ -240,23 +239,15 @@ class _Lookups:
     known: dict[Any, dict[Any, int]] = field(default_factory=dict)
 
     @classmethod
-    def load(
-        cls,
-        *,
-        tenant: Tenant,
-        rows: Sequence[tuple[int, Mapping[str, Any]]] | None,
-        chunks: Sequence[Chunk] | None = None,
-    ):
-        """One query per table, for the keys ``rows`` (or the ``chunks`` read already)
-        name; with neither, the tenant's whole rep table."""
+    def load(cls, *, tenant: Tenant, chunks: Sequence[Chunk] | None):
+        """One query per table, for the keys the batch's ``chunks`` name (a list of rows
+        is a chunk); ``chunks=None`` loads the tenant's whole rep table."""
         reps = Rep.objects.filter(tenant_id=tenant.pk)
         materials = Material.objects.filter(tenant_id=tenant.pk)
-        if rows is not None or chunks is not None:
+        if chunks is not None:
 
             def named(key: str) -> set:
                 """The distinct raw values of ``key`` (None where a row lacks it)."""
-                if chunks is None:
-                    return {r.get(key) for _i, r in rows}
                 values: set = set()
                 for chunk in chunks:
                     if isinstance(chunk, ColumnChunk):
@@ -802,12 +793,13 @@ def material_views_ingest(
     source = one_line(source or "")[:_SOURCE_MAX]
     with tenant_scope(tenant), _gc_paused():
         if isinstance(rows, Sequence):
-            lookups = _Lookups.load(tenant=tenant, rows=rows)
+            known = [rows]  # the rows as one chunk
         elif isinstance(chunks, Sequence):
-            lookups = _Lookups.load(tenant=tenant, rows=None, chunks=chunks)
+            known = chunks
         else:
-            lookups = _Lookups.load(tenant=tenant, rows=None)
-        read = chunks if isinstance(chunks, Sequence) or chunks is None else chunks(_CHUNK)
+            known = None  # read lazily: the whole rep table
+        lookups = _Lookups.load(tenant=tenant, chunks=known)
+        read = chunks if isinstance(chunks, Sequence) or chunks is None else chunks(CHUNK_ROWS)
         tz = tenant.tzinfo
         seen: dict[str, int] = {}
         new_reps: dict[str, _NewRep] = {}
@@ -838,7 +830,7 @@ def material_views_ingest(
         if connection.vendor == "postgresql":
             return _ingest_chunks(
                 tenant=tenant,
-                chunks=_chunks(rows, _CHUNK) if read is None else iter(read),
+                chunks=_chunks(rows, CHUNK_ROWS) if read is None else iter(read),
                 check=check,
                 new_reps=new_reps,
                 errors=errors,

@@ -225,7 +225,7 @@ def test_importing_by_chunks_reports_and_stores_what_the_rows_give(
     check on), against its rows as they were read before, checked row by row in one
     chunk: the same refusals, counts, views and reps, and again on a replay."""
     data = ENCODED[name]
-    monkeypatch.setattr(material_views, "_CHUNK", 3)
+    monkeypatch.setattr(material_views, "CHUNK_ROWS", 3)
 
     def by_chunks():
         return material_views_ingest(
@@ -249,7 +249,7 @@ def test_importing_by_chunks_reports_and_stores_what_the_rows_give(
 
     fast = _outcome(tenant, by_chunks), _outcome(tenant, twice(by_chunks))
     assert (_outcome(tenant, by_chunks_read), _outcome(tenant, twice(by_chunks_read))) == fast
-    monkeypatch.setattr(material_views, "_CHUNK", 10_000)
+    monkeypatch.setattr(material_views, "CHUNK_ROWS", 10_000)
     monkeypatch.setattr(material_views, "_validate_fast", lambda **kwargs: None)
     monkeypatch.setattr(material_views, "_validate_columns", lambda **kwargs: None)
     slow = _outcome(tenant, by_rows), _outcome(tenant, twice(by_rows))
@@ -260,7 +260,7 @@ def test_importing_by_chunks_reports_and_stores_what_the_rows_give(
 def test_the_column_path_is_taken_and_the_rows_path_when_it_declines(tenant, world, monkeypatch):
     """Not vacuous: a clean file goes through the column check chunk by chunk (new rows,
     then a replay), and a chunk it declines is reported by the row check."""
-    monkeypatch.setattr(material_views, "_CHUNK", 3)
+    monkeypatch.setattr(material_views, "CHUNK_ROWS", 3)
     accepted = []
     real = material_views._validate_columns
 

@@ -108,7 +108,7 @@ REFUSED = {
 def test_the_fast_path_returns_what_the_row_by_row_validation_does_or_declines(tenant, world, name):
     chunk = list(enumerate(CHUNKS[name], start=2))
     with tenant_scope(tenant):
-        lookups = _Lookups.load(tenant=tenant, rows=chunk)
+        lookups = _Lookups.load(tenant=tenant, chunks=[chunk])
     earlier = {"before": 1}  # an event_id seen in an earlier chunk of the batch
     slow_seen, slow_new, errors = dict(earlier), {}, []
     slow = material_views._validate(
@@ -140,7 +140,7 @@ def test_the_fast_path_returns_what_the_row_by_row_validation_does_or_declines(t
 def test_the_fast_path_declines_an_event_id_of_an_earlier_chunk(tenant, world):
     chunk = list(enumerate([_event(0), _event(1)], start=2))
     with tenant_scope(tenant):
-        lookups = _Lookups.load(tenant=tenant, rows=chunk)
+        lookups = _Lookups.load(tenant=tenant, chunks=[chunk])
     seen = {"e1": 1}
     assert (
         material_views._validate_fast(
@@ -199,7 +199,7 @@ def _outcome(call):
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    monkeypatch.setattr(material_views, "_CHUNK", 3)
+    monkeypatch.setattr(material_views, "CHUNK_ROWS", 3)
 
 
 MIXED = [
@@ -251,7 +251,7 @@ def test_chunks_and_fast_path_report_and_store_what_the_row_by_row_path_does(
     with tenant_scope(tenant), connection.cursor() as cursor:
         cursor.execute("DELETE FROM activities_materialview WHERE tenant_id = %s", [tenant.pk])
         Rep.objects.exclude(pk=world["rep"].pk).delete()
-    monkeypatch.setattr(material_views, "_CHUNK", 10_000)
+    monkeypatch.setattr(material_views, "CHUNK_ROWS", 10_000)
     monkeypatch.setattr(material_views, "_validate_fast", lambda **kwargs: None)
     slow = run_all()
     assert fast[0] == slow[0]
@@ -320,7 +320,7 @@ def test_the_column_check_of_a_file_returns_what_the_row_by_row_validation_does_
     )
     assert columns.rows() == chunk
     with tenant_scope(tenant):
-        lookups = _Lookups.load(tenant=tenant, rows=None)
+        lookups = _Lookups.load(tenant=tenant, chunks=None)
     slow_seen, slow_new, errors = {"before": 1}, {}, []
     slow = material_views._validate(
         rows=chunk, lookups=lookups, tz=tenant.tzinfo, seen=slow_seen, new_reps=slow_new,
