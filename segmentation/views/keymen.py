@@ -25,6 +25,7 @@ from segmentation.models import Quadrant, RepSegment, Tier
 from segmentation.selectors import (
     keymen_default_order,
     rep_segments_current,
+    rep_segments_of_partner,
     rep_segments_placed_at,
     segmentation_current_run,
 )
@@ -47,29 +48,29 @@ def _filtered(
     form.run = run
     data = form.cleaned_data if form.is_valid() else {}
     partner = data.get("partner")
-    order = keymen_default_order(
+    qs = rep_segments_current(
+        tenant=request.tenant,
         quadrant=data.get("quadrant") or None,
-        results_measure=(run.settings_used if run else {}).get("results_measure"),
+        tier=data.get("tier") or None,
     )
-
-    def segments(partner_id: int | None) -> QuerySet[RepSegment]:
-        qs = rep_segments_current(
-            tenant=request.tenant,
+    if data.get("movers"):
+        qs = qs.filter(previous_quadrant__isnull=False).exclude(previous_quadrant=F("quadrant"))
+    if data.get("q"):
+        term = data["q"].strip()
+        qs = qs.filter(Q(rep__name__icontains=term) | Q(rep__email__icontains=term))
+    qs = qs.order_by(
+        *keymen_default_order(
             quadrant=data.get("quadrant") or None,
-            tier=data.get("tier") or None,
-            partner_id=partner_id,
+            results_measure=(run.settings_used if run else {}).get("results_measure"),
         )
-        if data.get("movers"):
-            qs = qs.filter(previous_quadrant__isnull=False).exclude(previous_quadrant=F("quadrant"))
-        if data.get("q"):
-            term = data["q"].strip()
-            qs = qs.filter(Q(rep__name__icontains=term) | Q(rep__email__icontains=term))
-        return qs.order_by(*order)
-
+    )
     if partner is None:
-        return form, segments(None), None
-    placed = rep_segments_placed_at(segments(None), partner_id=partner.pk)
-    return form, segments(partner.pk), placed
+        return form, qs, None
+    return (
+        form,
+        rep_segments_of_partner(qs, partner_id=partner.pk),
+        rep_segments_placed_at(qs, partner_id=partner.pk),
+    )
 
 
 def _partner_select(form: KeymenFilterForm) -> SafeString:

@@ -24,6 +24,7 @@ from pse_crm.permissions import capability_required, request_role
 from pse_crm.tables import DeferredJoinQuerySet
 from segmentation.selectors import (
     rep_segments_current,
+    rep_segments_of_partner,
     rep_segments_placed_at,
     segmentation_current_run,
 )
@@ -72,14 +73,14 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
     tenant = request.tenant
     segment = pages.partner_segment_current(partner=partner)
     tier = request.GET.get("tier") or None
-    reps = rep_segments_current(tenant=tenant, partner_id=partner.pk, tier=tier)
+    current = rep_segments_current(tenant=tenant, tier=tier).order_by("-score", "rep_id")
     # The first pages from the segments the run placed here (no join to reps, so the
     # database sorts only the rows shown), checked against the partner's reps now.
-    placed = rep_segments_placed_at(
-        rep_segments_current(tenant=tenant, tier=tier), partner_id=partner.pk
-    )
     table = KeymenTable(
-        DeferredJoinQuerySet.wrap(reps.order_by("-score", "rep_id"), superset=placed),
+        DeferredJoinQuerySet.wrap(
+            rep_segments_of_partner(current, partner_id=partner.pk),
+            superset=rep_segments_placed_at(current, partner_id=partner.pk),
+        ),
         can_manage=roles.role_allows(request_role(request), roles.MANAGE),
         can_write=roles.role_allows(request_role(request), roles.WRITE_ENABLEMENT),
         exclude=("partner",),
