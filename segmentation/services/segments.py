@@ -4,12 +4,14 @@
    materials and last view: on PostgreSQL from the views' roll-ups where that pays, see
    ``sql.views_cte``) and the deals (won in window, open pipeline) per employed rep
    (PostgreSQL may run it with parallel workers). One read of it brings the figures the
-   placement needs into NumPy, as integers (a won amount in hundredths): the cut-offs
-   (chosen from the per-axis counts and medians: ``segmentation/cutoffs.py``), the
-   quadrant, a score and the 2:6:2 tier inside the partner are computed there, exactly
-   (``quadrants``). Then one ``INSERT … SELECT`` writes every rep's segment from the
-   temporary table joined to that placement (one array per column: ``sql.computed_rows``)
-   and to the rep's quadrant and tier in the previous current run. The NumPy columns are
+   placement needs into NumPy, as integers (a won amount in hundredths; on PostgreSQL
+   packed in one ``bytea``: ``sql.fetch_columns``): the cut-offs (chosen from the per-axis counts
+   and medians: ``segmentation/cutoffs.py``), the quadrant, a score and the 2:6:2 tier
+   inside the partner are computed there, exactly (``quadrants``). Then one ``INSERT …
+   SELECT`` writes every rep's segment from the temporary table joined to that placement
+   (codes and scores; on PostgreSQL a temporary table filled by a binary ``COPY``:
+   ``sql.computed_rows``) and to the rep's quadrant and tier in the previous current
+   run. The NumPy columns are
    the run's ``Sample`` (step 2, ``statistics``): nothing is read back. Besides the
    views' roll-ups, the same SQL runs on PostgreSQL and SQLite (the backend branches
    are in ``sql``);
@@ -70,8 +72,10 @@ from segmentation.models import (
 )
 from segmentation.services.quadrants import axis_stats, high, quadrants, scores, tiers
 from segmentation.services.sql import (
+    code_names_sql,
     computed_rows,
     epoch_sql,
+    fetch_columns,
     json_rows,
     last_view_sql,
     views_cte,
@@ -93,12 +97,6 @@ class RepSegmentsWritten:
     sample: Sample
     views_cutoff: Cutoff
     results_cutoff: Cutoff
-
-
-# Code to name (``quadrants.QUADRANT_CODES``, ``TIER_CODES``); a tier code of -1 (none)
-# reads the last entry.
-_QUADRANT_NAMES = np.array(Quadrant.values, dtype=object)
-_TIER_NAMES = np.array([*Tier.values, None], dtype=object)
 
 
 def write_rep_segments(
@@ -202,59 +200,63 @@ def write_rep_segments(
     ) x
     """
     # Step 1b: what the placement needs, as integers (the won amount in hundredths: exact)
-    # and the last view as seconds since 1970, in the order of the (run, rep) key.
-    figures = f"""
-    SELECT rep_id, partner_id, views, won_deals, CAST(won_cents AS bigint),
-           active, {epoch_sql("last_view")}
-    FROM {base} ORDER BY rep_id
-    """
+    # and the last view as seconds since 1970 (none: NaN), in the order of the (run, rep)
+    # key.
+    figures = {
+        "rep_id": ("bigint", "rep_id"),
+        "partner_id": ("bigint", "partner_id"),
+        "views": ("bigint", "views"),
+        "won_deals": ("bigint", "won_deals"),
+        "won_cents": ("bigint", "won_cents"),
+        "active": ("boolean", "active"),
+        "last_view": ("double precision", epoch_sql("last_view")),
+    }
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {base}")
         with without_index_scans():
             cursor.execute(aggregates, params)
-        cursor.execute(figures)
-        rows = np.array(cursor.fetchall(), dtype=object).reshape(-1, 7)
-        rep_ids = rows[:, 0].astype(np.int64)
-        partner = rows[:, 1].astype(np.int64)
-        views = rows[:, 2].astype(np.int64)
-        won_deals = rows[:, 3].astype(np.int64)
-        won_cents = rows[:, 4].astype(np.int64)
-        active = rows[:, 5].astype(bool)
-        last_view = rows[:, 6].astype(float)  # None: NaN
+    read = fetch_columns(figures, f"FROM {base}", order_by="rep_id")
+    rep_ids, partner, views = read["rep_id"], read["partner_id"], read["views"]
+    won_deals, won_cents, active = read["won_deals"], read["won_cents"], read["active"]
+    last_view = read["last_view"]
 
-        # Step 1c: the cut-offs, quadrants, score and tiers (``quadrants``), in integer
-        # units: views and won deals as counts, a won amount in hundredths.
-        if config.results_measure == SegmentationSettings.ResultsMeasure.WON_DEALS:
-            results, scale = won_deals, 1
-        else:
-            results, scale = won_cents, 100
-        views_cut = choose_views_cutoff(config=config, stats=axis_stats(views))
-        results_cut = choose_results_cutoff(config=config, stats=axis_stats(results, scale))
-        quadrant = quadrants(
-            views_high=high(views, views_cut),
-            results_high=high(results, results_cut, scale),
-            active=active,
-        )
-        score = scores(views, results)
-        tier = tiers(
-            partner=partner,
-            measure={
-                SegmentationSettings.TierMeasure.VIEWS: views,
-                SegmentationSettings.TierMeasure.RESULTS: results,
-            }.get(config.tier_measure, score),
-            min_reps=int(config.min_reps_for_tiers),
-        )
+    # Step 1c: the cut-offs, quadrants, score and tiers (``quadrants``), in integer
+    # units: views and won deals as counts, a won amount in hundredths.
+    if config.results_measure == SegmentationSettings.ResultsMeasure.WON_DEALS:
+        results, scale = won_deals, 1
+    else:
+        results, scale = won_cents, 100
+    views_cut = choose_views_cutoff(config=config, stats=axis_stats(views))
+    results_cut = choose_results_cutoff(config=config, stats=axis_stats(results, scale))
+    quadrant = quadrants(
+        views_high=high(views, views_cut),
+        results_high=high(results, results_cut, scale),
+        active=active,
+    )
+    score = scores(views, results)
+    tier = tiers(
+        partner=partner,
+        measure={
+            SegmentationSettings.TierMeasure.VIEWS: views,
+            SegmentationSettings.TierMeasure.RESULTS: results,
+        }.get(config.tier_measure, score),
+        min_reps=int(config.min_reps_for_tiers),
+    )
 
-        # Step 1d: every segment in one INSERT … SELECT, the placement joined by rep, the
-        # previous current run's quadrant and tier beside it.
-        placement, placement_params = computed_rows(
-            {
-                "rep_id": ("bigint", rep_ids.tolist()),
-                "quadrant": ("varchar(16)", _QUADRANT_NAMES[quadrant].tolist()),
-                "tier": ("varchar(8)", _TIER_NAMES[tier].tolist()),
-                "score": ("double precision", score.tolist()),
-            }
-        )
+    # Step 1d: every segment in one INSERT … SELECT, the placement (codes; their names
+    # in SQL) joined by rep, the previous current run's quadrant and tier beside it.
+    quadrant_name, quadrant_params = code_names_sql("c.quadrant", Quadrant.values)
+    tier_name, tier_params = code_names_sql("c.tier", Tier.values)  # (-1: none, NULL)
+    placement = {
+        "rep_id": ("bigint", rep_ids),
+        "quadrant": ("smallint", quadrant),
+        "tier": ("smallint", tier),
+        "score": ("double precision", score),
+    }
+    with (
+        computed_rows("segmentation_placement", placement) as (rows_sql, rows_params),
+        connection.cursor() as cursor,
+    ):
         cursor.execute(
             f"""
             INSERT INTO {seg} (
@@ -266,15 +268,23 @@ def write_rep_segments(
             SELECT %s, %s, b.rep_id, b.partner_id, b.views, b.materials, b.last_view,
                    b.won_cents / 100.0, b.won_deals, b.open_cents / 100.0, b.open_deals,
                    b.created_deals,
-                   b.active, c.quadrant, c.tier, c.score, p.quadrant, p.tier
+                   b.active, {quadrant_name}, {tier_name}, c.score, p.quadrant, p.tier
             FROM {base} b
-            JOIN {placement} c ON c.rep_id = b.rep_id
+            JOIN {rows_sql} c ON c.rep_id = b.rep_id
             LEFT JOIN {seg} p ON p.tenant_id = %s AND p.run_id = %s AND p.rep_id = b.rep_id
             -- In the order of the (run, rep) key: each row appends to it (a row in the
             -- middle of the run's range costs about three times as much).
             ORDER BY b.rep_id
             """,
-            [run.tenant_id, run.pk, *placement_params, run.tenant_id, previous_run_id],
+            [
+                run.tenant_id,
+                run.pk,
+                *quadrant_params,
+                *tier_params,
+                *rows_params,
+                run.tenant_id,
+                previous_run_id,
+            ],
         )
         cursor.execute(f"DROP TABLE {base}")
     sample = Sample(

@@ -12,23 +12,30 @@ advisory lock aside, in ``runs``):
 * the aggregates run without plain index scans: ``without_index_scans``;
 * the views' roll-ups, where they pay: ``views_cte``, ``views_rollups_pay``;
 * the JSON reader (``jsonb_array_elements`` on PostgreSQL, ``json_each`` on SQLite):
-  ``json_rows``; rows computed in Python, one array per column (``unnest`` on
-  PostgreSQL, the JSON reader on SQLite): ``computed_rows``.
+  ``json_rows``;
+* fixed-width columns between the database and NumPy: read by ``fetch_columns`` (one
+  ``bytea`` of packed rows on PostgreSQL, rows fetched on SQLite) and sent by
+  ``computed_rows`` (a binary ``COPY … FROM STDIN`` into a temporary table on
+  PostgreSQL, the JSON reader on SQLite).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+import numpy as np
+import psycopg
 from django.db import connection
 
 from activities.models import MaterialView, RepMaterialSpan, RepViewDay
 
 __all__ = [
+    "code_names_sql",
     "computed_rows",
     "epoch_sql",
+    "fetch_columns",
     "json_rows",
     "last_view_sql",
     "tune_transaction",
@@ -268,28 +275,131 @@ def json_rows(columns: dict[str, str]) -> str:
     return f"(SELECT {selected} FROM json_each(%s) AS e)"
 
 
-def computed_rows(columns: dict[str, tuple[str, list]]) -> tuple[str, list]:
-    """A subquery of rows computed in Python, one list of values per column
-    (``{name: (sql type, values)}``), and its parameters.
+# The fixed-width SQL types moved between the database and NumPy: their NumPy type in
+# PostgreSQL's binary format (big-endian; a boolean is one byte, 0 or 1) and the function
+# that gives a value in that format.
+_BINARY_TYPES = {
+    "bigint": (">i8", "int8send"),
+    "smallint": (">i2", "int2send"),
+    "boolean": ("?", "boolsend"),
+    "double precision": (">f8", "float8send"),
+}
+# The binary COPY format's header (signature, flags 0, no header extension) and trailer
+# (a field count of -1).
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_TRAILER = b"\xff\xff"
 
-    On PostgreSQL one array literal per column, read by ``unnest``: a 50,000-element
-    array costs PostgreSQL a few milliseconds to read, and the client one ``join``
-    (adapting 50,000 values one by one costs the client far more). The values must be
-    integers, floats or text needing no quoting (names, codes), or ``None``. Elsewhere
-    (SQLite): ``json_rows`` over the same values.
+
+def _copy_dtype(sql_types: list[str]) -> np.dtype:
+    """One binary COPY tuple of these fixed-width types: the field count, then each
+    field's length and value (packed, as on the wire)."""
+    fields: list[tuple[str, str]] = [("count", ">i2")]
+    for i, sql_type in enumerate(sql_types):
+        fields += [(f"length{i}", ">i4"), (f"value{i}", _BINARY_TYPES[sql_type][0])]
+    return np.dtype(fields)
+
+
+def _unpack_rows(data: bytes, rows: int, columns: Mapping[str, str]) -> dict:
+    """``rows`` rows of fixed-width values packed back to back (``{name: sql type}``, each
+    value in PostgreSQL's binary format) as one native NumPy array per column. Fewer
+    bytes than that many rows fill (a NULL drops its row from the aggregate) raises."""
+    dtype = np.dtype([(name, _BINARY_TYPES[t][0]) for name, t in columns.items()])
+    if len(data) != rows * dtype.itemsize:
+        raise ValueError(
+            f"{rows} rows expected, {len(data)} bytes read: a NULL in a column other than"
+            " a double precision one?"
+        )
+    packed = np.frombuffer(data, dtype=dtype, count=rows)
+    return {name: packed[name].astype(packed[name].dtype.newbyteorder("=")) for name in columns}
+
+
+def fetch_columns(columns: Mapping[str, tuple[str, str]], from_sql: str, *, order_by: str) -> dict:
+    """The rows of ``SELECT … {from_sql} ORDER BY {order_by}`` (no parameters) as one NumPy
+    array per column: ``{name: (sql type, expression)}``, the types those of
+    ``_BINARY_TYPES``. A NULL ``double precision`` reads as NaN; a NULL of another type
+    raises.
+
+    On PostgreSQL the rows come as one ``bytea``: each row's values in binary, packed by
+    one ``string_agg`` (at most 1 GB, 20 million rows of seven figures), fetched in the
+    binary format and read by ``numpy.frombuffer``; no Python object per row. For the
+    run's 49,000 rows of seven figures: 59 ms against 151 ms to fetch the rows and convert
+    them (medians of 9; a binary ``COPY … TO STDOUT`` took 159 ms: PostgreSQL sends it one
+    message per row, which psycopg reads one by one). Elsewhere (SQLite) the rows are
+    fetched.
+    """
+    names = list(columns)
+    if connection.vendor == "postgresql":
+        packed = " || ".join(
+            f"{_BINARY_TYPES[sql_type][1]}("
+            + (
+                f"COALESCE(CAST({expr} AS double precision), 'NaN')"
+                if sql_type == "double precision"
+                else f"CAST({expr} AS {sql_type})"
+            )
+            + ")"
+            for sql_type, expr in columns.values()
+        )
+        statement = f"SELECT COUNT(*), string_agg({packed}, '' ORDER BY {order_by}) {from_sql}"
+        connection.ensure_connection()
+        # Django's cursors bind parameters on the client, which gives text results only:
+        # a plain psycopg cursor on the same connection (and transaction) for the binary
+        # ``bytea``, psycopg's errors still turned into Django's.
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(statement, binary=True)
+            count, data = cursor.fetchone()
+        return _unpack_rows(data or b"", count, {n: t for n, (t, _) in columns.items()})
+    with connection.cursor() as cursor:
+        selected = ", ".join(expr for _, expr in columns.values())
+        cursor.execute(f"SELECT {selected} {from_sql} ORDER BY {order_by}")
+        rows = np.array(cursor.fetchall(), dtype=object).reshape(-1, len(names))
+    out = {}
+    for i, (name, (sql_type, _)) in enumerate(columns.items()):
+        native = np.dtype(_BINARY_TYPES[sql_type][0]).newbyteorder("=")
+        if native.kind != "f" and any(v is None for v in rows[:, i]):
+            raise ValueError(f"column {name} has NULL values")
+        out[name] = rows[:, i].astype(native)  # (None: NaN for a float)
+    return out
+
+
+@contextmanager
+def computed_rows(table: str, columns: Mapping[str, tuple[str, np.ndarray]]) -> Iterator:
+    """Rows computed in NumPy, one array per column (``{name: (sql type, values)}``, the
+    types those of ``_BINARY_TYPES``), readable in the block as the table or subquery it
+    yields with its parameters: ``with computed_rows(...) as (rows_sql, params):``.
+
+    On PostgreSQL a temporary table ``table``, filled by one binary ``COPY … FROM STDIN``
+    (the arrays' bytes, no text per value) and dropped after the block. Elsewhere
+    (SQLite) ``json_rows`` over the same values.
     """
     if connection.vendor != "postgresql":
-        rows = json.dumps(
-            [list(row) for row in zip(*(v for _, v in columns.values()), strict=True)]
-        )
-        return json_rows({name: sql_type for name, (sql_type, _) in columns.items()}), [rows]
-    arrays = ", ".join(f"CAST(%s AS {sql_type}[])" for sql_type, _ in columns.values())
-    params = [
-        "{" + ",".join(map(str, values) if None not in values else _with_nulls(values)) + "}"
-        for _, values in columns.values()
-    ]
-    return f"(SELECT * FROM unnest({arrays}) AS u({', '.join(columns)}))", params
+        values = [array.tolist() for _, array in columns.values()]
+        rows = json.dumps([list(row) for row in zip(*values, strict=True)])
+        yield json_rows({name: sql_type for name, (sql_type, _) in columns.items()}), [rows]
+        return
+    sql_types = [sql_type for sql_type, _ in columns.values()]
+    arrays = [array for _, array in columns.values()]
+    rows = np.empty(len(arrays[0]) if arrays else 0, dtype=_copy_dtype(sql_types))
+    rows["count"] = len(arrays)
+    for i, (sql_type, array) in enumerate(zip(sql_types, arrays, strict=True)):
+        rows[f"length{i}"] = np.dtype(_BINARY_TYPES[sql_type][0]).itemsize
+        rows[f"value{i}"] = array
+    definition = ", ".join(f"{name} {sql_type}" for name, (sql_type, _) in columns.items())
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {table} ({definition})")
+        # (A psycopg COPY: Django's cursors have none.)
+        with (
+            connection.wrap_database_errors,
+            cursor.cursor.copy(f"COPY {table} FROM STDIN (FORMAT binary)") as copy,
+        ):
+            copy.write(_COPY_HEADER + rows.tobytes() + _COPY_TRAILER)
+    yield table, []
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {table}")
 
 
-def _with_nulls(values: list) -> Iterator[str]:
-    return ("NULL" if v is None else str(v) for v in values)
+def code_names_sql(column: str, names: list[str]) -> tuple[str, list]:
+    """SQL for the name of code ``column`` (0, 1, … index ``names``; any other code,
+    -1 say, is NULL), and its parameters."""
+    whens = " ".join(f"WHEN {code} THEN %s" for code in range(len(names)))
+    return f"(CASE {column} {whens} END)", list(names)
