@@ -30,6 +30,7 @@ import psycopg
 from django.db import connection
 
 from activities.models import MaterialView, RepMaterialSpan, RepViewDay
+from pse_crm import rls
 
 __all__ = [
     "code_names_sql",
@@ -343,7 +344,9 @@ def fetch_columns(columns: Mapping[str, tuple[str, str]], from_sql: str, *, orde
         connection.ensure_connection()
         # Django's cursors bind parameters on the client, which gives text results only:
         # a plain psycopg cursor on the same connection (and transaction) for the binary
-        # ``bytea``, psycopg's errors still turned into Django's.
+        # ``bytea``, psycopg's errors still turned into Django's. It bypasses Django's
+        # execute wrapper: the tenant wall's settings are made to match first.
+        rls.sync(connection)
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(statement, binary=True)
             count, data = cursor.fetchone()
@@ -387,7 +390,9 @@ def computed_rows(table: str, columns: Mapping[str, tuple[str, np.ndarray]]) -> 
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute(f"CREATE TEMPORARY TABLE {table} ({definition})")
-        # (A psycopg COPY: Django's cursors have none.)
+        # (A psycopg COPY: Django's cursors have none. Into a temporary table, which has
+        # no tenant wall; synced all the same, as for any raw-driver statement.)
+        rls.sync(connection)
         with (
             connection.wrap_database_errors,
             cursor.cursor.copy(f"COPY {table} FROM STDIN (FORMAT binary)") as copy,

@@ -13,12 +13,16 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pse_crm.tenancy import tenant_scope
+from reps.models import Rep
 from segmentation.services.sql import (
     _unpack_rows,
     code_names_sql,
     computed_rows,
     fetch_columns,
 )
+from tests.hardening.conftest import acting_as_app_role
+from tests.reps.factories import RepFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -148,3 +152,19 @@ def test_unpacking_rejects_bytes_that_do_not_fill_the_rows_counted(rows):
     """A row with a NULL drops out of the aggregate, so fewer bytes than rows: raise."""
     with pytest.raises(ValueError, match="NULL"):
         _unpack_rows(_packed([(7, 1.5, True, 1), (8, 2.5, False, 2)]), rows, PACKED)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row-level security is PostgreSQL's")
+def test_the_binary_read_is_held_by_the_tenant_wall_of_the_scope_now(tenant, other_tenant):
+    """The read bypasses Django's execute wrapper, which keeps the wall's settings in step
+    with the tenant scope: it must sync them itself. Switching scope and reading at once
+    (no Django statement between) shows the wall of the new scope, not the old one."""
+    ours = {RepFactory(tenant=tenant).pk for _ in range(2)}
+    theirs = {RepFactory(tenant=other_tenant).pk}
+    columns = {"id": ("bigint", "id")}
+    with transaction.atomic(), acting_as_app_role():
+        with tenant_scope(tenant):
+            assert set(Rep.objects.values_list("pk", flat=True)) == ours  # settings: ours
+            assert set(fetch_columns(columns, "FROM reps_rep", order_by="id")["id"]) == ours
+        with tenant_scope(other_tenant):
+            assert set(fetch_columns(columns, "FROM reps_rep", order_by="id")["id"]) == theirs
