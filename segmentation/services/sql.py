@@ -346,6 +346,9 @@ def fetch_columns(columns: Mapping[str, tuple[str, str]], from_sql: str, *, orde
         # a plain psycopg cursor on the same connection (and transaction) for the binary
         # ``bytea``, psycopg's errors still turned into Django's. It bypasses Django's
         # execute wrapper: the tenant wall's settings are made to match first.
+        # (As Django's cursors do: nothing runs in a transaction marked for rollback,
+        # where ``rls.sync`` would not update the settings.)
+        connection.validate_no_broken_transaction()
         rls.sync(connection)
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(statement, binary=True)
@@ -385,10 +388,14 @@ def computed_rows(table: str, columns: Mapping[str, tuple[str, np.ndarray]]) -> 
     rows["count"] = len(arrays)
     for i, (sql_type, array) in enumerate(zip(sql_types, arrays, strict=True)):
         rows[f"length{i}"] = np.dtype(_BINARY_TYPES[sql_type][0]).itemsize
-        rows[f"value{i}"] = array
+        if np.shape(array) != rows.shape:
+            raise ValueError(f"column {i}: {np.shape(array)} values for {rows.shape} rows")
+        # Safe casts only: a value the SQL type cannot hold raises, never wraps around.
+        np.copyto(rows[f"value{i}"], array, casting="safe")
     definition = ", ".join(f"{name} {sql_type}" for name, (sql_type, _) in columns.items())
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        # (pg_temp: never a permanent table of the same name.)
+        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")
         cursor.execute(f"CREATE TEMPORARY TABLE {table} ({definition})")
         # (A psycopg COPY: Django's cursors have none. Into a temporary table, which has
         # no tenant wall; synced all the same, as for any raw-driver statement.)
@@ -400,7 +407,7 @@ def computed_rows(table: str, columns: Mapping[str, tuple[str, np.ndarray]]) -> 
             copy.write(_COPY_HEADER + rows.tobytes() + _COPY_TRAILER)
     yield table, []
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE {table}")
+        cursor.execute(f"DROP TABLE pg_temp.{table}")
 
 
 def code_names_sql(column: str, names: list[str]) -> tuple[str, list]:

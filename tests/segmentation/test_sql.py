@@ -168,3 +168,22 @@ def test_the_binary_read_is_held_by_the_tenant_wall_of_the_scope_now(tenant, oth
             assert set(fetch_columns(columns, "FROM reps_rep", order_by="id")["id"]) == ours
         with tenant_scope(other_tenant):
             assert set(fetch_columns(columns, "FROM reps_rep", order_by="id")["id"]) == theirs
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the binary COPY is PostgreSQL's")
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([40_000, 1], dtype=np.int64),  # does not fit a smallint: never wraps around
+        np.array([1.5, 2.0]),  # a float into a smallint: never truncated
+        np.array([1], dtype=np.int16),  # one value for two rows: never broadcast
+    ],
+)
+def test_values_the_columns_cannot_hold_as_sent_raise(values):
+    columns = {"a": ("bigint", np.array([1, 2], dtype=np.int64)), "b": ("smallint", values)}
+    with (
+        transaction.atomic(),
+        pytest.raises((ValueError, TypeError)),
+        computed_rows("t_bad", columns),
+    ):
+        pass
