@@ -5,14 +5,14 @@
    ``sql.views_cte``) and the deals (won in window, open pipeline) per employed rep
    (PostgreSQL may run it with parallel workers). One read of it brings the figures the
    placement needs into NumPy, as integers (a won amount in hundredths; on PostgreSQL
-   packed in one ``bytea``: ``sql.fetch_columns``): the cut-offs (chosen from the per-axis counts
-   and medians: ``segmentation/cutoffs.py``), the quadrant, a score and the 2:6:2 tier
-   inside the partner are computed there, exactly (``quadrants``). Then one ``INSERT …
-   SELECT`` writes every rep's segment from the temporary table joined to that placement
-   (codes and scores; on PostgreSQL a temporary table filled by a binary ``COPY``:
-   ``sql.computed_rows``) and to the rep's quadrant and tier in the previous current
-   run. The NumPy columns are
-   the run's ``Sample`` (step 2, ``statistics``): nothing is read back. Besides the
+   packed in one ``bytea``: ``sql.fetch_columns``): the cut-offs (chosen from the
+   per-axis counts and medians: ``segmentation/cutoffs.py``), the quadrant, a score and
+   the 2:6:2 tier inside the partner are computed there, exactly (``quadrants``). Then
+   one ``INSERT … SELECT`` writes every rep's segment from the temporary table joined to
+   that placement (codes and scores; on PostgreSQL a temporary table filled by a binary
+   ``COPY``: ``sql.computed_rows``) and to the rep's quadrant and tier in the previous
+   current run. The NumPy columns are the run's ``Sample`` (step 2, ``statistics``):
+   nothing is read back. Besides the
    views' roll-ups, the same SQL runs on PostgreSQL and SQLite (the backend branches
    are in ``sql``);
 3. one ``INSERT … SELECT`` writes the per-partner figures (integer sums by NumPy, exact)
@@ -110,10 +110,10 @@ def write_rep_segments(
     steps 2 and 3, with the cut-offs used. ``rollups``: read the views' roll-ups
     (default: where they pay, see ``views_rollups_pay``).
 
-    Three statements: the per-rep aggregates into a temporary table, a read of the
-    figures the placement needs (integers: no decimal or datetime parsing), and one
-    ``INSERT … SELECT`` joining the temporary table to the placement computed in NumPy
-    (``quadrants``) and to the previous run."""
+    Three steps: the per-rep aggregates into a temporary table, a read of the figures
+    the placement needs (integers: no decimal or datetime parsing), and one ``INSERT …
+    SELECT`` joining the temporary table to the placement computed in NumPy
+    (``quadrants``, sent by ``computed_rows``) and to the previous run."""
     ops = connection.ops
     as_of = run.as_of
     if timezone.is_naive(as_of):

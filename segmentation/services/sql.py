@@ -1,7 +1,7 @@
 """SQL fragments of the segmentation run and the tuning of its transaction.
 
 The run's statements (``segments``) are built from these parts: the views CTE, the
-last-view probe, and the readers of rows computed in Python (JSON, arrays). The same SQL
+last-view probe, and the readers and writers of rows computed in Python. The same SQL
 runs on PostgreSQL and SQLite but for these backend branches, all of them here (the
 advisory lock aside, in ``runs``):
 
