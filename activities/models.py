@@ -131,9 +131,9 @@ class MaterialView(TenantOwned):
 # that bypassed the triggers: ``manage.py rebuild_view_rollups``.
 
 
-class _RepViewsRollup(TenantOwned):
-    """A rep's roll-up row: derived, keyed by tenant and rep among others (no index and
-    no database constraint of their own, see above)."""
+class _Rollup(TenantOwned):
+    """A roll-up row: derived (kept by triggers, not exported with a tenant), keyed by its
+    tenant among others, with no index and no database constraint of its own for it."""
 
     is_derived = True
 
@@ -146,6 +146,15 @@ class _RepViewsRollup(TenantOwned):
         db_index=False,
         db_constraint=False,
     )
+
+    class Meta:
+        abstract = True
+
+
+class _RepViewsRollup(_Rollup):
+    """A rep's roll-up row: keyed by tenant and rep among others (no index and no database
+    constraint of their own, see above)."""
+
     rep = models.ForeignKey(
         Rep,
         on_delete=models.CASCADE,
@@ -316,6 +325,45 @@ def validate_salesforce_field(value: str) -> None:
         raise ValidationError(
             _("%(value)s is not a Salesforce field name."), params={"value": value}
         )
+
+
+# --- roll-up of the won deals -----------------------------------------------------------
+# Derived from Deal as the views' roll-ups are from MaterialView (see above): kept in step
+# by PostgreSQL statement triggers (migration 0014 of this app) whatever writes the deals,
+# empty on SQLite (the demo), where the share of wallet reads the deals themselves. Sums
+# only, so each statement adds its new rows and subtracts its old ones: exact under
+# concurrent writers without a lock of its own (each key's row lock orders the additions).
+
+
+class PartnerWonMonth(_Rollup):
+    """The won, undeleted deals of a partner closing in one month of the tenant's calendar
+    (a deal's close date is a local date): what the share of wallet sums per period,
+    since every period is a whole number of months. A key whose deals are all gone has no
+    row."""
+
+    pk = models.CompositePrimaryKey("tenant", "partner", "month")
+    # The deals protect their partner; a roll-up row never outlives its deals.
+    partner = models.ForeignKey(
+        Partner,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        verbose_name=_("partner"),
+        db_index=False,
+        db_constraint=False,
+    )
+    month = models.DateField(_("month (its first day)"))
+    # SUM(amount_corporate): the converted deals only, as the pages sum them.
+    won_amount = models.DecimalField(_("won amount"), max_digits=24, decimal_places=2)
+    won_deals = models.BigIntegerField(_("won deals"))
+    # Won deals with an amount but no corporate amount (DEAL_UNCONVERTED).
+    won_unconverted = models.BigIntegerField(_("won deals unconverted"))
+
+    class Meta:
+        verbose_name = _("won deals of a partner in a month")
+        verbose_name_plural = _("won deals of partners per month")
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} in {self.month:%Y-%m}: {self.won_deals}"
 
 
 class SyncSettings(TenantOwned):

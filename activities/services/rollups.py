@@ -1,7 +1,8 @@
-"""The views' roll-ups (``RepViewDay``, ``RepMaterialSpan``), recomputed from the views.
+"""The roll-ups, recomputed from what they derive from: the views' (``RepViewDay``,
+``RepMaterialSpan``) from the views, the won deals' (``PartnerWonMonth``) from the deals.
 
-PostgreSQL's triggers keep them in step with every write of the views (migration 0006 of
-this app); this is for what bypasses triggers (``DISABLE TRIGGER``, a restore with
+PostgreSQL's triggers keep them in step with every write (migrations 0006 and 0014 of this
+app); this is for what bypasses triggers (``DISABLE TRIGGER``, a restore with
 ``--disable-triggers``, ``session_replication_role = replica``). SQLite keeps none.
 """
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
-from activities.models import MaterialView, RepMaterialSpan, RepViewDay
+from activities.models import Deal, MaterialView, PartnerWonMonth, RepMaterialSpan, RepViewDay
 from pse_crm.models import Tenant
 
 # The triggers' per-tenant lock (migration 0006): held exclusively, no view of the tenant
@@ -58,3 +59,34 @@ def view_rollups_rebuild(*, tenant: Tenant) -> RollupsRebuilt | None:
         )
         pairs = cursor.rowcount
     return RollupsRebuilt(days_before, days, pairs_before, pairs)
+
+
+def won_months_rebuild(*, tenant: Tenant) -> tuple[int, int] | None:
+    """Recompute ``tenant``'s won deals per partner and month from its deals, in one
+    transaction: (rows before, rows now), or ``None`` where there is no roll-up (not
+    PostgreSQL). The roll-up's table is locked against writes meanwhile (the deals'
+    triggers write it), so no deal written concurrently is counted twice or missed."""
+    if connection.vendor != "postgresql":
+        return None
+    months_table, deals_table = PartnerWonMonth._meta.db_table, Deal._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {months_table} IN EXCLUSIVE MODE")
+        cursor.execute(f"DELETE FROM {months_table} WHERE tenant_id = %s", [tenant.pk])
+        before = cursor.rowcount
+        # What the triggers add per deal (tests/activities/test_won_months.py holds the two
+        # equal): the won, undeleted deals with a partner and a close date.
+        cursor.execute(
+            f"""
+            INSERT INTO {months_table}
+                (tenant_id, partner_id, month, won_amount, won_deals, won_unconverted)
+            SELECT tenant_id, partner_id, date_trunc('month', close_date::timestamp)::date,
+                   COALESCE(SUM(amount_corporate), 0), COUNT(*),
+                   COUNT(*) FILTER (WHERE amount IS NOT NULL AND amount_corporate IS NULL)
+            FROM {deals_table}
+            WHERE tenant_id = %s AND is_won AND NOT is_deleted
+              AND partner_id IS NOT NULL AND close_date IS NOT NULL
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            """,
+            [tenant.pk],
+        )
+        return before, cursor.rowcount

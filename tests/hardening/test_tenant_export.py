@@ -220,6 +220,7 @@ def test_import_into_an_empty_sqlite_database(populated, tmp_path):
     # are the only others, and SQLite keeps none (no triggers there).
     assert {k: v for k, v in restored.items() if k in expected} == expected
     assert {k: v for k, v in restored.items() if k not in expected} == {
+        "activities.PartnerWonMonth": 0,
         "activities.RepMaterialSpan": 0,
         "activities.RepViewDay": 0,
     }
