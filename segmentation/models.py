@@ -309,6 +309,9 @@ class SegmentationRun(TenantOwned):
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
     rep_count = models.PositiveIntegerField(_("reps"), default=0)
+    # Every segment of the run carries its ``RepSegment.position`` (set by the run that
+    # writes them; the migration that added the column ranked the runs before it).
+    segments_ranked = models.BooleanField(_("segments ranked"), default=False, editable=False)
     active_rep_count = models.PositiveIntegerField(_("active reps"), default=0)
     # {"performer": n, "motivated": n, "independent": n, "dormant": n}
     quadrant_counts = models.JSONField(_("reps per quadrant"), default=dict, blank=True)
@@ -453,6 +456,11 @@ class RepSegment(TenantOwned):
     quadrant = models.CharField(_("quadrant"), max_length=16, choices=Quadrant.choices)
     tier = models.CharField(_("tier"), max_length=8, choices=Tier.choices, null=True, blank=True)
     score = models.FloatField(_("score"), default=0)
+    # The rep's place in the run's default order (score, highest first, then the rep id),
+    # from 0: written by the run beside the score, so a deep page of that order sorts one
+    # integer per row instead of a float and a key (``SegmentationRun.segments_ranked``
+    # says a run's rows carry it; null in rows made otherwise).
+    position = models.PositiveIntegerField(_("place in the run"), null=True, editable=False)
     previous_quadrant = models.CharField(
         _("previous quadrant"), max_length=16, choices=Quadrant.choices, null=True, blank=True
     )
@@ -527,6 +535,13 @@ class PartnerSegment(TenantOwned):
     needs_first_performer = models.BooleanField(_("needs a first keyman ①"), default=False)
     first_performer_candidates = models.JSONField(
         _("first-performer candidates"), default=list, blank=True
+    )
+    # The partner's first reps in the run's default order (by ``RepSegment.position``; at
+    # most ``segments.FIRST_LISTED``, all of them for a smaller partner): the partner
+    # page's first page reads their segments instead of sorting the run's. Empty in rows
+    # written before it.
+    first_listed_reps = models.JSONField(
+        _("first reps listed"), default=list, blank=True, editable=False
     )
     # Carried from run to run: the as-of day of the first run that flagged the partner, of
     # its first run with a keyman ① after that, and the days between.

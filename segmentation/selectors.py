@@ -79,8 +79,10 @@ def rep_segments_current(
     quadrant: str | None = None,
     tier: str | None = None,
     partner_id: int | None = None,
+    run_id: int | None = None,
 ) -> QuerySet[RepSegment]:
-    """The current run's rep segments, optionally narrowed; empty before the first run.
+    """The current run's rep segments (or ``run_id``'s: the run a page already read its
+    figures from), optionally narrowed; empty before the first run.
 
     ``tier="none"`` selects reps of partners too small to be tiered.
     """
@@ -88,10 +90,11 @@ def rep_segments_current(
     # join: the planner then treats its id as a known value, so an index leading with
     # ``(run, partner, score DESC)`` would serve the partner page's first rows in order
     # (25 ms -> 2 ms at 18,000 reps); it is not kept, as it costs every run ~10%.
-    current = SegmentationRun.objects.filter(tenant=tenant, is_current=True).values("pk")[:1]
-    qs = RepSegment.objects.filter(tenant=tenant, run_id=Subquery(current)).select_related(
-        "rep", "partner"
-    )
+    if run_id is None:
+        run_id = Subquery(
+            SegmentationRun.objects.filter(tenant=tenant, is_current=True).values("pk")[:1]
+        )
+    qs = RepSegment.objects.filter(tenant=tenant, run_id=run_id).select_related("rep", "partner")
     if quadrant:
         qs = qs.filter(quadrant=quadrant)
     if tier == UNTIERED:
@@ -138,20 +141,25 @@ def rep_segment_history(*, tenant: Tenant, rep_id: int) -> QuerySet[RepSegment]:
 
 
 def keymen_default_order(
-    *, quadrant: str | None, results_measure: str | None
+    *, quadrant: str | None, results_measure: str | None, ranked: bool = False
 ) -> tuple[str | OrderBy, ...]:
     """The keymen list's order when the reader chose none: the list to act on.
 
     Keyman ② (motivated) by motivation: most views in the window first, then the latest
     view. Keyman ① (performers) by results (the run's results measure), then views.
     Otherwise by score. The rep id breaks ties, so pages never overlap.
+
+    ``ranked``: the segments are one run's and the run wrote their positions
+    (``SegmentationRun.segments_ranked``). The order by score is then its rows'
+    ``position``, the same order as one integer (a deep page's sort of 48,000 rows:
+    30 → 16 ms).
     """
     if quadrant == Quadrant.MOTIVATED:
         return (F("views").desc(), F("last_viewed_at").desc(nulls_last=True), "rep_id")
     if quadrant == Quadrant.PERFORMER:
         won = "won_deals" if results_measure == "won_deals" else "won_amount"
         return (f"-{won}", "-views", "rep_id")
-    return ("-score", "rep_id")
+    return ("position",) if ranked else ("-score", "rep_id")
 
 
 def partner_tier_shares(

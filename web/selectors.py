@@ -299,9 +299,14 @@ def partners_with_current_segments() -> QuerySet[Partner]:
 
 
 def partner_segment_current(*, partner: Partner):
+    """The partner's figures in the current run, with the run (one query)."""
     from segmentation.models import PartnerSegment
 
-    return PartnerSegment.objects.filter(partner=partner, run__is_current=True).first()
+    return (
+        PartnerSegment.objects.filter(partner=partner, run__is_current=True)
+        .select_related("run")
+        .first()
+    )
 
 
 def partner_know_how_shares(*, partner: Partner, limit: int = 20) -> list:

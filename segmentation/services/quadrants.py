@@ -28,7 +28,7 @@ from segmentation.cutoffs import AxisStats, Cutoff
 from segmentation.models import Quadrant, Tier
 from segmentation.services.statistics import QUADRANT_CODES, TIER_CODES
 
-__all__ = ["axis_stats", "high", "quadrants", "scores", "tiers"]
+__all__ = ["axis_stats", "high", "positions", "quadrants", "scores", "tiers"]
 
 _FOUR_PLACES = Decimal("0.0001")
 
@@ -86,6 +86,17 @@ def scores(views: np.ndarray, results: np.ndarray) -> np.ndarray:
     if n <= 1:
         return np.zeros(n)
     return (_below(views) / (n - 1) + _below(results) / (n - 1)) * 50.0
+
+
+def positions(score: np.ndarray, rep: np.ndarray) -> np.ndarray:
+    """Each rep's place, from 0, in the keymen list's default order: score highest first,
+    then the lowest rep id, as PostgreSQL's ``ORDER BY score DESC, rep_id`` sorts the
+    stored floats (NaN, which it puts above every number, first; 0.0 and -0.0 equal)."""
+    key = np.where(np.isnan(score), -np.inf, -score)
+    order = np.lexsort((rep, key))
+    out = np.empty(len(order), dtype=np.int64)
+    out[order] = np.arange(len(order))
+    return out
 
 
 def tiers(*, partner: np.ndarray, measure: np.ndarray, min_reps: int) -> np.ndarray:

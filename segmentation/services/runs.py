@@ -230,6 +230,7 @@ def _compute(*, run: SegmentationRun, config: SegmentationSettings) -> None:
             is_current=False
         )
     run.is_current = becomes_current
+    run.segments_ranked = True  # write_rep_segments gave every segment its position
     run.status = SegmentationRun.Status.SUCCEEDED
     run.finished_at = timezone.now()
     run.duration_ms = round((time.perf_counter() - clock) * 1000)

@@ -70,7 +70,7 @@ from segmentation.models import (
     SegmentationSettings,
     Tier,
 )
-from segmentation.services.quadrants import axis_stats, high, quadrants, scores, tiers
+from segmentation.services.quadrants import axis_stats, high, positions, quadrants, scores, tiers
 from segmentation.services.sql import (
     code_names_sql,
     computed_rows,
@@ -88,6 +88,9 @@ __all__ = ["RepSegmentsWritten", "write_partner_segments", "write_rep_segments"]
 
 # The first-performer playbook's candidates per partner.
 FIRST_PERFORMER_CANDIDATES = 5
+# The reps of a partner's first page (50) and the one that tells a next page exists,
+# kept with its figures (``PartnerSegment.first_listed_reps``).
+FIRST_LISTED = 51
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,7 @@ def write_rep_segments(
         active=active,
     )
     score = scores(views, results)
+    position = positions(score, rep_ids)
     tier = tiers(
         partner=partner,
         measure={
@@ -252,6 +256,7 @@ def write_rep_segments(
         "quadrant": ("smallint", quadrant),
         "tier": ("smallint", tier),
         "score": ("double precision", score),
+        "position": ("bigint", position),
     }
     with (
         computed_rows("segmentation_placement", placement) as (rows_sql, rows_params),
@@ -262,13 +267,14 @@ def write_rep_segments(
             INSERT INTO {seg} (
                 tenant_id, run_id, rep_id, partner_id, views, distinct_materials,
                 last_viewed_at, won_amount, won_deals, open_pipeline_amount, open_deals,
-                created_deals, is_active, quadrant, tier, score, previous_quadrant,
-                previous_tier
+                created_deals, is_active, quadrant, tier, score, position,
+                previous_quadrant, previous_tier
             )
             SELECT %s, %s, b.rep_id, b.partner_id, b.views, b.materials, b.last_view,
                    b.won_cents / 100.0, b.won_deals, b.open_cents / 100.0, b.open_deals,
                    b.created_deals,
-                   b.active, {quadrant_name}, {tier_name}, c.score, p.quadrant, p.tier
+                   b.active, {quadrant_name}, {tier_name}, c.score, c.position,
+                   p.quadrant, p.tier
             FROM {base} b
             JOIN {rows_sql} c ON c.rep_id = b.rep_id
             LEFT JOIN {seg} p ON p.tenant_id = %s AND p.run_id = %s AND p.rep_id = b.rep_id
@@ -298,6 +304,7 @@ def write_rep_segments(
         won_deals=won_deals,
         won_cents=won_cents,
         rep=rep_ids,
+        position=position,
         last_view=last_view,
     )
     return RepSegmentsWritten(sample, views_cut, results_cut)
@@ -322,6 +329,18 @@ def _first_performer_candidates(
     for code, rep in zip(codes[chosen].tolist(), sample.rep[chosen].tolist(), strict=True):
         out[code].append(rep)
     return out
+
+
+def _first_listed(sample: Sample, codes: np.ndarray, groups: int) -> list[list[int]]:
+    """Per partner (in code order), its first ``FIRST_LISTED`` reps in the run's default
+    order (by position). One sort of the sample, no loop over reps."""
+    order = np.lexsort((sample.position, codes))
+    sorted_codes = codes[order]
+    starts = np.searchsorted(sorted_codes, np.arange(groups))
+    rank = np.arange(len(order)) - starts[sorted_codes]
+    chosen = order[rank < FIRST_LISTED]
+    bounds = np.searchsorted(codes[chosen], np.arange(1, groups))
+    return [part.tolist() for part in np.split(sample.rep[chosen], bounds)]
 
 
 def _first_performer_days(
@@ -392,6 +411,7 @@ def write_partner_segments(
     correlated = spearman_grouped(codes, sample.views, sample.results, groups)
     flagged = quadrants[Quadrant.PERFORMER] == 0
     candidates = _first_performer_candidates(sample, codes, groups, flagged)
+    listed = _first_listed(sample, codes, groups)
     firsts, performers, days = _first_performer_days(
         run=run,
         partner_ids=partner_ids.tolist(),
@@ -419,6 +439,7 @@ def write_partner_segments(
         *([r.get(key) for r in statistics] for key in ("n", "rho", "p_value", "ci_low", "ci_high")),
         flagged.tolist(),
         candidates,
+        listed,
         [day.isoformat() if day else None for day in firsts],
         [day.isoformat() if day else None for day in performers],
         days,
@@ -448,6 +469,7 @@ def write_partner_segments(
         "correlation_ci_high": "double precision",
         "needs_first_performer": "boolean",
         "first_performer_candidates": "jsonb",
+        "first_listed_reps": "jsonb",
         "first_flagged_on": "date",
         "first_performer_on": "date",
         "days_to_first_performer": "integer",

@@ -56,6 +56,7 @@ class Sample:
     won_deals: np.ndarray  # int64
     won_cents: np.ndarray  # int64: the won amount in hundredths, exact
     rep: np.ndarray  # rep id (int64)
+    position: np.ndarray  # int64: the place in the run's default order (RepSegment.position)
     last_view: np.ndarray  # float64: the last view in seconds since 1970; NaN for none
 
     def quadrant_is(self, quadrant: str) -> np.ndarray:

@@ -58,12 +58,17 @@ def _filtered(
     if data.get("q"):
         term = data["q"].strip()
         qs = qs.filter(Q(rep__name__icontains=term) | Q(rep__email__icontains=term))
+    ranked = run is not None and run.segments_ranked
     qs = qs.order_by(
         *keymen_default_order(
             quadrant=data.get("quadrant") or None,
             results_measure=(run.settings_used if run else {}).get("results_measure"),
+            ranked=ranked,
         )
     )
+    # Every segment of a ranked run, unfiltered: their positions number them from 0.
+    narrowed = any(data.get(name) for name in ("quadrant", "tier", "movers", "q", "partner"))
+    form.numbered_by = "position" if ranked and not narrowed else None
     if partner is None:
         return form, qs, None
     return (
@@ -99,11 +104,12 @@ def keymen(request: HttpRequest) -> HttpResponse:
     form, qs, placed = _filtered(request)
     role = request_role(request)
     table = KeymenTable(
-        DeferredJoinQuerySet.wrap(qs, superset=placed),
+        DeferredJoinQuerySet.wrap(qs, superset=placed, numbered_by=form.numbered_by),
         can_manage=roles.role_allows(role, roles.MANAGE),
         can_write=roles.role_allows(role, roles.WRITE_ENABLEMENT),
     )
-    # LazyPaginator: no COUNT(*) over 50,000 segments; a page fetches per_page + 1 rows.
+    # LazyPaginator: no COUNT(*) query over 50,000 segments; a page fetches per_page + 1
+    # rows (unfiltered, by their positions: ``DeferredJoinQuerySet._slice_by_number``).
     RequestConfig(
         request, paginate={"per_page": PER_PAGE, "paginator_class": LazyPaginator}
     ).configure(table)

@@ -23,6 +23,7 @@ from pse_crm.calendar import tenant_today
 from pse_crm.permissions import capability_required, request_role
 from pse_crm.tables import DeferredJoinQuerySet
 from segmentation.selectors import (
+    keymen_default_order,
     rep_segments_current,
     rep_segments_of_partner,
     rep_segments_placed_at,
@@ -73,13 +74,27 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
     tenant = request.tenant
     segment = pages.partner_segment_current(partner=partner)
     tier = request.GET.get("tier") or None
-    current = rep_segments_current(tenant=tenant, tier=tier).order_by("-score", "rep_id")
+    ranked = segment is not None and segment.run.segments_ranked
+    # The table from the run of the figures read above: one run on the page, even while
+    # a new run becomes current.
+    current = rep_segments_current(
+        tenant=tenant, tier=tier, run_id=segment.run_id if segment is not None else None
+    ).order_by(*keymen_default_order(quadrant=None, results_measure=None, ranked=ranked))
     # The first pages from the segments the run placed here (no join to reps, so the
-    # database sorts only the rows shown), checked against the partner's reps now.
+    # database sorts only the rows shown), checked against the partner's reps now; the
+    # first page, in the run's order, from the first reps the run listed for the partner.
+    placed = rep_segments_placed_at(current, partner_id=partner.pk)
+    listed = segment.first_listed_reps if ranked and tier is None else []
+    leading = None
+    if listed:
+        # (All of the partner's reps when it has no more.)
+        complete = len(listed) >= segment.reps
+        leading = (("position",), placed.filter(rep_id__in=listed), len(listed), complete)
     table = KeymenTable(
         DeferredJoinQuerySet.wrap(
             rep_segments_of_partner(current, partner_id=partner.pk),
-            superset=rep_segments_placed_at(current, partner_id=partner.pk),
+            superset=placed,
+            leading=leading,
         ),
         can_manage=roles.role_allows(request_role(request), roles.MANAGE),
         can_write=roles.role_allows(request_role(request), roles.WRITE_ENABLEMENT),
