@@ -331,8 +331,9 @@ def validate_salesforce_field(value: str) -> None:
 # Derived from Deal as the views' roll-ups are from MaterialView (see above): kept in step
 # by PostgreSQL statement triggers (migration 0014 of this app) whatever writes the deals,
 # empty on SQLite (the demo), where the share of wallet reads the deals themselves. Sums
-# only, so each statement adds its new rows and subtracts its old ones: exact under
-# concurrent writers without a lock of its own (each key's row lock orders the additions).
+# only, so each statement adds its new rows and subtracts its old ones (each key's row
+# lock orders the additions); a tenant's deal writers take turns, so that they never
+# deadlock on these rows.
 
 
 class PartnerWonMonth(_Rollup):

@@ -128,7 +128,7 @@ def _wins(*, tenant: Tenant, ids, periods: list[tuple[dt.date, dt.date]]) -> dic
     ``ids`` (a subquery). On PostgreSQL from the won deals' monthly roll-up
     (``activities.PartnerWonMonth``, kept by triggers; every period is whole months): the
     dashboard's two quarters are 1,800 rows instead of 32,000 deals. On SQLite, which has
-    no roll-up, from the deals. The same sums either way (tests/web/test_share_rollup.py)."""
+    no roll-up, from the deals. The same sums either way (tests/activities/test_won_months.py)."""
     first, last = periods[0][0], periods[-1][1]
     if connection.vendor == "postgresql":
         rows = (

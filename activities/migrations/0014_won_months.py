@@ -4,18 +4,27 @@ Statement-level triggers on ``activities_deal`` (PostgreSQL only; transition tab
 each statement's rows in one set) add what each statement's new rows bring and subtract
 what its old rows brought, for the won, undeleted deals with a partner and a close date:
 an INSERT (COPY and the inserted rows of an upsert included) adds, a DELETE subtracts, an
-UPDATE (the updated rows of an upsert included) nets both per key. One upsert per
-statement, in key order, so two writers never wait on each other in opposite orders; the
-additions are exact under concurrency (each key's row lock orders them, and ON CONFLICT DO
-UPDATE adds to the latest version). A key left without deals loses its row. A TRUNCATE of
-the deals empties it. What bypasses triggers (DISABLE TRIGGER, session_replication_role =
-replica, a restore with --disable-triggers) leaves it stale: ``BACKFILL`` below, which the
-tests also check the triggers against, recomputes it from the deals.
+UPDATE (the updated rows of an upsert included) nets both per key, over the rows whose
+columns that count changed. One upsert per statement, in key order; the additions are
+exact under concurrency (each key's row lock orders them, and ON CONFLICT DO UPDATE adds to
+the latest version). A key left without deals loses its row. A TRUNCATE of the deals
+empties it.
 
-Sums only: no minimum or maximum, so nothing is ever rebuilt from the deals and no lock is
-taken beyond the rows touched. The month is the close date's (a date in the tenant's
-calendar), so every period of the share of wallet (months and quarters) is a whole number
-of them.
+The roll-up's rows stay locked until the writer commits, so two transactions writing
+deals of the same partner-months in different orders could deadlock, where on the deals
+alone they would not have met. So a statement that writes deals first takes its tenant's
+lock (an advisory transaction lock, pair 0x7012 and the tenant of the scope; 0 with the
+wall lifted), before it touches a row: a tenant's deal writers take turns, each until it
+commits, and never wait on each other's rows. The rebuild
+(``activities.services.rollups.won_months_rebuild``) takes the same lock.
+
+What bypasses triggers (DISABLE TRIGGER, session_replication_role = replica, a restore
+with --disable-triggers) leaves it stale: ``manage.py rebuild_view_rollups`` recomputes it
+(``BACKFILL`` below does for every tenant; the tests check the triggers against it).
+
+Sums only: no minimum or maximum, so nothing is ever rebuilt from the deals. The month is
+the close date's (a date in the tenant's calendar), so every period of the share of wallet
+(months and quarters) is a whole number of them.
 """
 
 import django.db.models.deletion
@@ -46,6 +55,10 @@ _UPSERT = """
     SET won_amount = m.won_amount + EXCLUDED.won_amount,
         won_deals = m.won_deals + EXCLUDED.won_deals,
         won_unconverted = m.won_unconverted + EXCLUDED.won_unconverted;
+"""
+
+# After a statement that may have taken deals away: the keys it touched left without any.
+_EMPTIED = """
     DELETE FROM activities_partnerwonmonth m
     USING (SELECT DISTINCT tenant_id, partner_id, month FROM ({deltas}) d) k
     WHERE m.tenant_id = k.tenant_id AND m.partner_id = k.partner_id AND m.month = k.month
@@ -54,8 +67,33 @@ _UPSERT = """
 
 _ADDED = _CONTRIBUTION.format(sign=1, rows="new_deals")
 _REMOVED = _CONTRIBUTION.format(sign=-1, rows="old_deals")
+# An update's rows whose contribution may have changed, each side less the other (a
+# multiset difference: a row left as it was cancels out, whatever else the statement set,
+# as linking a rep does; an id changed too leaves both versions).
+_COLUMNS = "id, tenant_id, partner_id, close_date, amount, amount_corporate, is_won, is_deleted"
+_CHANGED_NEW = _CONTRIBUTION.format(
+    sign=1,
+    rows=f"(SELECT {_COLUMNS} FROM new_deals EXCEPT ALL SELECT {_COLUMNS} FROM old_deals) AS n",
+)
+_CHANGED_OLD = _CONTRIBUTION.format(
+    sign=-1,
+    rows=f"(SELECT {_COLUMNS} FROM old_deals EXCEPT ALL SELECT {_COLUMNS} FROM new_deals) AS o",
+)
+
+WON_LOCK_CLASS = 0x7012
 
 FORWARD = f"""
+CREATE FUNCTION activities_deals_won_take_turns() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(
+        {WON_LOCK_CLASS},
+        COALESCE(NULLIF(current_setting('app.tenant_id', true), ''), '0')::integer
+    );
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION activities_deals_won_added() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -68,6 +106,7 @@ CREATE FUNCTION activities_deals_won_removed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     {_UPSERT.format(deltas=_REMOVED)}
+    {_EMPTIED.format(deltas=_REMOVED)}
     RETURN NULL;
 END
 $$;
@@ -75,7 +114,8 @@ $$;
 CREATE FUNCTION activities_deals_won_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    {_UPSERT.format(deltas=_ADDED + " UNION ALL " + _REMOVED)}
+    {_UPSERT.format(deltas=_CHANGED_NEW + " UNION ALL " + _CHANGED_OLD)}
+    {_EMPTIED.format(deltas=_CHANGED_OLD)}
     RETURN NULL;
 END
 $$;
@@ -91,6 +131,10 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+CREATE TRIGGER activities_deals_won_take_turns
+BEFORE INSERT OR UPDATE OR DELETE ON activities_deal
+FOR EACH STATEMENT EXECUTE FUNCTION activities_deals_won_take_turns();
 
 CREATE TRIGGER activities_deals_won_added AFTER INSERT ON activities_deal
 REFERENCING NEW TABLE AS new_deals
@@ -119,10 +163,12 @@ ORDER BY 1, 2, 3;
 """
 
 BACKWARD = """
+DROP TRIGGER activities_deals_won_take_turns ON activities_deal;
 DROP TRIGGER activities_deals_won_added ON activities_deal;
 DROP TRIGGER activities_deals_won_removed ON activities_deal;
 DROP TRIGGER activities_deals_won_changed ON activities_deal;
 DROP TRIGGER activities_deals_won_truncated ON activities_deal;
+DROP FUNCTION activities_deals_won_take_turns();
 DROP FUNCTION activities_deals_won_added();
 DROP FUNCTION activities_deals_won_removed();
 DROP FUNCTION activities_deals_won_changed();

@@ -18,6 +18,8 @@ from pse_crm.models import Tenant
 # The triggers' per-tenant lock (migration 0006): held exclusively, no view of the tenant
 # is written while the roll-ups are recomputed.
 _ROLLUP_LOCK_CLASS = 0x7011
+# The deals' per-tenant lock (migration 0014): their writers take turns.
+_WON_LOCK_CLASS = 0x7012
 
 
 @dataclass(frozen=True)
@@ -64,13 +66,15 @@ def view_rollups_rebuild(*, tenant: Tenant) -> RollupsRebuilt | None:
 def won_months_rebuild(*, tenant: Tenant) -> tuple[int, int] | None:
     """Recompute ``tenant``'s won deals per partner and month from its deals, in one
     transaction: (rows before, rows now), or ``None`` where there is no roll-up (not
-    PostgreSQL). The roll-up's table is locked against writes meanwhile (the deals'
-    triggers write it), so no deal written concurrently is counted twice or missed."""
+    PostgreSQL). Holds the tenant's lock that every statement writing its deals takes
+    first (migration 0014), so it waits for the writers in flight and the next ones wait
+    for it: no deal written meanwhile is counted twice or missed, and other tenants'
+    writers never wait."""
     if connection.vendor != "postgresql":
         return None
     months_table, deals_table = PartnerWonMonth._meta.db_table, Deal._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {months_table} IN EXCLUSIVE MODE")
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_WON_LOCK_CLASS, tenant.pk])
         cursor.execute(f"DELETE FROM {months_table} WHERE tenant_id = %s", [tenant.pk])
         before = cursor.rowcount
         # What the triggers add per deal (tests/activities/test_won_months.py holds the two

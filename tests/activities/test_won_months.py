@@ -11,7 +11,7 @@ import random
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from activities.models import Deal, PartnerWonMonth
@@ -220,3 +220,75 @@ def test_the_rebuild_command_recomputes_what_bypassed_the_triggers(tenant, other
     _assert_in_step()
     with all_tenants():
         assert PartnerWonMonth.objects.filter(tenant=tenant).count() == 2
+
+
+def test_the_triggers_pass_the_tenant_wall_as_the_application_role(tenant, other_tenant):
+    """The app connects as a NOBYPASSRLS role: the triggers' writes (and the rebuild's)
+    must pass the policies of the roll-up, whose row-level security is forced."""
+    from activities.services.rollups import won_months_rebuild
+    from tests.hardening.conftest import acting_as_app_role
+
+    with tenant_scope(other_tenant):
+        DealFactory(
+            tenant=other_tenant, is_closed=True, is_won=True, close_date=dt.date(2026, 1, 5)
+        )
+    with tenant_scope(tenant):
+        partner = PartnerFactory(tenant=tenant)
+        rep = RepFactory(tenant=tenant, partner=partner)
+    with acting_as_app_role(), tenant_scope(tenant):
+        deal = DealFactory(rep=rep, is_closed=True, is_won=True, close_date=dt.date(2026, 2, 5))
+        Deal.objects.filter(pk=deal.pk).update(close_date=dt.date(2026, 3, 5))
+        assert list(PartnerWonMonth.objects.values_list("month", "won_deals")) == [
+            (dt.date(2026, 3, 1), 1)
+        ]
+        assert won_months_rebuild(tenant=tenant) == (1, 1)
+        Deal.objects.filter(pk=deal.pk).delete()
+        assert not PartnerWonMonth.objects.exists()
+    _assert_in_step()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_of_the_same_partner_months_in_opposite_orders_take_turns(tenant):
+    """Two transactions, each writing a deal of month A and one of month B, in opposite
+    orders: the roll-up's rows would deadlock them; the tenant's lock makes the second
+    wait for the first to commit, and both land."""
+    import threading
+
+    from tests.helpers import on_another_connection
+
+    with tenant_scope(tenant):
+        partner = PartnerFactory(tenant=tenant)
+        rep = RepFactory(tenant=tenant, partner=partner)
+        won = {"rep": rep, "is_closed": True, "is_won": True}
+        a1, a2 = (DealFactory(**won, close_date=dt.date(2026, 1, d)) for d in (1, 2))
+        b1, b2 = (DealFactory(**won, close_date=dt.date(2026, 2, d)) for d in (1, 2))
+    errors: list[BaseException] = []
+    first_wrote, go_on = threading.Event(), threading.Event()
+
+    def bump(deal):
+        Deal._base_manager.filter(pk=deal.pk).update(amount_corporate=deal.amount + 1)
+
+    def first():
+        with tenant_scope(tenant), transaction.atomic():
+            bump(a1)
+            first_wrote.set()
+            go_on.wait(10)
+            bump(b1)
+
+    def second():
+        with tenant_scope(tenant), transaction.atomic():
+            bump(b2)
+            bump(a2)
+
+    one = on_another_connection(first, errors)
+    assert first_wrote.wait(10)
+    two = on_another_connection(second, errors)
+    two.join(1)
+    assert two.is_alive(), "the second writer should wait for the first"
+    go_on.set()
+    for thread in (one, two):
+        thread.join(20)
+    assert not errors, errors
+    _assert_in_step()
+    with all_tenants():
+        assert set(PartnerWonMonth.objects.values_list("won_amount", flat=True)) == {2_000_002}
