@@ -107,8 +107,9 @@ class DeferredJoinQuerySet(QuerySet):
             return None
         if stop is None or start < 0 or stop <= start:
             return None
-        if tuple(self.query.order_by) != (field,) or self.query.distinct:
-            return None
+        order = tuple(self.query.order_by)
+        if order != (field,) or not self.query.standard_ordering or self.query.distinct:
+            return None  # another order, reversed, or distinct rows
         from django.contrib.postgres.aggregates import ArrayAgg
 
         found = (

@@ -311,7 +311,9 @@ class SegmentationRun(TenantOwned):
     rep_count = models.PositiveIntegerField(_("reps"), default=0)
     # Every segment of the run carries its ``RepSegment.position`` (set by the run that
     # writes them; the migration that added the column ranked the runs before it).
-    segments_ranked = models.BooleanField(_("segments ranked"), default=False, editable=False)
+    segments_ranked = models.BooleanField(
+        _("segments ranked"), default=False, db_default=False, editable=False
+    )
     active_rep_count = models.PositiveIntegerField(_("active reps"), default=0)
     # {"performer": n, "motivated": n, "independent": n, "dormant": n}
     quadrant_counts = models.JSONField(_("reps per quadrant"), default=dict, blank=True)
@@ -541,7 +543,7 @@ class PartnerSegment(TenantOwned):
     # page's first page reads their segments instead of sorting the run's. Empty in rows
     # written before it.
     first_listed_reps = models.JSONField(
-        _("first reps listed"), default=list, blank=True, editable=False
+        _("first reps listed"), default=list, db_default=[], blank=True, editable=False
     )
     # Carried from run to run: the as-of day of the first run that flagged the partner, of
     # its first run with a keyman ① after that, and the days between.

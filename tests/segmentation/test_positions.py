@@ -79,9 +79,10 @@ def test_a_run_ranks_its_segments_in_the_order_by_score(in_tenant, seed):
     assert _by_position(run) == _by_score(run)
 
 
-def test_the_migration_ranks_the_rows_written_before_it(tenant, other_tenant):
-    """Per run, every tenant's: the order by score, from 0, and the runs marked ranked."""
-    migration = importlib.import_module("segmentation.migrations.0004_segment_positions")
+def test_the_migration_ranks_the_current_runs(tenant, other_tenant):
+    """Every tenant's current run: the order by score, from 0, and marked ranked; an older
+    run is left as it was (never listed by position)."""
+    migration = importlib.import_module("segmentation.migrations.0005_rank_current_runs")
     runs = []
     for owner in (tenant, other_tenant):
         with tenant_scope(owner):
@@ -92,15 +93,23 @@ def test_the_migration_ranks_the_rows_written_before_it(tenant, other_tenant):
             runs.append(segmentation_run(tenant=owner, as_of=AS_OF))
             runs.append(segmentation_run(tenant=owner, as_of=AS_OF))
     with all_tenants():
+        current = {run.pk for run in SegmentationRun.objects.filter(is_current=True)}
+        assert len(current) == 2
         written = {run.pk: dict(_placed(run)) for run in runs}
         RepSegment.objects.update(position=None)
         SegmentationRun.objects.update(segments_ranked=False)
         with connection.schema_editor() as editor:
-            migration.rank_segments(None, editor)
+            migration.rank_current_runs(None, editor)
         for run in runs:
-            assert dict(_placed(run)) == written[run.pk]
-            assert _by_position(run) == _by_score(run)
-        assert set(SegmentationRun.objects.values_list("segments_ranked", flat=True)) == {True}
+            if run.pk in current:
+                assert dict(_placed(run)) == written[run.pk]
+                assert _by_position(run) == _by_score(run)
+            else:
+                assert set(dict(_placed(run)).values()) == {None}
+        ranked = set(
+            SegmentationRun.objects.filter(segments_ranked=True).values_list("pk", flat=True)
+        )
+        assert ranked == current
 
 
 def _placed(run):
