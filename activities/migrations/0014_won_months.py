@@ -13,10 +13,13 @@ empties it.
 The roll-up's rows stay locked until the writer commits, so two transactions writing
 deals of the same partner-months in different orders could deadlock, where on the deals
 alone they would not have met. So a statement that writes deals first takes its tenant's
-lock (an advisory transaction lock, pair 0x7012 and the tenant of the scope; 0 with the
-wall lifted), before it touches a row: a tenant's deal writers take turns, each until it
-commits, and never wait on each other's rows. The rebuild
-(``activities.services.rollups.won_months_rebuild``) takes the same lock.
+lock (an advisory transaction lock, pair 0x7012 and the tenant of the scope), before it
+touches a row: a tenant's deal writers take turns, each until it commits, and never wait
+on each other's rows. The rebuild (``activities.services.rollups.won_months_rebuild``)
+takes the same lock. A writer with the wall lifted (no tenant in scope: a maintenance
+script, a data migration) takes pair 0x7012 and 0 first, then each tenant's lock once its
+rows are known, before the roll-up: it takes turns with the rebuild, but it may still
+deadlock with a tenant's writer (PostgreSQL then aborts one; the sums stay exact).
 
 What bypasses triggers (DISABLE TRIGGER, session_replication_role = replica, a restore
 with --disable-triggers) leaves it stale: ``manage.py rebuild_view_rollups`` recomputes it
@@ -41,6 +44,14 @@ _CONTRIBUTION = """
     FROM {rows}
     WHERE is_won AND NOT is_deleted AND partner_id IS NOT NULL AND close_date IS NOT NULL
     GROUP BY 1, 2, 3
+"""
+
+# Before any roll-up row is touched, the lock of each tenant the rows name, in order: held
+# already by a writer scoped to its tenant (``activities_deals_won_take_turns``); taken
+# here by one with the wall lifted, so that it takes turns with the rebuild too.
+_TURNS = """
+    PERFORM pg_advisory_xact_lock({lock}, t.tenant_id::integer)
+    FROM (SELECT DISTINCT tenant_id FROM ({rows}) r ORDER BY tenant_id) t;
 """
 
 _UPSERT = """
@@ -97,6 +108,7 @@ $$;
 CREATE FUNCTION activities_deals_won_added() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    {_TURNS.format(lock=WON_LOCK_CLASS, rows="SELECT tenant_id FROM new_deals")}
     {_UPSERT.format(deltas=_ADDED)}
     RETURN NULL;
 END
@@ -105,6 +117,7 @@ $$;
 CREATE FUNCTION activities_deals_won_removed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    {_TURNS.format(lock=WON_LOCK_CLASS, rows="SELECT tenant_id FROM old_deals")}
     {_UPSERT.format(deltas=_REMOVED)}
     {_EMPTIED.format(deltas=_REMOVED)}
     RETURN NULL;
@@ -114,6 +127,7 @@ $$;
 CREATE FUNCTION activities_deals_won_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    {_TURNS.format(lock=WON_LOCK_CLASS, rows="SELECT tenant_id FROM new_deals UNION SELECT tenant_id FROM old_deals")}
     {_UPSERT.format(deltas=_CHANGED_NEW + " UNION ALL " + _CHANGED_OLD)}
     {_EMPTIED.format(deltas=_CHANGED_OLD)}
     RETURN NULL;

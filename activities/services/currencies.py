@@ -535,9 +535,13 @@ def tenant_corporate_currency_set(*, tenant: Tenant, currency: str) -> Tenant:
         return tenant
     with transaction.atomic():
         # Lock the tenant row and read its corporate currency under the lock: of two owners
-        # changing it at once, the second rebases from what the first stored.
+        # changing it at once, the second rebases from what the first stored. No key
+        # changes, so the lock leaves the foreign-key checks of rows naming the tenant
+        # free: a deal sync committing meanwhile, which holds the tenant's deal lock
+        # (activities migration 0014) that the deals' update below waits for, must not
+        # wait on this row.
         old = (
-            Tenant.objects.select_for_update()
+            Tenant.objects.select_for_update(no_key=True)
             .values_list("corporate_currency", flat=True)
             .get(pk=tenant.pk)
         )

@@ -25,10 +25,16 @@ FROM (
 WHERE ranked.id = enablement_repsegment.id
 """
 
+# Only a run whose segments all have their place: one committed by older code since the
+# ranking (its rows without one) stays unranked.
 MARK_RANKED = """
 UPDATE enablement_segmentationrun
 SET segments_ranked = %s
 WHERE is_current AND status = 'succeeded'
+  AND NOT EXISTS (
+      SELECT 1 FROM enablement_repsegment s
+      WHERE s.run_id = enablement_segmentationrun.id AND s.position IS NULL
+  )
 """
 
 

@@ -292,3 +292,40 @@ def test_writers_of_the_same_partner_months_in_opposite_orders_take_turns(tenant
     _assert_in_step()
     with all_tenants():
         assert set(PartnerWonMonth.objects.values_list("won_amount", flat=True)) == {2_000_002}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rebuild_waits_for_a_writer_with_the_wall_lifted(tenant):
+    """A maintenance write (no tenant in scope) takes the tenant's lock once its rows are
+    known: a rebuild meanwhile waits for it, then counts its deal."""
+    import threading
+
+    from activities.services.rollups import won_months_rebuild
+    from tests.helpers import on_another_connection
+
+    with tenant_scope(tenant):
+        rep = RepFactory(tenant=tenant, partner=PartnerFactory(tenant=tenant))
+    errors: list[BaseException] = []
+    wrote, finish = threading.Event(), threading.Event()
+
+    def maintenance():
+        with all_tenants(), transaction.atomic():
+            DealFactory(rep=rep, is_closed=True, is_won=True, close_date=dt.date(2026, 5, 2))
+            wrote.set()
+            finish.wait(10)
+
+    def rebuild():
+        with tenant_scope(tenant):
+            won_months_rebuild(tenant=tenant)
+
+    one = on_another_connection(maintenance, errors)
+    assert wrote.wait(10)
+    two = on_another_connection(rebuild, errors)
+    two.join(1)
+    assert two.is_alive(), "the rebuild should wait for the maintenance write"
+    finish.set()
+    for thread in (one, two):
+        thread.join(20)
+    assert not errors, errors
+    _assert_in_step()
+    assert _rolled_up()
