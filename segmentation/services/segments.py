@@ -310,37 +310,48 @@ def write_rep_segments(
     return RepSegmentsWritten(sample, views_cut, results_cut)
 
 
+def _ranked_in_partners(
+    codes: np.ndarray, groups: int, keys: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sample's order by partner (code), then by ``keys`` (as ``np.lexsort`` takes
+    them: the last decides first), with each row's partner code and rank inside its
+    partner in that order. One sort, no loop over reps."""
+    order = np.lexsort((*keys, codes))
+    sorted_codes = codes[order]
+    starts = np.searchsorted(sorted_codes, np.arange(groups))
+    return order, sorted_codes, np.arange(len(order)) - starts[sorted_codes]
+
+
+def _reps_per_partner(
+    sample: Sample, codes: np.ndarray, groups: int, chosen: np.ndarray
+) -> list[list[int]]:
+    """The reps of ``chosen`` (sample rows in partner order), as one list per partner in
+    code order (empty where none was chosen)."""
+    bounds = np.searchsorted(codes[chosen], np.arange(1, groups))
+    return [part.tolist() for part in np.split(sample.rep[chosen], bounds)]
+
+
 def _first_performer_candidates(
     sample: Sample, codes: np.ndarray, groups: int, flagged: np.ndarray
 ) -> list[list[int]]:
     """Per partner (in code order), its most motivated reps when it is ``flagged``: most
     views, then the latest view, then the lowest rep id; only reps with a view; at most
-    ``FIRST_PERFORMER_CANDIDATES``. One sort of the sample, no loop over reps."""
+    ``FIRST_PERFORMER_CANDIDATES``."""
     last = np.nan_to_num(sample.last_view, nan=-np.inf)
-    order = np.lexsort((sample.rep, -last, -sample.views, codes))
-    sorted_codes = codes[order]
-    starts = np.searchsorted(sorted_codes, np.arange(groups))
-    rank = np.arange(len(order)) - starts[sorted_codes]
+    order, sorted_codes, rank = _ranked_in_partners(
+        codes, groups, (sample.rep, -last, -sample.views)
+    )
     chosen = order[
         (rank < FIRST_PERFORMER_CANDIDATES) & (sample.views[order] > 0) & flagged[sorted_codes]
     ]
-    out: list[list[int]] = [[] for _ in range(groups)]
-    # At most five per partner: a short pass over the chosen reps only.
-    for code, rep in zip(codes[chosen].tolist(), sample.rep[chosen].tolist(), strict=True):
-        out[code].append(rep)
-    return out
+    return _reps_per_partner(sample, codes, groups, chosen)
 
 
 def _first_listed(sample: Sample, codes: np.ndarray, groups: int) -> list[list[int]]:
     """Per partner (in code order), its first ``FIRST_LISTED`` reps in the run's default
-    order (by position). One sort of the sample, no loop over reps."""
-    order = np.lexsort((sample.position, codes))
-    sorted_codes = codes[order]
-    starts = np.searchsorted(sorted_codes, np.arange(groups))
-    rank = np.arange(len(order)) - starts[sorted_codes]
-    chosen = order[rank < FIRST_LISTED]
-    bounds = np.searchsorted(codes[chosen], np.arange(1, groups))
-    return [part.tolist() for part in np.split(sample.rep[chosen], bounds)]
+    order (by position)."""
+    order, _codes, rank = _ranked_in_partners(codes, groups, (sample.position,))
+    return _reps_per_partner(sample, codes, groups, order[rank < FIRST_LISTED])
 
 
 def _first_performer_days(

@@ -75,11 +75,12 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
     segment = pages.partner_segment_current(partner=partner)
     tier = request.GET.get("tier") or None
     ranked = segment is not None and segment.run.segments_ranked
+    order = keymen_default_order(quadrant=None, results_measure=None, ranked=ranked)
     # The table from the run of the figures read above: one run on the page, even while
     # a new run becomes current.
     current = rep_segments_current(
         tenant=tenant, tier=tier, run_id=segment.run_id if segment is not None else None
-    ).order_by(*keymen_default_order(quadrant=None, results_measure=None, ranked=ranked))
+    ).order_by(*order)
     # The first pages from the segments the run placed here (no join to reps, so the
     # database sorts only the rows shown), checked against the partner's reps now; the
     # first page, in the run's order, from the first reps the run listed for the partner.
@@ -89,7 +90,7 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if listed:
         # (All of the partner's reps when it has no more.)
         complete = len(listed) >= segment.reps
-        leading = (("position",), placed.filter(rep_id__in=listed), len(listed), complete)
+        leading = (order, placed.filter(rep_id__in=listed), len(listed), complete)
     table = KeymenTable(
         DeferredJoinQuerySet.wrap(
             rep_segments_of_partner(current, partner_id=partner.pk),
