@@ -118,17 +118,23 @@ class MaterialView(TenantOwned):
 
 
 # --- roll-ups of the views ------------------------------------------------------------
-# Derived from MaterialView and kept in step with it by PostgreSQL triggers (migration
-# 0006 of this app): every insert, update or delete of views, whatever wrote it (the
-# ingestion, the CSV import, seed_demo, a tenant import, raw SQL), updates them in the
-# same transaction. They let the segmentation run count a rep's views and distinct
-# materials without reading every view (see segmentation/services/sql.py). On
-# SQLite (the demo) there are no triggers and they stay empty: nothing reads them there.
+# Derived from MaterialView. They let the segmentation run count a rep's views and
+# distinct materials without reading every view (see segmentation/services/sql.py).
+# Each tenant's roll-ups hold exactly its views up to a mark (``ViewRollupMark``, a view
+# id): storing new views does not touch them (migration 0015: on the import's data each
+# view was nearly its own rep-day and pair, so the upserts cost more than the views), and a
+# fold (``activities.services.rollups.view_rollups_fold``, on beat) adds the views above the
+# mark and moves it. Below the mark, PostgreSQL's triggers keep them in step with every
+# update or delete of views, and with an insert of a view at or below the mark, whatever
+# wrote it, in the same transaction. A reader takes the roll-ups and the views above the
+# mark together (the run does, in one statement). On SQLite (the demo) there are no
+# triggers and they stay empty: nothing reads them there.
 # No foreign-key constraints in the database: every row derives from views, whose own keys
 # are checked (and which protect their rep and material from deletion). Checking them
 # again at commit, per upserted row, took a 10,000-view ingestion from 0.7 s to 1.0 s.
-# Not exported with a tenant (``is_derived``): an import rebuilds them. After anything
-# that bypassed the triggers: ``manage.py rebuild_view_rollups``.
+# Not exported with a tenant (``is_derived``): an imported tenant's views are all above its
+# mark until a fold. After anything that bypassed the triggers: ``manage.py
+# rebuild_view_rollups``.
 
 
 class _Rollup(TenantOwned):
@@ -209,6 +215,29 @@ class RepMaterialSpan(_RepViewsRollup):
         return (
             f"{self.rep_id} viewed {self.material_id} {self.first_viewed_at}–{self.last_viewed_at}"
         )
+
+
+class ViewRollupMark(_Rollup):
+    """How far a tenant's views are in its roll-ups: exactly the views whose id is at most
+    ``folded_through``. No row: none (a new or imported tenant)."""
+
+    tenant = models.OneToOneField(
+        "pse_crm.Tenant",
+        on_delete=models.PROTECT,
+        primary_key=True,
+        related_name="+",
+        verbose_name=_("tenant"),
+        editable=False,
+        db_constraint=False,
+    )
+    folded_through = models.BigIntegerField(_("folded through view id"))
+
+    class Meta:
+        verbose_name = _("roll-up mark of the views")
+        verbose_name_plural = _("roll-up marks of the views")
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}: views up to {self.folded_through}"
 
 
 class Deal(TenantOwned):

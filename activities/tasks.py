@@ -1,4 +1,5 @@
-"""Celery tasks of the activities app: the Salesforce connector's pulls and reconciliation.
+"""Celery tasks of the activities app: the Salesforce connector's pulls and reconciliation,
+and the folding of new views into their roll-ups.
 
 Beat sends the fan-outs (pse_crm/settings/base.py); each queues one task per connected
 tenant on the ``salesforce`` queue, and that task enters the tenant's scope (``TenantTask``)
@@ -10,12 +11,15 @@ from __future__ import annotations
 import zoneinfo
 
 from celery import shared_task
+from django.db import connection
 from django.utils import timezone
 
 from activities.models import SalesforceConnection
+from activities.services import rollups
 from activities.services import salesforce as services
 from activities.services.salesforce import SalesforceNotConnected, SalesforcePullInProgress
 from pse_crm.celery import Queues
+from pse_crm.models import Tenant
 from pse_crm.tasks import TenantTask
 from pse_crm.tenancy import all_tenants, current_tenant
 
@@ -106,3 +110,31 @@ def salesforce_reconcile(tenant_id: int, trigger: str = "nightly") -> dict:
         return _outcome(services.salesforce_reconcile(tenant=current_tenant(), trigger=trigger))
     except (SalesforceNotConnected, SalesforcePullInProgress) as exc:
         return {"run": None, "status": "skipped", "records": 0, "error": str(exc)}
+
+
+# Every 5 minutes (pse_crm/settings/base.py): the roll-ups only speed the segmentation run
+# up, which reads the views above the mark itself, so they need not be fresher.
+FOLD_EXPIRES = 4 * 60
+
+
+@shared_task(name="activities.tasks.view_rollups_fold_all", queue=Queues.SEGMENTATION)
+def view_rollups_fold_all() -> int:
+    """Fan out: one ``view_rollups_fold`` per active tenant (PostgreSQL: SQLite keeps no
+    roll-ups). Returns how many were queued."""
+    if connection.vendor != "postgresql":
+        return 0
+    with all_tenants():
+        tenant_ids = list(
+            Tenant.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
+        )
+    for tenant_id in tenant_ids:
+        view_rollups_fold.apply_async(
+            args=[tenant_id], queue=Queues.SEGMENTATION, expires=FOLD_EXPIRES
+        )
+    return len(tenant_ids)
+
+
+@shared_task(base=TenantTask, name="activities.tasks.view_rollups_fold", queue=Queues.SEGMENTATION)
+def view_rollups_fold(tenant_id: int) -> int:
+    """Fold the tenant's views stored since its mark into its roll-ups: how many."""
+    return rollups.view_rollups_fold(tenant=current_tenant())

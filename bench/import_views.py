@@ -23,6 +23,10 @@ email, a mix of naive and offset times) and times, in one run:
 5. the API's shape: ``--batches`` batches of 10,000 JSON-like events through
    ``material_views_ingest`` (what ``POST /api/v1/material-views/`` calls).
 
+After the replay each round also times the fold of the new rows into the roll-ups
+(``view_rollups_fold``): beat runs it after the import commits (activities migration
+0015), so it is not part of the import's time, and is printed beside it.
+
 Steps 1 to 4 are repeated ``--repeat`` times (the views deleted before each round) and
 the medians and the ratios of the medians are printed: on a shared machine only figures
 measured side by side compare.
@@ -56,8 +60,15 @@ import psycopg  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from activities.models import Material, MaterialView, RepMaterialSpan, RepViewDay  # noqa: E402
+from activities.models import (  # noqa: E402
+    Material,
+    MaterialView,
+    RepMaterialSpan,
+    RepViewDay,
+    ViewRollupMark,
+)
 from activities.services.material_views import material_views_ingest  # noqa: E402
+from activities.services.rollups import view_rollups_fold  # noqa: E402
 from activities.signals import material_views_ingested  # noqa: E402
 from partners.models import Partner, PartnerDomain  # noqa: E402
 from pse_crm.models import Tenant  # noqa: E402
@@ -132,7 +143,7 @@ def delete_views(tenant: Tenant) -> None:
             f"DELETE FROM {MaterialView._meta.db_table} WHERE tenant_id = %s", [tenant.pk]
         )
     with psycopg.connect(_conninfo(), autocommit=True) as conn:
-        for model in (MaterialView, RepViewDay, RepMaterialSpan):
+        for model in (MaterialView, RepViewDay, RepMaterialSpan, ViewRollupMark):
             conn.execute(f"VACUUM ANALYZE {model._meta.db_table}")
 
 
@@ -246,7 +257,7 @@ def main() -> None:
             f" {args.repeat} rounds"
         )
         quiet = io.StringIO()
-        new_s, replay_s, floor_s, copy_s = [], [], [], []
+        new_s, replay_s, fold_s, floor_s, copy_s = [], [], [], [], []
         for n in range(args.repeat):
             delete_views(tenant)
             new_s.append(
@@ -266,6 +277,14 @@ def main() -> None:
                     lambda: call_command("import_views", str(path), tenant=SLUG, stdout=quiet),
                 )
             )
+            with tenant_scope(tenant):
+                fold_s.append(
+                    timed(
+                        f"#{n + 1} fold into the roll-ups (beat, after)",
+                        args.rows,
+                        lambda: view_rollups_fold(tenant=tenant),
+                    )
+                )
             floor_s.append(same_shape_floor(path, tenant))
             print(
                 f"{f'#{n + 1} same-shape floor (COPY + INSERT … SELECT)':<44} {args.rows:>10,} "
@@ -278,15 +297,18 @@ def main() -> None:
             )
         med = statistics.median
         new, replay, floor, bare = med(new_s), med(replay_s), med(floor_s), med(copy_s)
+        fold = med(fold_s)
         print(f"medians of {args.repeat} rounds, {args.rows:,} rows:")
         for label, seconds in (
             ("import_views, new rows", new),
             ("import_views, replayed", replay),
+            ("fold (beat, after)", fold),
             ("same-shape floor", floor),
             ("bare COPY", bare),
         ):
             print(f"  {label:<24} {seconds:8.2f} s {args.rows / seconds:>12,.0f} rows/s")
         print(f"ratio new rows / same-shape floor: {new / floor:6.2f}x (goal <= 1.5x)")
+        print(f"ratio new rows + fold / same-shape floor: {(new + fold) / floor:6.2f}x")
         print(f"ratio new rows / bare COPY:        {new / bare:6.2f}x")
         print(f"ratio same-shape floor / bare COPY: {floor / bare:5.2f}x")
         print(f"replay is {new / replay:.1f}x faster than new rows (goal >= 5x)")

@@ -57,6 +57,7 @@ from activities.models import (  # noqa: E402
     RepMaterialSpan,
     RepViewDay,
 )
+from activities.services.rollups import view_rollups_fold  # noqa: E402
 from partners.models import Partner  # noqa: E402
 from pse_crm.models import Tenant  # noqa: E402
 from pse_crm.tenancy import tenant_scope  # noqa: E402
@@ -177,6 +178,8 @@ def generate(tenant: Tenant, *, partners: int, reps: int, views: int, deals: int
         JOIN (SELECT rr.id, rr.partner_id, row_number() OVER (ORDER BY rr.id) - 1 AS k
               FROM {Rep._meta.db_table} rr WHERE rr.tenant_id = {t}) r ON r.k = s.rk""",
     )
+    # The views into their roll-ups, as beat would have folded them by the next run.
+    view_rollups_fold(tenant=tenant)
     with connection.cursor() as cursor:
         for model in (Partner, Rep, Material, MaterialView, RepViewDay, RepMaterialSpan, Deal):
             cursor.execute(f"ANALYZE {model._meta.db_table}")

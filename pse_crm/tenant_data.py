@@ -185,7 +185,9 @@ def tenant_import(*, source: Path) -> ImportResult:
     Primary keys are kept, so the target must not hold rows with those ids (an empty
     database does not). A member whose email already exists as a user is linked to that
     user instead of being created again. Derived rows, which the export leaves out (models
-    with ``is_derived``), are rebuilt by PostgreSQL's triggers as the views are restored.
+    with ``is_derived``), are rebuilt on PostgreSQL: the won deals' by triggers as the deals
+    are restored, the views' by the next fold (the restored views are all above the new
+    tenant's mark until then, and the segmentation run reads them there).
     """
     User = get_user_model()
     with zipfile.ZipFile(source) as zf:

@@ -165,6 +165,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 50},
     },
+    "view-rollups-fold": {
+        "task": "activities.tasks.view_rollups_fold_all",
+        # The views stored since each tenant's mark, into its roll-ups (migration 0015 of
+        # activities): the segmentation run reads the rest from the views themselves.
+        "schedule": 5 * 60.0,
+        "options": {"expires": 4 * 60, "queue": "segmentation"},
+    },
     "salesforce-pull": {
         "task": "activities.tasks.salesforce_pull_all",
         # One pull per connected tenant (docs/salesforce.md); a pull still running is not

@@ -78,6 +78,7 @@ from segmentation.services.sql import (
     fetch_columns,
     json_rows,
     last_view_sql,
+    rollups_mark,
     views_cte,
     views_rollups_pay,
     without_index_scans,
@@ -145,6 +146,9 @@ def write_rep_segments(
             as_of_date - dt.timedelta(days=config.results_window_days)
         ),
     }
+    if connection.vendor == "postgresql" and rollups is not False:
+        # (The views above it are read with the roll-ups: see ``views_cte``.)
+        params["folded"] = rollups_mark(run.tenant_id)
     if rollups is None:
         rollups = views_rollups_pay(params)
     deal = Deal._meta.db_table

@@ -10,7 +10,8 @@ advisory lock aside, in ``runs``):
   not wait for the commit's WAL flush (derived rows: a crash loses at most this run, and
   the previous one stays current): ``tune_transaction``;
 * the aggregates run without plain index scans: ``without_index_scans``;
-* the views' roll-ups, where they pay: ``views_cte``, ``views_rollups_pay``;
+* the views' roll-ups, where they pay: ``rollups_mark``, ``views_cte``,
+  ``views_rollups_pay``;
 * the JSON reader (``jsonb_array_elements`` on PostgreSQL, ``json_each`` on SQLite):
   ``json_rows``;
 * fixed-width columns between the database and NumPy: read by ``fetch_columns`` (one
@@ -29,7 +30,7 @@ import numpy as np
 import psycopg
 from django.db import connection
 
-from activities.models import MaterialView, RepMaterialSpan, RepViewDay
+from activities.models import MaterialView, RepMaterialSpan, RepViewDay, ViewRollupMark
 from pse_crm import rls
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "fetch_columns",
     "json_rows",
     "last_view_sql",
+    "rollups_mark",
     "tune_transaction",
     "views_cte",
     "views_rollups_pay",
@@ -110,19 +112,24 @@ def views_cte(*, rollups: bool) -> str:
     ``last_view_sql``). A rep may have no row (the caller joins it to the reps).
 
     With ``rollups`` (PostgreSQL, where triggers keep them): from ``RepViewDay`` and
-    ``RepMaterialSpan`` instead of every view. On the demo generator's data that reads
-    about 0.65 million roll-up rows and the ~1% of views on the window's two part-days,
-    instead of sorting 1.5 million views to count distinct materials. Exact for any
-    ``as_of``:
+    ``RepMaterialSpan``, which hold the views up to the tenant's mark, and the views above
+    it (``tail``, a range of the primary key; the parameter ``folded``, from
+    ``rollups_mark``, bounds it for the planner), in one snapshot, instead of every view. On the demo
+    generator's data that reads about 0.65 million roll-up rows and the ~1% of views on
+    the window's two part-days, instead of sorting 1.5 million views to count distinct
+    materials. Exact for any ``as_of``:
 
-    * views: the whole UTC days strictly inside the window from ``RepViewDay``, the two
-      part-days at its ends from the views themselves (an index range each);
-    * distinct materials: a (rep, material) pair counts when its last view is in the
-      window, or its first view is; when neither settles it (first before the window,
-      last after ``as_of``: only a run as of the past meets many) the views are asked;
-    * last view: the latest pair's last view at or before ``as_of``; a rep with a pair
-      that also has views after ``as_of`` is ``unsettled``, and the segment statement
-      asks the views (one index probe, see ``last_view_sql``).
+    * views: the whole UTC days strictly inside the window from ``RepViewDay`` and the
+      tail, the two part-days at its ends from the views themselves (an index range
+      each);
+    * distinct materials: a rolled-up (rep, material) pair counts when its last view is
+      in the window, or its first view is; when neither settles it (first before the
+      window, last after ``as_of``: only a run as of the past meets many) the views are
+      asked; a pair of the tail's views in the window counts unless a rolled-up pair
+      spanning the window already settled it one of those ways;
+    * last view: the latest of the pairs' last views at or before ``as_of`` and the
+      tail's; a rep with a pair that also has views after ``as_of`` is ``unsettled``, and
+      the segment statement asks the views (one index probe, see ``last_view_sql``).
 
     Without: one pass over the window's views (SQLite; PostgreSQL where the roll-ups
     would not pay, see ``views_rollups_pay``).
@@ -140,10 +147,30 @@ def views_cte(*, rollups: bool) -> str:
         GROUP BY rep_id
     )"""
     return f"""
+    tail AS (
+        -- The views above the mark, at or before as_of (few, normally, since the last
+        -- fold). The mark as this statement's snapshot has it, with the roll-ups: a fold
+        -- may have raised it since ``folded`` was read, which bounds the range for the
+        -- planner (a mark never moves down, so the two together are the snapshot's).
+        SELECT rep_id, material_id, viewed_at
+        FROM {mv}
+        WHERE tenant_id = %(tenant)s AND id > %(folded)s
+          AND id > COALESCE((
+              SELECT folded_through FROM {ViewRollupMark._meta.db_table}
+              WHERE tenant_id = %(tenant)s
+          ), 0)
+          AND viewed_at <= %(as_of)s
+    ),
     days AS (
         SELECT rep_id, SUM(views) AS views
-        FROM {RepViewDay._meta.db_table}
-        WHERE tenant_id = %(tenant)s AND day > %(first_day)s AND day < %(last_day)s
+        FROM (
+            SELECT rep_id, views
+            FROM {RepViewDay._meta.db_table}
+            WHERE tenant_id = %(tenant)s AND day > %(first_day)s AND day < %(last_day)s
+            UNION ALL
+            SELECT rep_id, 1 FROM tail
+            WHERE viewed_at >= %(first_day_end)s AND viewed_at < %(last_day_start)s
+        ) whole_days
         GROUP BY rep_id
     ),
     part_days AS (
@@ -183,15 +210,43 @@ def views_cte(*, rollups: bool) -> str:
           )
         GROUP BY p.rep_id
     ),
+    tail_pairs AS (
+        -- The tail's pairs in the window that no rolled-up pair counted above: one
+        -- spanning the window is counted there (by its span, or by ``straddling``, which
+        -- asks every view, the tail's too).
+        SELECT t.rep_id, COUNT(DISTINCT t.material_id) AS materials
+        FROM tail t
+        WHERE t.viewed_at > %(views_from)s
+          AND NOT EXISTS (
+              SELECT FROM {RepMaterialSpan._meta.db_table} p
+              WHERE p.tenant_id = %(tenant)s AND p.rep_id = t.rep_id
+                AND p.material_id = t.material_id
+                AND p.first_viewed_at <= %(as_of)s AND p.last_viewed_at > %(views_from)s
+          )
+        GROUP BY t.rep_id
+    ),
+    tail_last AS (
+        SELECT rep_id, MAX(viewed_at) AS last_view FROM tail GROUP BY rep_id
+    ),
+    seen AS (
+        -- Every rep with a rolled-up pair or a view in the tail.
+        SELECT COALESCE(pairs.rep_id, tail_last.rep_id) AS rep_id,
+               pairs.materials, pairs.unsettled,
+               -- (GREATEST ignores a NULL.)
+               GREATEST(pairs.last_settled, tail_last.last_view) AS last_view
+        FROM pairs FULL JOIN tail_last ON tail_last.rep_id = pairs.rep_id
+    ),
     v AS (
-        SELECT pairs.rep_id,
+        SELECT seen.rep_id,
                COALESCE(days.views, 0) + COALESCE(part_days.views, 0) AS views,
-               pairs.materials + COALESCE(straddling.materials, 0) AS materials,
-               pairs.last_settled AS last_view, pairs.unsettled
-        FROM pairs
-        LEFT JOIN days ON days.rep_id = pairs.rep_id
-        LEFT JOIN part_days ON part_days.rep_id = pairs.rep_id
-        LEFT JOIN straddling ON straddling.rep_id = pairs.rep_id
+               COALESCE(seen.materials, 0) + COALESCE(straddling.materials, 0)
+                   + COALESCE(tail_pairs.materials, 0) AS materials,
+               seen.last_view, COALESCE(seen.unsettled, FALSE) AS unsettled
+        FROM seen
+        LEFT JOIN days ON days.rep_id = seen.rep_id
+        LEFT JOIN part_days ON part_days.rep_id = seen.rep_id
+        LEFT JOIN straddling ON straddling.rep_id = seen.rep_id
+        LEFT JOIN tail_pairs ON tail_pairs.rep_id = seen.rep_id
     )"""
 
 
@@ -209,6 +264,20 @@ def last_view_sql(*, rollups: bool, row: str) -> str:
         return f"CASE WHEN {row}.unsettled THEN {probe} ELSE {row}.last_view END"
     # Without a view in the window: the last one before it.
     return f"COALESCE({row}.last_view, {probe})"
+
+
+def rollups_mark(tenant_id: int) -> int:
+    """The view id up to which the tenant's roll-ups hold its views (0: none), as read now:
+    the planner's bound for the views above it (``views_cte``'s ``folded``). A fold may
+    raise it before the run's statement; that statement reads it again (a mark never moves
+    down). PostgreSQL."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT folded_through FROM {ViewRollupMark._meta.db_table} WHERE tenant_id = %s",
+            [tenant_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else 0
 
 
 def _estimated_rows(sql: str, params: dict) -> float:
@@ -230,7 +299,9 @@ def views_rollups_pay(params: dict) -> bool:
     spread thinly (the segmentation bench's own 0.5 million views in the window sit
     among 1.3 million pairs). So: the roll-ups when the planner estimates fewer of their
     rows to read than views in the window, a pair that needs the views weighing as 20
-    views (a run as of the past meets many). Four plans, no execution: a few ms.
+    views (a run as of the past meets many) and a view above the mark (``params``'
+    ``folded``) as 3 (read from the heap, then a pair probed for it). Five plans, no
+    execution: a few ms.
     """
     if connection.vendor != "postgresql":
         return False
@@ -254,7 +325,12 @@ def views_rollups_pay(params: dict) -> bool:
         " AND first_viewed_at <= %(views_from)s AND last_viewed_at > %(as_of)s",
         params,
     )
-    return days + pairs + 20 * straddling < views
+    tail = _estimated_rows(
+        f"SELECT 1 FROM {MaterialView._meta.db_table} WHERE tenant_id = %(tenant)s"
+        " AND id > %(folded)s",
+        params,
+    )
+    return days + pairs + 20 * straddling + 3 * tail < views
 
 
 def json_rows(columns: dict[str, str]) -> str:

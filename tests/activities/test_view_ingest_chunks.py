@@ -13,6 +13,8 @@ from activities.services import material_view_store, material_views
 from activities.services.material_view_csv import ColumnChunk, IngestValidationError, RowError
 from activities.services.material_view_store import _not_stored
 from activities.services.material_views import _Lookups, material_views_ingest
+from activities.services.rollups import view_rollups_fold
+from pse_crm.models import Tenant
 from pse_crm.tenancy import tenant_scope
 from reps.models import Rep
 from tests.activities.factories import MaterialFactory
@@ -152,6 +154,8 @@ def test_the_fast_path_declines_an_event_id_of_an_earlier_chunk(tenant, world):
 
 
 def _rollups(tenant_id: int) -> tuple[dict, dict]:
+    """The roll-ups once the views stored are folded in (storing views writes none)."""
+    view_rollups_fold(tenant=Tenant._base_manager.get(pk=tenant_id))
     days = {
         (r.rep_id, r.day): r.views for r in RepViewDay._base_manager.filter(tenant_id=tenant_id)
     }

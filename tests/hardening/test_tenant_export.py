@@ -223,4 +223,5 @@ def test_import_into_an_empty_sqlite_database(populated, tmp_path):
         "activities.PartnerWonMonth": 0,
         "activities.RepMaterialSpan": 0,
         "activities.RepViewDay": 0,
+        "activities.ViewRollupMark": 0,
     }

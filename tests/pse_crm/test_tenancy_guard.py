@@ -23,7 +23,10 @@ ALLOWED: dict[str, dict[str, str]] = {
         "pse_crm/tenancy.py": "defines it",
         "pse_crm/middleware.py": "a superuser's admin sees every tenant",
         "pse_crm/management/commands/delete_tenant.py": "deletes a tenant and orphan users",
-        "activities/tasks.py": "the Salesforce fan-outs: which active tenants are connected",
+        "activities/tasks.py": (
+            "the Salesforce fan-outs (which active tenants are connected) and the roll-up "
+            "fold's (which tenants are active)"
+        ),
     },
     # Entering a tenant: the request middleware / API base class, the Celery task base,
     # management commands, and the few places that must enter it again.

@@ -1,6 +1,7 @@
 """The segmentation run reads the views' roll-ups on PostgreSQL: it must find exactly what
 a pass over the views finds, for any as-of moment (also one in the past, with views after
-it) and any window, at the edges of UTC days and of the window included."""
+it) and any window, at the edges of UTC days and of the window included, whichever of the
+views are folded into the roll-ups and which are above the mark."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from activities.models import MaterialView
+from activities.services.rollups import view_rollups_fold
 from pse_crm.tenancy import tenant_scope
 from segmentation.models import RepSegment, SegmentationRun
 from segmentation.selectors import segmentation_settings_get
@@ -71,11 +73,13 @@ def cases(draw):
     special = [start, start + 1, as_of_minute, as_of_minute + 1, first_day_end, last_day_start]
     minute = st.one_of(st.integers(start - 2 * DAY, as_of_minute + DAY), st.sampled_from(special))
     views = draw(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), minute), max_size=25))
+    # The first ``folded`` views are folded into the roll-ups, the rest stay above the mark.
+    folded = draw(st.integers(0, len(views)))
     # Whole minutes put views (and as_of) exactly on UTC midnights and window ends; a
     # seconds offset puts them between. as_of in UTC or in Tokyo time: the same instant.
     seconds = draw(st.sampled_from([0, 30]))
     zone = draw(st.sampled_from([dt.UTC, TOKYO]))
-    return window, as_of_minute, views, seconds, zone
+    return window, as_of_minute, views, folded, seconds, zone
 
 
 @settings(
@@ -86,20 +90,23 @@ def cases(draw):
 )
 @given(case=cases())
 def test_the_roll_ups_find_what_a_pass_over_the_views_finds(tenant, world, case):
-    window, as_of_minute, views, seconds, zone = case
+    window, as_of_minute, views, folded, seconds, zone = case
     reps, materials = world
     as_of = (T0 + dt.timedelta(minutes=as_of_minute, seconds=seconds)).astimezone(zone)
     with tenant_scope(tenant), transaction.atomic():
-        MaterialView.objects.bulk_create(
-            MaterialView(
-                tenant=tenant,
-                rep=reps[r],
-                material=materials[m],
-                viewed_at=T0 + dt.timedelta(minutes=minute, seconds=seconds),
-                event_id=f"e{next(_events)}",
+        for first, part in enumerate((views[:folded], views[folded:])):
+            MaterialView.objects.bulk_create(
+                MaterialView(
+                    tenant=tenant,
+                    rep=reps[r],
+                    material=materials[m],
+                    viewed_at=T0 + dt.timedelta(minutes=minute, seconds=seconds),
+                    event_id=f"e{next(_events)}",
+                )
+                for r, m, minute in part
             )
-            for r, m, minute in views
-        )
+            if first == 0:
+                assert view_rollups_fold(tenant=tenant) == folded
         expected = _segments(tenant, as_of=as_of, window=window, rollups=False)
         found = _segments(tenant, as_of=as_of, window=window, rollups=True)
         assert found == expected
@@ -109,9 +116,12 @@ def test_the_roll_ups_find_what_a_pass_over_the_views_finds(tenant, world, case)
         transaction.set_rollback(True)
 
 
-def _pays(tenant, *, as_of) -> bool:
+def _pays(tenant, *, as_of, fold: bool = True) -> bool:
+    from activities.services.rollups import view_rollups_mark
     from segmentation.services.sql import views_rollups_pay
 
+    if fold:
+        view_rollups_fold(tenant=tenant)
     with connection.cursor() as cursor:
         for table in (
             "activities_materialview",
@@ -127,6 +137,7 @@ def _pays(tenant, *, as_of) -> bool:
             "views_from": views_from,
             "first_day": views_from.date(),
             "last_day": as_of.date(),
+            "folded": view_rollups_mark(tenant=tenant),
         }
     )
 
@@ -145,6 +156,8 @@ def test_the_roll_ups_are_read_where_they_hold_fewer_rows_than_the_window(tenant
         )
         for i in range(400)
     )
+    # Not while they sit above the mark: the run would read them from the views anyway.
+    assert not _pays(tenant, as_of=as_of, fold=False)
     assert _pays(tenant, as_of=as_of)
 
 

@@ -1,8 +1,10 @@
 """``manage.py rebuild_view_rollups [--tenant S]``: recompute the roll-ups (the views' and
 the won deals' per partner and month).
 
-PostgreSQL's triggers keep them in step; run this after anything that bypassed triggers
-(a restore with ``--disable-triggers``, ``DISABLE TRIGGER``). Every tenant by default.
+PostgreSQL's triggers keep them in step (the views' below each tenant's mark, which the
+fold on beat moves); run this after anything that bypassed triggers (a restore with
+``--disable-triggers``, ``DISABLE TRIGGER``): the views' are recomputed from every view and
+the mark moved to the last. Every tenant by default.
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ from tqdm import tqdm
 from activities import demo_data as demo
 from activities.models import Deal, Material, MaterialView, RepMaterialSpan, RepViewDay
 from activities.services.currencies import deal_amounts_convert
+from activities.services.rollups import view_rollups_fold
 from partners.models import Partner, PartnerDomain, PartnerTotal
 from partners.periods import QUARTER, period_of, period_shift
 from pse_crm.management.tenants import tenant_from_slug
@@ -194,6 +195,9 @@ class Command(BaseCommand):
                     days=days,
                     quiet=options["verbosity"] == 0,
                 )
+            # The views into their roll-ups now, not at the next beat: the segments are
+            # computed next (the Makefile's demo-data), and read them (PostgreSQL only).
+            view_rollups_fold(tenant=tenant_obj)
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     for model in (Rep, MaterialView, RepViewDay, RepMaterialSpan, Deal):
