@@ -277,7 +277,14 @@ def test_view_csv_never_crashes_on_any_bytes(data):
         st.binary(max_size=400),
         st.lists(
             st.lists(
-                st.sampled_from(["e1", "", " ", '"', '""', ",", "\r", "\n", "é", "x" * 3]),
+                st.sampled_from(
+                    [
+                        *("e1", "", " ", '"', '""', ",", "\r", "\n", "é", "x" * 3),
+                        # White space that strip() removes, and line separators that
+                        # str.splitlines() would cut at but the CSV reader does not.
+                        *("\t", "\x0c", "\x85", "\u2028", "\x00"),
+                    ]
+                ),
                 max_size=6,
             ),
             max_size=8,
