@@ -107,15 +107,8 @@ def _header_errors(header: list[str]) -> list[RowError]:
 
 
 def _open(data: bytes):
-    """The header (names stripped, lower case) and a reader positioned after it; raises
-    ``IngestValidationError`` for what refuses the whole file."""
-    header, reader, _stream = _open_stream(data)
-    return header, reader
-
-
-def _open_stream(data: bytes):
-    """``_open``'s header and reader, and the text stream the reader reads (positioned
-    after the header)."""
+    """The header (names stripped, lower case), a reader positioned after it and the text
+    stream it reads; raises ``IngestValidationError`` for what refuses the whole file."""
     text = _decode(data)
     stream = io.StringIO(text, newline="")
     reader = csv.reader(stream)
@@ -162,7 +155,7 @@ def iter_csv_rows(data: bytes) -> Iterator[tuple[int, dict[Any, str]]]:
     ``material_views_ingest`` with its line number. Raises ``IngestValidationError`` for a
     wrong encoding, an empty file or a missing column.
     """
-    header, reader = _open(data)
+    header, reader, _stream = _open(data)
     line = reader.line_num
     while True:
         start = line + 1
@@ -209,7 +202,7 @@ def iter_csv_chunks(
     fields, is the list of its rows exactly as ``iter_csv_rows`` yields them (MALFORMED
     included). Blank lines are skipped; line numbers and the header's checks are the same.
     """
-    header, reader, stream = _open_stream(data)
+    header, reader, stream = _open(data)
     width = len(header)
     line = reader.line_num
     plain = _plain_lines(stream)

@@ -87,13 +87,14 @@ def view_rollups_fold(
             return added
 
 
-def view_rollups_mark(*, tenant: Tenant) -> int:
-    """The id up to which ``tenant``'s views are in its roll-ups (0: none)."""
+def view_rollups_mark(*, tenant_id: int) -> int:
+    """The id up to which the tenant's views are in its roll-ups (0: none), as read now. A
+    mark never moves down: a fold may have raised it since (migration 0015)."""
     with connection.cursor() as cursor:
         # Raw SQL is not scoped: the tenant is named.
         cursor.execute(
             f"SELECT folded_through FROM {ViewRollupMark._meta.db_table} WHERE tenant_id = %s",
-            [tenant.pk],
+            [tenant_id],
         )
         row = cursor.fetchone()
     return row[0] if row else 0

@@ -60,6 +60,7 @@ from django.db import connection
 from django.utils import timezone
 
 from activities.models import Deal
+from activities.services.rollups import view_rollups_mark
 from reps.models import Rep
 from segmentation.cutoffs import Cutoff, choose_results_cutoff, choose_views_cutoff
 from segmentation.models import (
@@ -78,7 +79,6 @@ from segmentation.services.sql import (
     fetch_columns,
     json_rows,
     last_view_sql,
-    rollups_mark,
     views_cte,
     views_rollups_pay,
     without_index_scans,
@@ -148,7 +148,7 @@ def write_rep_segments(
     }
     if connection.vendor == "postgresql" and rollups is not False:
         # (The views above it are read with the roll-ups: see ``views_cte``.)
-        params["folded"] = rollups_mark(run.tenant_id)
+        params["folded"] = view_rollups_mark(tenant_id=run.tenant_id)
     if rollups is None:
         rollups = views_rollups_pay(params)
     deal = Deal._meta.db_table

@@ -10,8 +10,7 @@ advisory lock aside, in ``runs``):
   not wait for the commit's WAL flush (derived rows: a crash loses at most this run, and
   the previous one stays current): ``tune_transaction``;
 * the aggregates run without plain index scans: ``without_index_scans``;
-* the views' roll-ups, where they pay: ``rollups_mark``, ``views_cte``,
-  ``views_rollups_pay``;
+* the views' roll-ups, where they pay: ``views_cte``, ``views_rollups_pay``;
 * the JSON reader (``jsonb_array_elements`` on PostgreSQL, ``json_each`` on SQLite):
   ``json_rows``;
 * fixed-width columns between the database and NumPy: read by ``fetch_columns`` (one
@@ -40,7 +39,6 @@ __all__ = [
     "fetch_columns",
     "json_rows",
     "last_view_sql",
-    "rollups_mark",
     "tune_transaction",
     "views_cte",
     "views_rollups_pay",
@@ -113,11 +111,11 @@ def views_cte(*, rollups: bool) -> str:
 
     With ``rollups`` (PostgreSQL, where triggers keep them): from ``RepViewDay`` and
     ``RepMaterialSpan``, which hold the views up to the tenant's mark, and the views above
-    it (``tail``, a range of the primary key; the parameter ``folded``, from
-    ``rollups_mark``, bounds it for the planner), in one snapshot, instead of every view. On the demo
-    generator's data that reads about 0.65 million roll-up rows and the ~1% of views on
-    the window's two part-days, instead of sorting 1.5 million views to count distinct
-    materials. Exact for any ``as_of``:
+    it (``tail``, a range of the primary key; the parameter ``folded``, the mark read by
+    ``activities.services.rollups.view_rollups_mark``, bounds it for the planner), in one
+    snapshot, instead of every view. On the demo generator's data that reads about 0.65
+    million roll-up rows and the ~1% of views on the window's two part-days, instead of
+    sorting 1.5 million views to count distinct materials. Exact for any ``as_of``:
 
     * views: the whole UTC days strictly inside the window from ``RepViewDay`` and the
       tail, the two part-days at its ends from the views themselves (an index range
@@ -264,20 +262,6 @@ def last_view_sql(*, rollups: bool, row: str) -> str:
         return f"CASE WHEN {row}.unsettled THEN {probe} ELSE {row}.last_view END"
     # Without a view in the window: the last one before it.
     return f"COALESCE({row}.last_view, {probe})"
-
-
-def rollups_mark(tenant_id: int) -> int:
-    """The view id up to which the tenant's roll-ups hold its views (0: none), as read now:
-    the planner's bound for the views above it (``views_cte``'s ``folded``). A fold may
-    raise it before the run's statement; that statement reads it again (a mark never moves
-    down). PostgreSQL."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT folded_through FROM {ViewRollupMark._meta.db_table} WHERE tenant_id = %s",
-            [tenant_id],
-        )
-        row = cursor.fetchone()
-    return row[0] if row else 0
 
 
 def _estimated_rows(sql: str, params: dict) -> float:

@@ -49,7 +49,7 @@ def _spans(tenant_id: int) -> dict:
 
 
 def _mark(tenant_id: int) -> int:
-    return view_rollups_mark(tenant=Tenant(pk=tenant_id))
+    return view_rollups_mark(tenant_id=tenant_id)
 
 
 def _expected(tenant_id: int, *, through: int | None = None) -> tuple[dict, dict]:
@@ -547,7 +547,7 @@ def test_a_run_reads_the_mark_of_its_own_snapshot(tenant, world, monkeypatch):
         )
     _fold(tenant.pk)
     assert _mark(tenant.pk) > stale
-    monkeypatch.setattr(segments, "rollups_mark", lambda tenant_id: stale)
+    monkeypatch.setattr(segments, "view_rollups_mark", lambda *, tenant_id: stale)
     found = {}
     with tenant_scope(tenant):
         config = segmentation_settings_get(tenant=tenant)

@@ -137,7 +137,7 @@ def _pays(tenant, *, as_of, fold: bool = True) -> bool:
             "views_from": views_from,
             "first_day": views_from.date(),
             "last_day": as_of.date(),
-            "folded": view_rollups_mark(tenant=tenant),
+            "folded": view_rollups_mark(tenant_id=tenant.pk),
         }
     )
 
