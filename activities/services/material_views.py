@@ -101,6 +101,13 @@ def _text(row: Mapping[str, Any], key: str) -> str:
 
 
 _fromisoformat = dt.datetime.fromisoformat
+_combine = dt.datetime.combine
+
+
+def _aware(parsed: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """``parsed`` in ``tz`` when naive (``parsed.replace(tzinfo=tz)``, which CPython 3.11
+    runs about six times slower than ``combine``: 0.8 against 0.14 µs)."""
+    return parsed if parsed.tzinfo is not None else _combine(parsed, parsed.time(), tz)
 
 
 def _in_range(parsed: dt.datetime) -> dt.datetime | str:
@@ -124,7 +131,7 @@ def _parse_viewed_at(value: Any, tz: dt.tzinfo) -> dt.datetime | str:
         except ValueError:
             parsed = None
         if parsed is not None:
-            return _in_range(parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz))
+            return _in_range(_aware(parsed, tz))
     if isinstance(value, dt.datetime):
         parsed = value
     elif isinstance(value, str) and value.strip():
@@ -138,9 +145,7 @@ def _parse_viewed_at(value: Any, tz: dt.tzinfo) -> dt.datetime | str:
         return _("Required.")
     else:
         return _("Not an ISO 8601 date and time.")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return _in_range(parsed)
+    return _in_range(_aware(parsed, tz))
 
 
 def _parse_duration(value: Any) -> int | str:
@@ -609,7 +614,9 @@ def _validate_columns(
     event_ids = list(map(str.strip, columns["event_id"]))
     if not all(event_ids) or max(map(len, event_ids)) > _EVENT_ID_MAX:
         return None
-    if len(set(event_ids)) != len(event_ids) or not seen.keys().isdisjoint(event_ids):
+    # (One dict: the duplicates check and, later, what ``seen`` is updated with.)
+    first_rows = dict(zip(event_ids, numbers, strict=True))
+    if len(first_rows) != len(event_ids) or not seen.keys().isdisjoint(first_rows):
         return None
     # Reps and materials: each distinct key once, by the same rules as ``_validate``. A
     # key that names a stored rep or material always does within the batch (the lookups
@@ -659,14 +666,15 @@ def _validate_columns(
         parsed = list(map(_fromisoformat, texts))
     except ValueError:
         return None
-    viewed_at = [p if p.tzinfo is not None else p.replace(tzinfo=tz) for p in parsed]
+    # (``_aware`` inlined: a Python call per row costs as much again.)
+    viewed_at = [p if p.tzinfo is not None else _combine(p, p.time(), tz) for p in parsed]
     if "duration_seconds" in keys:
         durations = _durations_fast(columns["duration_seconds"])
     else:
         durations = [0] * len(numbers)  # blank: 0
     if durations is None:
         return None
-    seen.update(zip(event_ids, numbers, strict=True))
+    seen.update(first_rows)
     new_reps.update(found)
     reps = {**known_reps, **rep_of} if rep_of else known_reps
     return list(
