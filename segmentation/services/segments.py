@@ -2,8 +2,7 @@
 
 1. one ``CREATE TEMPORARY TABLE … AS SELECT`` aggregates the views (count, distinct
    materials and last view: on PostgreSQL from the views' roll-ups where that pays, see
-   ``sql.views_cte``) and the deals (won in window, open pipeline) per employed rep,
-   with the rep's quadrant and tier in the previous current run, in rep order
+   ``sql.views_cte``) and the deals (won in window, open pipeline) per employed rep
    (PostgreSQL may run it with parallel workers). One read of it brings the figures the
    placement needs into NumPy, as integers (a won amount in hundredths; on PostgreSQL
    packed in one ``bytea``: ``sql.fetch_columns``): the cut-offs (chosen from the
@@ -11,10 +10,11 @@
    the 2:6:2 tier inside the partner are computed there, exactly (``quadrants``). Then
    one ``INSERT … SELECT`` writes every rep's segment from the temporary table joined to
    that placement (codes and scores; on PostgreSQL a temporary table filled by a binary
-   ``COPY``: ``sql.computed_rows``), in rep order without a sort of its own. The NumPy
-   columns are the run's ``Sample`` (step 2, ``statistics``): nothing is read back.
-   Besides the views' roll-ups, the same SQL runs on PostgreSQL and SQLite (the backend
-   branches are in ``sql``);
+   ``COPY``: ``sql.computed_rows``) and to the rep's quadrant and tier in the previous
+   current run. The NumPy columns are the run's ``Sample`` (step 2, ``statistics``):
+   nothing is read back. Besides the
+   views' roll-ups, the same SQL runs on PostgreSQL and SQLite (the backend branches
+   are in ``sql``);
 3. one ``INSERT … SELECT`` writes the per-partner figures (integer sums by NumPy, exact)
    with their statistics and the first-performer playbook, from one JSON parameter
    (``sql.json_rows``).
@@ -114,10 +114,10 @@ def write_rep_segments(
     steps 2 and 3, with the cut-offs used. ``rollups``: read the views' roll-ups
     (default: where they pay, see ``views_rollups_pay``).
 
-    Three steps: the per-rep aggregates (and the previous run's quadrant and tier) into
-    a temporary table, a read of the figures the placement needs (integers: no decimal
-    or datetime parsing), and one ``INSERT … SELECT`` joining the temporary table to the
-    placement computed in NumPy (``quadrants``, sent by ``computed_rows``)."""
+    Three steps: the per-rep aggregates into a temporary table, a read of the figures
+    the placement needs (integers: no decimal or datetime parsing), and one ``INSERT …
+    SELECT`` joining the temporary table to the placement computed in NumPy
+    (``quadrants``, sent by ``computed_rows``) and to the previous run."""
     ops = connection.ops
     as_of = run.as_of
     if timezone.is_naive(as_of):
@@ -189,8 +189,7 @@ def write_rep_segments(
     SELECT x.rep_id, x.partner_id, x.views, x.materials,
            {last_view_sql(rollups=rollups, row="x")} AS last_view,
            x.won_cents, x.won_deals, x.open_cents, x.open_deals, x.created_deals,
-           (x.views > 0 OR x.won_deals > 0 OR x.created_deals > 0) AS active,
-           p.quadrant AS previous_quadrant, p.tier AS previous_tier
+           (x.views > 0 OR x.won_deals > 0 OR x.created_deals > 0) AS active
     FROM (
     SELECT r.id AS rep_id, r.partner_id,
            COALESCE(v.views, 0) AS views,
@@ -206,13 +205,6 @@ def write_rep_segments(
     LEFT JOIN d ON d.rep_id = r.id
     WHERE r.tenant_id = %(tenant)s AND r.is_employed
     ) x
-    -- The rep's quadrant and tier in the previous current run.
-    LEFT JOIN {seg} p
-      ON p.tenant_id = %(tenant)s AND p.run_id = %(previous_run)s AND p.rep_id = x.rep_id
-    -- In the order of the (run, rep) key: the segments' INSERT reads the rows in the
-    -- table's order, and each row then appends to the key (a row in the middle of the
-    -- run's range costs about three times as much).
-    ORDER BY x.rep_id
     """
     # Step 1b: what the placement needs, as integers (the won amount in hundredths: exact)
     # and the last view as seconds since 1970 (none: NaN), in the order of the (run, rep)
@@ -260,7 +252,7 @@ def write_rep_segments(
     )
 
     # Step 1d: every segment in one INSERT … SELECT, the placement (codes; their names
-    # in SQL) joined by rep.
+    # in SQL) joined by rep, the previous current run's quadrant and tier beside it.
     quadrant_name, quadrant_params = code_names_sql("c.quadrant", Quadrant.values)
     tier_name, tier_params = code_names_sql("c.tier", Tier.values)  # (-1: none, NULL)
     placement = {
@@ -286,14 +278,23 @@ def write_rep_segments(
                    b.won_cents / 100.0, b.won_deals, b.open_cents / 100.0, b.open_deals,
                    b.created_deals,
                    b.active, {quadrant_name}, {tier_name}, c.score, c.position,
-                   b.previous_quadrant, b.previous_tier
+                   p.quadrant, p.tier
             FROM {base} b
-            -- Both sides are in rep order (the temporary table written so, the placement
-            -- sorted by rep), and so is a hash or merge join's output: the rows append
-            -- to the (run, rep) key without a sort here.
             JOIN {rows_sql} c ON c.rep_id = b.rep_id
+            LEFT JOIN {seg} p ON p.tenant_id = %s AND p.run_id = %s AND p.rep_id = b.rep_id
+            -- In the order of the (run, rep) key: each row appends to it (a row in the
+            -- middle of the run's range costs about three times as much).
+            ORDER BY b.rep_id
             """,
-            [run.tenant_id, run.pk, *quadrant_params, *tier_params, *rows_params],
+            [
+                run.tenant_id,
+                run.pk,
+                *quadrant_params,
+                *tier_params,
+                *rows_params,
+                run.tenant_id,
+                previous_run_id,
+            ],
         )
         cursor.execute(f"DROP TABLE {base}")
     sample = Sample(
