@@ -1,5 +1,6 @@
-"""A naive view time is read in the tenant's zone exactly as ``replace(tzinfo=tz)`` reads
-it: the ingestion attaches the zone with ``datetime.combine`` (faster on CPython 3.11)."""
+"""A naive view time is read in the tenant's zone as ``replace(tzinfo=tz)`` reads it (the
+same zone, fold and moment): the ingestion attaches the zone with ``datetime.combine``
+(faster on CPython 3.11)."""
 
 from __future__ import annotations
 
