@@ -667,8 +667,7 @@ def _validate_columns(
         parsed = list(map(_fromisoformat, texts))
     except ValueError:
         return None
-    # (``_aware`` inlined: a Python call per row costs as much again.)
-    viewed_at = [p if p.tzinfo is not None else _combine(p, p.time(), tz) for p in parsed]
+    viewed_at = [_aware(p, tz) for p in parsed]
     if "duration_seconds" in keys:
         durations = _durations_fast(columns["duration_seconds"])
     else:
