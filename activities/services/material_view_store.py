@@ -15,6 +15,7 @@ import contextvars
 import datetime as dt
 import re
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -28,6 +29,44 @@ from pse_crm.models import Tenant
 # A validated row: event_id, rep (an id, or the email of a rep to create), material id,
 # viewed_at (aware), duration in seconds.
 Valid = tuple[str, "int | str", int, dt.datetime, int]
+
+
+class CheckedRows(Sequence):
+    """A chunk's valid rows as the column check left them: the event_ids at once, a row
+    only once it is asked for (``build(None)`` builds them all, ``build(positions)`` the
+    rows at those positions, from 0). The writer probes the event_ids before it reads a
+    row, so the rows of a replayed chunk, stored already, are never built: attaching the
+    zone to their times and making their tuples was about a third of a replay's check."""
+
+    __slots__ = ("_build", "_rows", "event_ids")
+
+    def __init__(
+        self, event_ids: list[str], build: Callable[[Sequence[int] | None], list[Valid]]
+    ) -> None:
+        self.event_ids = event_ids
+        self._build = build
+        self._rows: list[Valid] | None = None
+
+    def rows(self) -> list[Valid]:
+        """Every row (built once)."""
+        if self._rows is None:
+            self._rows = self._build(None)
+        return self._rows
+
+    def take(self, positions: Sequence[int]) -> list[Valid]:
+        """The rows at ``positions`` (from 0), building only those."""
+        if self._rows is not None:
+            return [self._rows[i] for i in positions]
+        return self._build(positions)
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+    def __getitem__(self, index):
+        return self.rows()[index]
+
+    def __iter__(self) -> Iterator[Valid]:
+        return iter(self.rows())
 
 
 @dataclass
@@ -61,16 +100,21 @@ def _copy_text(value: str) -> str:
 _SEPARATOR = "\x1f"
 # How many of a chunk's first event_ids are looked up to tell a replay from new rows.
 _SAMPLE = 64
+# A replayed chunk's stored neighbours read by one range of the unique index, at most this
+# many times the chunk's rows; past that, one probe per row (``_not_stored``).
+_RANGE_READ = 2
 
 
-def _not_stored(cursor, *, table: str, tenant_id: int, rows: list[Valid]) -> list[Valid]:
+def _not_stored(cursor, *, table: str, tenant_id: int, rows: Sequence[Valid]) -> Sequence[Valid]:
     """The rows of ``rows`` whose event_id the tenant has not stored (yet), when its first
     rows are stored already (a replay), else ``rows``.
 
     A replayed row then costs one index probe, not the COPY, the staging table and the
-    insert that ON CONFLICT would drop; new rows cost the probes of the sample only. It
-    only saves work: whatever is left is still inserted with ON CONFLICT DO NOTHING."""
-    event_ids = [row[0] for row in rows]
+    insert that ON CONFLICT would drop (nor, for ``CheckedRows``, being built); new rows
+    cost the probes of the sample only. It only saves work: whatever is left is still
+    inserted with ON CONFLICT DO NOTHING."""
+    checked = isinstance(rows, CheckedRows)
+    event_ids = rows.event_ids if checked else [row[0] for row in rows]
     cursor.execute(
         f"SELECT EXISTS (SELECT FROM {table} WHERE tenant_id = %s AND event_id = ANY(%s))",
         [tenant_id, event_ids[:_SAMPLE]],
@@ -85,6 +129,10 @@ def _not_stored(cursor, *, table: str, tenant_id: int, rows: list[Valid]) -> lis
         ids_sql, ids = "string_to_array(%s, E'\\x1f')", joined
     else:
         ids_sql, ids = "%s::text[]", event_ids
+    stored = _stored_in_range(cursor, table=table, tenant_id=tenant_id, ids=(ids_sql, ids))
+    if stored is not None:
+        positions = [i for i, event_id in enumerate(event_ids) if event_id not in stored]
+        return rows.take(positions) if checked else [rows[i] for i in positions]
     # The positions (from 1) of the event_ids not stored; one index probe each (LIMIT 1
     # keeps it a nested loop over the unique index, whatever the statistics say).
     cursor.execute(
@@ -94,10 +142,43 @@ def _not_stored(cursor, *, table: str, tenant_id: int, rows: list[Valid]) -> lis
         f" WHERE s.hit IS NULL ORDER BY u.i",
         [ids, tenant_id],
     )
-    return [rows[i - 1] for (i,) in cursor.fetchall()]
+    positions = [i - 1 for (i,) in cursor.fetchall()]
+    return rows.take(positions) if checked else [rows[i] for i in positions]
 
 
-def _copy_rows(rows: list[Valid]) -> str:
+def _stored_in_range(
+    cursor, *, table: str, tenant_id: int, ids: tuple[str, object]
+) -> set[str] | None:
+    """The event_ids the tenant has stored from the least to the greatest of ``ids`` (its
+    SQL and parameter), when there are at most ``_RANGE_READ`` times as many as ``ids``
+    holds; else None.
+
+    A log's event_ids usually follow a sequence, so a replayed chunk's lie side by side in
+    the unique index: one range scan of it, read back as one string, costs a fraction of
+    a probe per row (6 against 40 ms per 25,000 rows under EXPLAIN ANALYZE). Where the
+    stored ids interleave more thinly (random ids), the range would be most of the index:
+    the read stops past the bound and the caller probes instead. The bounds are compared
+    in the database's collation, as the index orders them; a stored event_id that held
+    the separator (none valid does) would split into more parts than rows counted, and
+    is refused the same way."""
+    ids_sql, ids_param = ids
+    cursor.execute(
+        f"WITH ids AS (SELECT unnest({ids_sql}) AS event_id)"
+        f" SELECT count(*), (SELECT count(*) FROM ids), string_agg(s.event_id, E'\\x1f')"
+        f" FROM (SELECT v.event_id FROM {table} v WHERE v.tenant_id = %s"
+        f"  AND v.event_id >= (SELECT min(event_id) FROM ids)"
+        f"  AND v.event_id <= (SELECT max(event_id) FROM ids)"
+        f"  ORDER BY v.event_id LIMIT %s * (SELECT count(*) FROM ids) + 1) s",
+        [ids_param, tenant_id, _RANGE_READ],
+    )
+    found, asked, joined = cursor.fetchone()
+    if found > _RANGE_READ * asked:
+        return None
+    parts = joined.split(_SEPARATOR) if found else []
+    return set(parts) if len(parts) == found else None
+
+
+def _copy_rows(rows: Sequence[Valid]) -> str:
     """``rows`` in COPY's text format."""
     if _COPY_SPECIAL.search("".join([row[0] for row in rows])):
         return "".join(
@@ -108,7 +189,11 @@ def _copy_rows(rows: list[Valid]) -> str:
 
 
 def store_postgresql(
-    *, tenant: Tenant, rows: list[Valid], source: str, conn: BaseDatabaseWrapper | None = None
+    *,
+    tenant: Tenant,
+    rows: Sequence[Valid],
+    source: str,
+    conn: BaseDatabaseWrapper | None = None,
 ) -> Stored:
     """Store ``rows`` (reps resolved to ids) on ``conn`` (default: this thread's)."""
     conn = connection if conn is None else conn
@@ -185,7 +270,7 @@ class ChunkWriter:
         if pending is not None:
             self.stored.add(pending.result())
 
-    def submit(self, rows: list[Valid]) -> None:
+    def submit(self, rows: Sequence[Valid]) -> None:
         """Store ``rows`` after the chunk in flight, without waiting for it."""
         self.wait()
         assert self._pool is not None

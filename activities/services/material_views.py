@@ -41,7 +41,13 @@ from activities.services.material_view_csv import (
     IngestValidationError,
     RowError,
 )
-from activities.services.material_view_store import ChunkWriter, Stored, Valid, store_generic
+from activities.services.material_view_store import (
+    CheckedRows,
+    ChunkWriter,
+    Stored,
+    Valid,
+    store_generic,
+)
 from activities.signals import material_views_ingested
 from partners.models import PartnerDomain
 from pse_crm.models import Tenant
@@ -667,7 +673,6 @@ def _validate_columns(
         parsed = list(map(_fromisoformat, texts))
     except ValueError:
         return None
-    viewed_at = [_aware(p, tz) for p in parsed]
     if "duration_seconds" in keys:
         durations = _durations_fast(columns["duration_seconds"])
     else:
@@ -677,21 +682,40 @@ def _validate_columns(
     seen.update(first_rows)
     new_reps.update(found)
     reps = {**known_reps, **rep_of} if rep_of else known_reps
-    return list(
-        zip(
-            event_ids,
-            map(reps.__getitem__, rep_keys),
-            map(known_materials.__getitem__, material_keys),
-            viewed_at,
-            durations,
-            strict=True,
-        )
-    )
+
+    # Every row is valid. What is only needed to store a row (its zone attached, the ids
+    # looked up, the tuple) waits until the writer asks for it: a replayed row never
+    # needs it. (On the writer's thread the dicts read here may grow, never change.)
+    def build(positions: Sequence[int] | None) -> list[Valid]:
+        if positions is None:
+            return list(
+                zip(
+                    event_ids,
+                    map(reps.__getitem__, rep_keys),
+                    map(known_materials.__getitem__, material_keys),
+                    [_aware(p, tz) for p in parsed],
+                    map(int, durations),
+                    strict=True,
+                )
+            )
+        return [
+            (
+                event_ids[i],
+                reps[rep_keys[i]],
+                known_materials[material_keys[i]],
+                _aware(parsed[i], tz),
+                int(durations[i]),
+            )
+            for i in positions
+        ]
+
+    return CheckedRows(event_ids, build)
 
 
-def _durations_fast(values: list[Any]) -> list[int] | None:
-    """The seconds of every value as ``_parse_duration`` reads them; None if any is not
-    one (``_validate`` then reports it)."""
+def _durations_fast(values: list[Any]) -> list[int] | list[str] | None:
+    """Each value's seconds as ``_parse_duration`` reads them, as ``int()`` of each item of
+    the list returned (the texts themselves in the common case: converted only for a row
+    that is stored); None if any value is not a duration (``_validate`` then reports it)."""
     try:
         joined = "".join(values)
     except TypeError:  # JSON numbers
@@ -699,7 +723,7 @@ def _durations_fast(values: list[Any]) -> list[int] | None:
     if joined is not None and joined.isascii() and joined.isdigit():
         lengths = set(map(len, set(values)))
         if min(lengths) > 0 and max(lengths) < 10:
-            return list(map(int, values))  # the common case: 0 to 999,999,999
+            return values  # the common case: 0 to 999,999,999
     durations = list(map(_parse_duration, values))
     if any(d.__class__ is str for d in durations):
         return None

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 
-from activities.models import MaterialView, RepMaterialSpan, RepViewDay
+from activities.models import Material, MaterialView, RepMaterialSpan, RepViewDay
 from activities.services import material_view_store, material_views
 from activities.services.material_view_csv import ColumnChunk, IngestValidationError, RowError
 from activities.services.material_view_store import _not_stored
@@ -134,7 +134,7 @@ def test_the_fast_path_returns_what_the_row_by_row_validation_does_or_declines(t
         }  # fmt: skip
     else:
         assert not errors
-        assert fast == slow
+        assert list(fast) == slow
         assert fast_seen == slow_seen
         assert list(fast_new.items()) == list(slow_new.items())  # in the same order
 
@@ -344,7 +344,7 @@ def test_the_column_check_of_a_file_returns_what_the_row_by_row_validation_does_
         assert (fast_seen, fast_new) == ({"before": 1}, {})
         assert errors or name == "tab in event id"
     else:
-        assert (fast, fast_seen, list(fast_new.items())) == (
+        assert (list(fast), fast_seen, list(fast_new.items())) == (
             slow,
             slow_seen,
             list(slow_new.items()),
@@ -406,3 +406,106 @@ def test_a_chunk_that_starts_with_stored_rows_sends_only_the_others(tenant, worl
     assert (again.created, again.duplicates) == (4, 2)
     assert len(_stored(tenant)) == 8
     assert _rollups(tenant.pk) == _recomputed(tenant.pk)
+
+
+def test_the_column_check_builds_only_the_rows_it_is_asked_for(tenant, world, monkeypatch):
+    """``CheckedRows``: the check attaches no zone and makes no row; the rows taken, or
+    all of them, are the row-by-row validation's."""
+    chunk = list(enumerate(CHUNKS["plain"], start=2))
+    with tenant_scope(tenant):
+        lookups = _Lookups.load(tenant=tenant, chunks=[chunk])
+    slow = material_views._validate(
+        rows=chunk, lookups=lookups, tz=tenant.tzinfo, seen={}, new_reps={}, errors=[]
+    )
+    attached = []
+    aware = material_views._aware
+    monkeypatch.setattr(
+        material_views, "_aware", lambda parsed, tz: attached.append(parsed) or aware(parsed, tz)
+    )
+    fast = material_views._validate_fast(
+        chunk=chunk, lookups=lookups, tz=tenant.tzinfo, seen={}, new_reps={}
+    )
+    assert (len(fast), attached) == (6, [])
+    assert fast.event_ids == [row[0] for row in slow]
+    assert fast.take([4, 1]) == [slow[4], slow[1]]
+    assert len(attached) == 2
+    assert (list(fast), fast[2], fast[1:3]) == (slow, slow[2], slow[1:3])
+    assert fast.take([5, 0]) == [slow[5], slow[0]]
+    assert len(attached) == 2 + 6  # every row once, the two taken before them again
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's COPY path")
+def test_a_replayed_batch_builds_none_of_its_rows(tenant, world, monkeypatch):
+    rows = list(enumerate([_event(n) for n in range(6)]))
+    assert material_views_ingest(tenant=tenant, rows=rows).created == 6
+    attached = []
+    aware = material_views._aware
+    monkeypatch.setattr(
+        material_views, "_aware", lambda parsed, tz: attached.append(parsed) or aware(parsed, tz)
+    )
+    again = material_views_ingest(tenant=tenant, rows=[*rows, (6, _event(6))])
+    assert (again.created, again.duplicates) == (1, 6)
+    assert len(attached) == 1  # the new row's time only
+    assert len(_stored(tenant)) == 7
+
+
+def _spy_on_ranges(monkeypatch) -> list:
+    answers = []
+    real = material_view_store._stored_in_range
+
+    def spied(*args, **kwargs):
+        answers.append(real(*args, **kwargs))
+        return answers[-1]
+
+    monkeypatch.setattr(material_view_store, "_stored_in_range", spied)
+    return answers
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's COPY path")
+@pytest.mark.parametrize("range_read", [2, 1, 0])
+def test_a_replayed_chunk_is_answered_alike_by_its_range_or_by_probes(
+    tenant, other_tenant, world, monkeypatch, range_read
+):
+    """A replayed chunk reads the stored event_ids between its least and greatest, the
+    tenant's only, when there are at most ``_RANGE_READ`` times its rows; else one probe
+    per row. Either way the rows left are exactly those not stored."""
+    material_views_ingest(tenant=tenant, rows=list(enumerate([_event(n) for n in range(6)])))
+    other = {"rep_email": "jiro@sample.co.jp", "material_external_id": "deck-9"}
+    material_views_ingest(tenant=other_tenant, rows=[(0, _event(0, event_id="new-1", **other))])
+    monkeypatch.setattr(material_view_store, "_RANGE_READ", range_read)
+    answers = _spy_on_ranges(monkeypatch)
+    at = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    batch = [(e, world["rep"].pk, 1, at, 0) for e in ("e0", "new-1", "e2", "e5")]
+    with tenant_scope(tenant), connection.cursor() as cursor:
+        left = _not_stored(
+            cursor, table=MaterialView._meta.db_table, tenant_id=tenant.pk, rows=batch
+        )
+    assert [row[0] for row in left] == ["new-1"]
+    # The range [e0, new-1] holds the tenant's six: within 2 × 4, not within 1 × 4.
+    assert answers == ([{f"e{n}" for n in range(6)}] if range_read == 2 else [None])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's COPY path")
+def test_a_stored_event_id_holding_the_separator_leaves_the_chunk_to_the_probes(
+    tenant, world, monkeypatch
+):
+    """No valid event_id holds the range's separator; one written some other way would
+    split into ids never stored, and its chunk's rows be skipped: the probes answer."""
+    material_views_ingest(tenant=tenant, rows=list(enumerate([_event(n) for n in range(3)])))
+    with tenant_scope(tenant):
+        MaterialView.objects.create(
+            tenant=tenant,
+            rep=world["rep"],
+            material=Material.objects.get(external_id="deck-1"),
+            event_id="e1\x1fnew-9",
+            viewed_at=dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
+        )
+    answers = _spy_on_ranges(monkeypatch)
+    at = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    batch = [(e, world["rep"].pk, 1, at, 0) for e in ("e0", "e2", "new-9")]
+    with tenant_scope(tenant), connection.cursor() as cursor:
+        left = _not_stored(
+            cursor, table=MaterialView._meta.db_table, tenant_id=tenant.pk, rows=batch
+        )
+    assert [row[0] for row in left] == ["new-9"]
+    assert answers == [None]
