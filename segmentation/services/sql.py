@@ -60,6 +60,12 @@ def tune_transaction() -> None:
         # Parallel workers are worth their start-up for the aggregates over the views.
         "parallel_setup_cost": "100",
         "parallel_tuple_cost": "0.01",
+        # The workers scan and sort; the leader only merges what they send and finishes
+        # the per-rep groups. Scanning a share as well made it the last to finish: with
+        # two cores, three processes took turns (bench/segmentation.py's data: the
+        # aggregates alone 650–664 against 521–593 ms, whole runs alternated 12 times
+        # 1,132 against 1,060 ms). Where no worker starts, the leader runs the plan.
+        "parallel_leader_participation": "off",
         # The statements are few and run once: compiling them costs more than it saves.
         "jit": "off",
         # Derived rows: a crash in the instant after commit loses this run, never
