@@ -565,7 +565,7 @@ def _validate_fast(
     tz: dt.tzinfo,
     seen: dict[str, int],
     new_reps: dict[str, _NewRep],
-) -> list[Valid] | None:
+) -> Sequence[Valid] | None:
     """The rows of ``chunk`` as ``_validate`` would return them when every row is valid;
     None (and ``seen``, ``new_reps`` untouched) when any row might not be."""
     if not chunk:
@@ -592,7 +592,7 @@ def _validate_columns(
     tz: dt.tzinfo,
     seen: dict[str, int],
     new_reps: dict[str, _NewRep],
-) -> list[Valid] | None:
+) -> Sequence[Valid] | None:
     """``_validate_fast`` on the rows given column by column (a CSV file's columns, or the
     fields of JSON events with None where an event lacks one): the rows as ``_validate``
     would return them when every row is valid, else None with ``seen`` and ``new_reps``
@@ -839,7 +839,7 @@ def material_views_ingest(
         new_reps: dict[str, _NewRep] = {}
         errors: list[RowError] = []
 
-        def check(chunk: Chunk) -> list[Valid]:
+        def check(chunk: Chunk) -> Sequence[Valid]:
             if isinstance(chunk, ColumnChunk):
                 valid = _validate_columns(
                     numbers=chunk.numbers,
@@ -919,8 +919,11 @@ def _chunks(
         yield chunk
 
 
-def _with_rep_ids(valid: list[Valid], rep_ids: dict[str, int]) -> list[Valid]:
-    """``valid`` with each rep to create (its email) replaced by the rep's id."""
+def _with_rep_ids(valid: Sequence[Valid], rep_ids: dict[str, int]) -> Sequence[Valid]:
+    """``valid`` with each rep to create (its email) replaced by the rep's id (rows the
+    column check kept unbuilt stay so: a replayed chunk's are never built)."""
+    if isinstance(valid, CheckedRows):
+        return valid.then(lambda rows: _with_rep_ids(rows, rep_ids))
     return [(e, rep_ids[r] if r.__class__ is str else r, m, v, d) for e, r, m, v, d in valid]
 
 

@@ -509,3 +509,43 @@ def test_a_stored_event_id_holding_the_separator_leaves_the_chunk_to_the_probes(
         )
     assert [row[0] for row in left] == ["new-9"]
     assert answers == [None]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's COPY path")
+def test_replayed_chunks_after_a_new_rep_build_none_of_their_rows(
+    tenant, world, small_chunks, monkeypatch
+):
+    """The rep ids of reps created in the batch go into the rows as they are built, so the
+    chunks after the first new rep stay unbuilt until stored (a replayed one never is)."""
+    stored = [(n, _event(n)) for n in range(3, 9)]
+    material_views_ingest(tenant=tenant, rows=stored)
+    attached = []
+    aware = material_views._aware
+    monkeypatch.setattr(
+        material_views, "_aware", lambda parsed, tz: attached.append(parsed) or aware(parsed, tz)
+    )
+    new = [(0, _event(0, rep_email="hanako@sample.co.jp")), (1, _event(1)), (2, _event(2))]
+    again = material_views_ingest(tenant=tenant, rows=[*new, *stored])
+    assert (again.created, again.duplicates, again.reps_created) == (3, 6, 1)
+    assert len(attached) == 3  # the first chunk's rows, not the two replayed chunks'
+    with tenant_scope(tenant):
+        hanako = Rep.objects.get(email="hanako@sample.co.jp")
+        assert MaterialView.objects.get(event_id="e0").rep_id == hanako.pk
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's COPY path")
+@pytest.mark.parametrize("range_read", [2, 0])
+def test_a_batch_stops_reading_ranges_once_one_did_not_answer(
+    tenant, world, small_chunks, monkeypatch, range_read
+):
+    """Random ids would miss the bound in every chunk: after the first miss the batch's
+    later chunks go straight to the probes, with the same result."""
+    rows = [(n, _event(n)) for n in range(9)]
+    material_views_ingest(tenant=tenant, rows=rows)
+    monkeypatch.setattr(material_view_store, "_RANGE_READ", range_read)
+    answers = _spy_on_ranges(monkeypatch)
+    again = material_views_ingest(tenant=tenant, rows=[*rows, (9, _event(9))])
+    assert (again.created, again.duplicates) == (1, 9)
+    assert len(_stored(tenant)) == 10
+    # Chunks of three: e0–e2, e3–e5, e6–e8, then e9 alone (new: no range asked).
+    assert [a is not None for a in answers] == ([True] * 3 if range_read else [False])
