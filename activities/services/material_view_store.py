@@ -157,30 +157,35 @@ def _not_stored(
     probe = ReplayProbe() if probe is None else probe
     stored = None
     if probe.ranges:
-        stored = _stored_in_range(cursor, table=table, tenant_id=tenant_id, ids=(ids_sql, ids))
+        stored = _stored_in_range(
+            cursor,
+            table=table,
+            tenant_id=tenant_id,
+            ids=(ids_sql, ids),
+            bound=_RANGE_READ * len(event_ids),
+        )
         probe.ranges = stored is not None
     if stored is not None:
         positions = [i for i, event_id in enumerate(event_ids) if event_id not in stored]
-        return rows.take(positions) if checked else [rows[i] for i in positions]
-    # The positions (from 1) of the event_ids not stored; one index probe each (LIMIT 1
-    # keeps it a nested loop over the unique index, whatever the statistics say).
-    cursor.execute(
-        f"SELECT u.i FROM unnest({ids_sql}) WITH ORDINALITY AS u(event_id, i)"
-        f" LEFT JOIN LATERAL (SELECT 1 AS hit FROM {table} v"
-        f"  WHERE v.tenant_id = %s AND v.event_id = u.event_id LIMIT 1) s ON true"
-        f" WHERE s.hit IS NULL ORDER BY u.i",
-        [ids, tenant_id],
-    )
-    positions = [i - 1 for (i,) in cursor.fetchall()]
+    else:
+        # The positions (from 1) of the event_ids not stored; one index probe each (LIMIT 1
+        # keeps it a nested loop over the unique index, whatever the statistics say).
+        cursor.execute(
+            f"SELECT u.i FROM unnest({ids_sql}) WITH ORDINALITY AS u(event_id, i)"
+            f" LEFT JOIN LATERAL (SELECT 1 AS hit FROM {table} v"
+            f"  WHERE v.tenant_id = %s AND v.event_id = u.event_id LIMIT 1) s ON true"
+            f" WHERE s.hit IS NULL ORDER BY u.i",
+            [ids, tenant_id],
+        )
+        positions = [i - 1 for (i,) in cursor.fetchall()]
     return rows.take(positions) if checked else [rows[i] for i in positions]
 
 
 def _stored_in_range(
-    cursor, *, table: str, tenant_id: int, ids: tuple[str, object]
+    cursor, *, table: str, tenant_id: int, ids: tuple[str, object], bound: int
 ) -> set[str] | None:
     """The event_ids the tenant has stored from the least to the greatest of ``ids`` (its
-    SQL and parameter), when there are at most ``_RANGE_READ`` times as many as ``ids``
-    holds; else None.
+    SQL and parameter), when there are at most ``bound`` of them; else None.
 
     A log's event_ids usually follow a sequence, so a replayed chunk's lie side by side in
     the unique index: one range scan of it, read back as one string, costs a fraction of
@@ -193,15 +198,15 @@ def _stored_in_range(
     ids_sql, ids_param = ids
     cursor.execute(
         f"WITH ids AS (SELECT unnest({ids_sql}) AS event_id)"
-        f" SELECT count(*), (SELECT count(*) FROM ids), string_agg(s.event_id, E'\\x1f')"
+        f" SELECT count(*), string_agg(s.event_id, E'\\x1f')"
         f" FROM (SELECT v.event_id FROM {table} v WHERE v.tenant_id = %s"
         f"  AND v.event_id >= (SELECT min(event_id) FROM ids)"
         f"  AND v.event_id <= (SELECT max(event_id) FROM ids)"
-        f"  ORDER BY v.event_id LIMIT %s * (SELECT count(*) FROM ids) + 1) s",
-        [ids_param, tenant_id, _RANGE_READ],
+        f"  ORDER BY v.event_id LIMIT %s) s",
+        [ids_param, tenant_id, bound + 1],
     )
-    found, asked, joined = cursor.fetchone()
-    if found > _RANGE_READ * asked:
+    found, joined = cursor.fetchone()
+    if found > bound:
         return None
     parts = joined.split(_SEPARATOR) if found else []
     return set(parts) if len(parts) == found else None
