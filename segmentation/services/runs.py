@@ -10,7 +10,9 @@ described in ``segments``, the statistics in ``statistics``):
 2. those NumPy columns (no read back) give the counts and the statistics (Spearman's ρ;
    correlation, not causation): ``statistics.summarise``;
 3. one ``INSERT … SELECT`` writes the per-partner figures with their statistics and the
-   first-performer playbook (``segments.write_partner_segments``);
+   first-performer playbook (``segments.write_partner_segments``). They and step 2 are
+   computed in NumPy (``segments.partner_segment_rows``) while the database executes
+   step 1's ``INSERT`` (on PostgreSQL: ``sql.statement_alongside``);
 4. the run becomes current (``is_current`` flips).
 
 On PostgreSQL the run's transaction is tuned first (``sql.tune_transaction``: memory for
@@ -48,7 +50,14 @@ from django.utils.translation import gettext as _
 from pse_crm.models import Tenant, User
 from segmentation.models import PartnerSegment, RepSegment, SegmentationRun, SegmentationSettings
 from segmentation.selectors import segmentation_settings_get
-from segmentation.services.segments import write_partner_segments, write_rep_segments
+from segmentation.services.segments import (
+    PartnerRows,
+    RepSegmentsWritten,
+    partner_segment_rows,
+    partner_segments_carried,
+    write_partner_segments,
+    write_rep_segments,
+)
 from segmentation.services.sql import tune_transaction
 from segmentation.services.statistics import summarise
 
@@ -206,23 +215,31 @@ def _compute(*, run: SegmentationRun, config: SegmentationSettings) -> None:
         .values_list("pk", "as_of")
         .first()
     )
-    written = write_rep_segments(
-        run=run, config=config, previous_run_id=previous[0] if previous else None
-    )
     # The first-performer days carry forward in time only: a run as of an earlier moment
     # than the current one starts afresh.
-    days = write_partner_segments(
-        run=run,
-        sample=written.sample,
-        carry_from_run_id=previous[0] if previous and previous[1] <= run.as_of else None,
+    carried = partner_segments_carried(
+        run=run, carry_from_run_id=previous[0] if previous and previous[1] <= run.as_of else None
     )
-    summarise(
+
+    def partner_rows_and_statistics(written: RepSegmentsWritten) -> PartnerRows:
+        # Steps 2 and 3 in NumPy, while the rep segments are written: no database here.
+        rows = partner_segment_rows(run=run, sample=written.sample, carried=carried)
+        summarise(
+            run=run,
+            sample=written.sample,
+            views_cutoff=written.views_cutoff,
+            results_cutoff=written.results_cutoff,
+            days_to_first_performer=rows.days_to_first_performer,
+        )
+        return rows
+
+    written = write_rep_segments(
         run=run,
-        sample=written.sample,
-        views_cutoff=written.views_cutoff,
-        results_cutoff=written.results_cutoff,
-        days_to_first_performer=days,
+        config=config,
+        previous_run_id=previous[0] if previous else None,
+        while_storing=partner_rows_and_statistics,
     )
+    write_partner_segments(run=run, rows=written.alongside)
 
     becomes_current = previous is None or previous[1] <= run.as_of
     if becomes_current:

@@ -50,8 +50,10 @@ Edge cases, decided:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -79,13 +81,21 @@ from segmentation.services.sql import (
     fetch_columns,
     json_rows,
     last_view_sql,
+    statement_alongside,
     views_cte,
     views_rollups_pay,
     without_index_scans,
 )
 from segmentation.services.statistics import Sample, spearman_grouped
 
-__all__ = ["RepSegmentsWritten", "write_partner_segments", "write_rep_segments"]
+__all__ = [
+    "PartnerRows",
+    "RepSegmentsWritten",
+    "partner_segment_rows",
+    "partner_segments_carried",
+    "write_partner_segments",
+    "write_rep_segments",
+]
 
 # The first-performer playbook's candidates per partner.
 FIRST_PERFORMER_CANDIDATES = 5
@@ -101,6 +111,8 @@ class RepSegmentsWritten:
     sample: Sample
     views_cutoff: Cutoff
     results_cutoff: Cutoff
+    # What ``while_storing`` returned (``write_rep_segments``), if it was given.
+    alongside: object = None
 
 
 def write_rep_segments(
@@ -109,10 +121,14 @@ def write_rep_segments(
     config: SegmentationSettings,
     previous_run_id: int | None,
     rollups: bool | None = None,
+    while_storing: Callable[[RepSegmentsWritten], object] | None = None,
 ) -> RepSegmentsWritten:
     """Step 1: every employed rep's segment; returns what was written, as the sample for
     steps 2 and 3, with the cut-offs used. ``rollups``: read the views' roll-ups
-    (default: where they pay, see ``views_rollups_pay``).
+    (default: where they pay, see ``views_rollups_pay``). ``while_storing``, if given, is
+    called with that sample and cut-offs while the segments are written, and its result
+    returned as ``alongside``: on PostgreSQL it runs while the server executes the
+    ``INSERT``, so it must not use the database (``sql.statement_alongside``).
 
     Three steps: the per-rep aggregates into a temporary table, a read of the figures
     the placement needs (integers: no decimal or datetime parsing), and one ``INSERT …
@@ -262,12 +278,24 @@ def write_rep_segments(
         "score": ("double precision", score),
         "position": ("bigint", position),
     }
-    with (
-        computed_rows("segmentation_placement", placement) as (rows_sql, rows_params),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(
-            f"""
+    sample = Sample(
+        partner=partner,
+        views=views.astype(float),
+        # (Hundredths to units: the nearest float to the exact amount.)
+        results=results / scale,
+        active=active,
+        quadrant=quadrant,
+        tier=tier,
+        won_deals=won_deals,
+        won_cents=won_cents,
+        rep=rep_ids,
+        position=position,
+        last_view=last_view,
+    )
+    written = RepSegmentsWritten(sample, views_cut, results_cut)
+    alongside = None
+    with computed_rows("segmentation_placement", placement) as (rows_sql, rows_params):
+        insert = f"""
             INSERT INTO {seg} (
                 tenant_id, run_id, rep_id, partner_id, views, distinct_materials,
                 last_viewed_at, won_amount, won_deals, open_pipeline_amount, open_deals,
@@ -285,33 +313,23 @@ def write_rep_segments(
             -- In the order of the (run, rep) key: each row appends to it (a row in the
             -- middle of the run's range costs about three times as much).
             ORDER BY b.rep_id
-            """,
-            [
-                run.tenant_id,
-                run.pk,
-                *quadrant_params,
-                *tier_params,
-                *rows_params,
-                run.tenant_id,
-                previous_run_id,
-            ],
-        )
+            """
+        insert_params = [
+            run.tenant_id,
+            run.pk,
+            *quadrant_params,
+            *tier_params,
+            *rows_params,
+            run.tenant_id,
+            previous_run_id,
+        ]
+        # The NumPy work that needs only the sample runs while the database writes.
+        with statement_alongside(insert, insert_params):
+            if while_storing is not None:
+                alongside = while_storing(written)
+    with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE {base}")
-    sample = Sample(
-        partner=partner,
-        views=views.astype(float),
-        # (Hundredths to units: the nearest float to the exact amount.)
-        results=results / scale,
-        active=active,
-        quadrant=quadrant,
-        tier=tier,
-        won_deals=won_deals,
-        won_cents=won_cents,
-        rep=rep_ids,
-        position=position,
-        last_view=last_view,
-    )
-    return RepSegmentsWritten(sample, views_cut, results_cut)
+    return dataclasses.replace(written, alongside=alongside)
 
 
 def _ranked_in_partners(
@@ -358,24 +376,34 @@ def _first_listed(sample: Sample, codes: np.ndarray, groups: int) -> list[list[i
     return _reps_per_partner(sample, codes, groups, order[rank < FIRST_LISTED])
 
 
+# Per partner, the as-of days a previous run carries forward: first flagged, first
+# keyman ① after that (``partner_segments_carried``).
+Carried = dict[int, tuple[dt.date | None, dt.date | None]]
+
+
+def partner_segments_carried(*, run: SegmentationRun, carry_from_run_id: int | None) -> Carried:
+    """The first-performer days the partner rows of ``carry_from_run_id`` carry (one
+    query; none without a run)."""
+    if carry_from_run_id is None:
+        return {}
+    return {
+        partner: (flagged_on, performer_on)
+        for partner, flagged_on, performer_on in PartnerSegment.objects.filter(
+            tenant_id=run.tenant_id, run_id=carry_from_run_id
+        ).values_list("partner_id", "first_flagged_on", "first_performer_on")
+    }
+
+
 def _first_performer_days(
     *,
     run: SegmentationRun,
     partner_ids: list[int],
     flagged: list[bool],
-    carry_from_run_id: int | None,
+    carried: Carried,
 ) -> tuple[list[dt.date | None], list[dt.date | None], list[int | None]]:
     """Per partner: the as-of day of the first run that flagged it, of its first run with
-    a keyman ① after that, and the days between, carried from ``carry_from_run_id`` (one
-    query over that run's partner rows)."""
-    carried: dict[int, tuple[dt.date | None, dt.date | None]] = {}
-    if carry_from_run_id is not None:
-        carried = {
-            partner: (flagged_on, performer_on)
-            for partner, flagged_on, performer_on in PartnerSegment.objects.filter(
-                tenant_id=run.tenant_id, run_id=carry_from_run_id
-            ).values_list("partner_id", "first_flagged_on", "first_performer_on")
-        }
+    a keyman ① after that, and the days between, carried from a previous run's days
+    (``partner_segments_carried``)."""
     today = run.as_of_date
     firsts, performers, days = [], [], []
     for partner, needs in zip(partner_ids, flagged, strict=True):
@@ -394,22 +422,60 @@ def _first_performer_days(
     return firsts, performers, days
 
 
-def write_partner_segments(
-    *, run: SegmentationRun, sample: Sample, carry_from_run_id: int | None = None
-) -> list[int]:
-    """Step 3: per-partner figures, their statistics and the first-performer playbook, in
-    one statement; returns each partner's days to a first keyman ① (where known), for the
-    run's median.
+# Step 3's columns, in the order of ``partner_segment_rows``' rows, with their SQL types.
+_PARTNER_COLUMNS = {
+    "partner_id": "bigint",
+    "reps": "integer",
+    "active_reps": "integer",
+    "activation_rate": "double precision",
+    "performers": "integer",
+    "motivated": "integer",
+    "independents": "integer",
+    "casual": "integer",
+    "dormant": "integer",
+    "views": "integer",
+    "won_amount": "numeric(18, 2)",
+    "won_deals": "integer",
+    "is_tiered": "boolean",
+    "top_reps": "integer",
+    "middle_reps": "integer",
+    "bottom_reps": "integer",
+    "correlation_n": "integer",
+    "correlation_rho": "double precision",
+    "correlation_p_value": "double precision",
+    "correlation_ci_low": "double precision",
+    "correlation_ci_high": "double precision",
+    "needs_first_performer": "boolean",
+    "first_performer_candidates": "jsonb",
+    "first_listed_reps": "jsonb",
+    "first_flagged_on": "date",
+    "first_performer_on": "date",
+    "days_to_first_performer": "integer",
+}
+
+
+@dataclass(frozen=True)
+class PartnerRows:
+    """Step 3's rows, computed: the JSON parameter of the insert (``None``: no partner),
+    and each partner's days to a first keyman ① where known, for the run's median."""
+
+    rows_json: str | None
+    days_to_first_performer: list[int]
+
+
+def partner_segment_rows(*, run: SegmentationRun, sample: Sample, carried: Carried) -> PartnerRows:
+    """Step 3's per-partner figures, their statistics and the first-performer playbook,
+    computed without the database (so while the rep segments are written).
 
     Summed from ``sample`` with NumPy (integer sums, so exact; the won amount in
-    hundredths), the statistics by ``spearman_grouped``; inserted from one JSON parameter.
-    The playbook's days are carried from the partner rows of ``carry_from_run_id`` (the
-    previous current run, when it is not newer than this one).
+    hundredths), the statistics by ``spearman_grouped``. The playbook's days are carried
+    from ``carried``: the partner rows of the previous current run, when it is not newer
+    than this one (``partner_segments_carried``).
     """
     partner_ids, codes = np.unique(sample.partner, return_inverse=True)
     groups = len(partner_ids)
     if not groups:
-        return []
+        return PartnerRows(None, [])
 
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(codes, weights=mask, minlength=groups).astype(np.int64)
@@ -431,11 +497,11 @@ def write_partner_segments(
         run=run,
         partner_ids=partner_ids.tolist(),
         flagged=flagged.tolist(),
-        carry_from_run_id=carry_from_run_id,
+        carried=carried,
     )
 
     statistics = [result or {} for result in correlated]
-    # One row per partner, in the order of ``columns`` below.
+    # One row per partner, in the order of ``_PARTNER_COLUMNS``.
     rows = zip(
         partner_ids.tolist(),
         reps.tolist(),
@@ -460,40 +526,21 @@ def write_partner_segments(
         days,
         strict=True,
     )
-    columns = {
-        "partner_id": "bigint",
-        "reps": "integer",
-        "active_reps": "integer",
-        "activation_rate": "double precision",
-        "performers": "integer",
-        "motivated": "integer",
-        "independents": "integer",
-        "casual": "integer",
-        "dormant": "integer",
-        "views": "integer",
-        "won_amount": "numeric(18, 2)",
-        "won_deals": "integer",
-        "is_tiered": "boolean",
-        "top_reps": "integer",
-        "middle_reps": "integer",
-        "bottom_reps": "integer",
-        "correlation_n": "integer",
-        "correlation_rho": "double precision",
-        "correlation_p_value": "double precision",
-        "correlation_ci_low": "double precision",
-        "correlation_ci_high": "double precision",
-        "needs_first_performer": "boolean",
-        "first_performer_candidates": "jsonb",
-        "first_listed_reps": "jsonb",
-        "first_flagged_on": "date",
-        "first_performer_on": "date",
-        "days_to_first_performer": "integer",
-    }
-    names = ", ".join(columns)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {PartnerSegment._meta.db_table} (tenant_id, run_id, {names})"
-            f" SELECT %s, %s, {names} FROM {json_rows(columns)} AS v",
-            [run.tenant_id, run.pk, json.dumps(list(rows), allow_nan=False)],
-        )
-    return [day for day in days if day is not None]
+    return PartnerRows(
+        json.dumps(list(rows), allow_nan=False), [day for day in days if day is not None]
+    )
+
+
+def write_partner_segments(*, run: SegmentationRun, rows: PartnerRows) -> list[int]:
+    """Step 3: the per-partner rows (``partner_segment_rows``) in one statement, from one
+    JSON parameter (``sql.json_rows``); returns each partner's days to a first keyman ①
+    (where known), for the run's median."""
+    if rows.rows_json is not None:
+        names = ", ".join(_PARTNER_COLUMNS)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {PartnerSegment._meta.db_table} (tenant_id, run_id, {names})"
+                f" SELECT %s, %s, {names} FROM {json_rows(_PARTNER_COLUMNS)} AS v",
+                [run.tenant_id, run.pk, rows.rows_json],
+            )
+    return rows.days_to_first_performer

@@ -22,7 +22,8 @@ advisory lock aside, in ``runs``):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -39,6 +40,7 @@ __all__ = [
     "fetch_columns",
     "json_rows",
     "last_view_sql",
+    "statement_alongside",
     "tune_transaction",
     "views_cte",
     "views_rollups_pay",
@@ -474,6 +476,47 @@ def computed_rows(table: str, columns: Mapping[str, tuple[str, np.ndarray]]) -> 
     yield table, []
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE pg_temp.{table}")
+
+
+@contextmanager
+def statement_alongside(sql: str, params: Sequence) -> Iterator[None]:
+    """Execute one statement (``%s`` parameters) while the block runs; its error, if
+    any, is raised when the block ends.
+
+    On PostgreSQL the server executes it while the block's Python runs: the statement is
+    sent from a thread over the same connection (and transaction), with the same client
+    side binding as Django's cursors, and the block ends by waiting for it. So the block
+    must not use the database: the connection is the statement's until it ends (psycopg
+    serialises its use, so a stray query would wait, not interleave). On a run of 49,000
+    reps that overlaps the segments' ``INSERT`` with the partner figures and statistics
+    computed in NumPy. Elsewhere (SQLite) the statement runs before the block.
+    """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        yield
+        return
+    connection.ensure_connection()
+    # As for any raw-driver statement (see ``fetch_columns``): never in a transaction
+    # marked for rollback, and the tenant wall's settings synced first.
+    connection.validate_no_broken_transaction()
+    rls.sync(connection)
+    raw = connection.connection
+
+    def execute() -> None:
+        with psycopg.ClientCursor(raw) as cursor:
+            cursor.execute(sql, params)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="statement-alongside") as pool:
+        done = pool.submit(execute)
+        try:
+            yield
+        finally:
+            # Whatever the block did, the connection is not free until the statement ends.
+            error = done.exception()
+        if error is not None:
+            with connection.wrap_database_errors:
+                raise error
 
 
 def code_names_sql(column: str, names: list[str]) -> tuple[str, list]:
