@@ -10,9 +10,9 @@ described in ``segments``, the statistics in ``statistics``):
 2. those NumPy columns (no read back) give the counts and the statistics (Spearman's ρ;
    correlation, not causation): ``statistics.summarise``;
 3. one ``INSERT … SELECT`` writes the per-partner figures with their statistics and the
-   first-performer playbook (``segments.write_partner_segments``). They and step 2 are
-   computed in NumPy (``segments.partner_segment_rows``) while the database executes
-   step 1's ``INSERT`` (on PostgreSQL: ``sql.statement_alongside``);
+   first-performer playbook (``segments.write_partner_segments``). Steps 2 and 3 are
+   computed in NumPy (``statistics.summarise``, ``segments.partner_segment_rows``) while
+   the database executes step 1's ``INSERT`` (on PostgreSQL: ``sql.statement_alongside``);
 4. the run becomes current (``is_current`` flips).
 
 On PostgreSQL the run's transaction is tuned first (``sql.tune_transaction``: memory for

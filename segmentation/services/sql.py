@@ -484,12 +484,16 @@ def statement_alongside(sql: str, params: Sequence) -> Iterator[None]:
     any, is raised when the block ends.
 
     On PostgreSQL the server executes it while the block's Python runs: the statement is
-    sent from a thread over the same connection (and transaction), with the same client
-    side binding as Django's cursors, and the block ends by waiting for it. So the block
-    must not use the database: the connection is the statement's until it ends (psycopg
-    serialises its use, so a stray query would wait, not interleave). On a run of 49,000
-    reps that overlaps the segments' ``INSERT`` with the partner figures and statistics
-    computed in NumPy. Elsewhere (SQLite) the statement runs before the block.
+    sent from a thread over the same connection (and transaction), by a cursor of the
+    connection's own factory (Django's binding), and the block ends by waiting for it.
+    So the block must not use the database: the connection is the statement's until it
+    ends (psycopg serialises its use, so a stray query would wait, not interleave). On a
+    run of 49,000 reps that overlaps the segments' ``INSERT`` with the partner figures
+    and statistics computed in NumPy. If the block raises (an interrupt, a Celery soft
+    time limit), the statement is cancelled on the server first: the transaction is
+    lost anyway, and a statement waiting on a lock must not hold the worker. Like the
+    other raw-driver statements here, it is not in Django's query log or the statement
+    metrics. Elsewhere (SQLite) the statement runs before the block.
     """
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
@@ -504,16 +508,21 @@ def statement_alongside(sql: str, params: Sequence) -> Iterator[None]:
     raw = connection.connection
 
     def execute() -> None:
-        with psycopg.ClientCursor(raw) as cursor:
+        with raw.cursor() as cursor:
             cursor.execute(sql, params)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="statement-alongside") as pool:
         done = pool.submit(execute)
         try:
             yield
-        finally:
-            # Whatever the block did, the connection is not free until the statement ends.
+        except BaseException as exc:
+            raw.cancel_safe(timeout=10)
+            # (The block's error is the one raised; the statement's, if any, is noted.)
             error = done.exception()
+            if error is not None and not isinstance(error, psycopg.errors.QueryCanceled):
+                exc.add_note(f"The statement alongside failed too: {error!r}")
+            raise
+        error = done.exception()
         if error is not None:
             with connection.wrap_database_errors:
                 raise error

@@ -12,7 +12,7 @@ from django.db import connection
 from pse_crm.tenancy import tenant_scope
 from segmentation.models import RepSegment, SegmentationRun
 from segmentation.selectors import rep_segments_current, segmentation_current_run
-from segmentation.services import runs
+from segmentation.services import runs, segments
 from segmentation.services.runs import (
     segmentation_nightly,
     segmentation_run,
@@ -54,6 +54,47 @@ def test_a_run_that_fails_half_way_leaves_the_previous_run_current(data, monkeyp
     assert segmentation_current_run(tenant=data["tenant"]) == first
     assert not RepSegment.objects.filter(run=failed).exists()
     assert rep_segments_current(tenant=data["tenant"]).count() == 14
+
+
+def _fails_like_the_first(data, first, failed, error_text):
+    assert failed.status == SegmentationRun.Status.FAILED
+    assert error_text in failed.error
+    assert not failed.is_current
+    assert segmentation_current_run(tenant=data["tenant"]) == first
+    assert not RepSegment.objects.filter(run=failed).exists()
+    assert rep_segments_current(tenant=data["tenant"]).count() == 14
+
+
+def test_statistics_failing_while_the_segments_are_written_fail_the_run(data, monkeypatch):
+    """Steps 2 and 3 are computed while the segments' INSERT runs: a failure there still
+    fails the run whole (the INSERT is cancelled or rolled back with it)."""
+    first = segmentation_run(tenant=data["tenant"], as_of=AS_OF)
+
+    def broken(**kwargs):
+        raise RuntimeError("statistics broke")
+
+    monkeypatch.setattr(runs, "summarise", broken)
+    failed = segmentation_run(tenant=data["tenant"], as_of=AS_OF + dt.timedelta(days=1))
+    _fails_like_the_first(data, first, failed, "statistics broke")
+    # The connection serves the next run.
+    monkeypatch.undo()
+    again = segmentation_run(tenant=data["tenant"], as_of=AS_OF + dt.timedelta(days=2))
+    assert again.status == SegmentationRun.Status.SUCCEEDED, again.error
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a float division by zero")
+def test_the_segments_insert_failing_fails_the_run_with_its_own_error(data, monkeypatch):
+    """The INSERT runs alongside the NumPy steps: its own error is the run's error."""
+    first = segmentation_run(tenant=data["tenant"], as_of=AS_OF)
+    real = segments.statement_alongside
+
+    def failing(sql, params):
+        assert "c.score," in sql
+        return real(sql.replace("c.score,", "c.score / 0,"), params)
+
+    monkeypatch.setattr(segments, "statement_alongside", failing)
+    failed = segmentation_run(tenant=data["tenant"], as_of=AS_OF + dt.timedelta(days=1))
+    _fails_like_the_first(data, first, failed, "division by zero")
 
 
 def test_nightly_is_idempotent_per_local_day(data):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from pse_crm.tenancy import tenant_scope
 from reps.models import Rep
@@ -41,30 +41,53 @@ def test_the_statements_error_is_raised_after_the_block_and_nothing_stays(tenant
     rep = RepFactory(tenant=tenant, name="Kept")
     finished = []
     with (
-        pytest.raises(DatabaseError, match="division by zero"),
+        pytest.raises(IntegrityError, match=r"(?i)null"),
         transaction.atomic(),
         tenant_scope(tenant),
     ):
         Rep.objects.filter(pk=rep.pk).update(name="Changed in the transaction")
-        with statement_alongside("SELECT 1 / (0 * %s)", [rep.pk]):
+        with statement_alongside("UPDATE reps_rep SET name = NULL WHERE id = %s", [rep.pk]):
             finished.append(True)  # the block runs to its end all the same
     assert finished == [True]
     assert _names(tenant) == ["Kept"]  # the whole transaction rolled back
 
 
-def test_the_blocks_error_wins_and_the_connection_is_free_after(tenant):
+@pytest.mark.skipif(not POSTGRESQL, reason="the statement runs alongside on PostgreSQL only")
+def test_the_blocks_error_cancels_the_statement_and_wins(tenant):
+    """A block that fails (an interrupt, a soft time limit) does not wait out the
+    statement: it is cancelled on the server, the block's error is raised, and after the
+    rollback the connection serves the next statement."""
     RepFactory(tenant=tenant, name="Kept")
+    started = time.perf_counter()
     with (
-        pytest.raises(KeyError),
+        pytest.raises(KeyError) as raised,
         transaction.atomic(),
         tenant_scope(tenant),
-        statement_alongside("UPDATE reps_rep SET name = %s", ["Lost"]),
+        statement_alongside("SELECT pg_sleep(%s)", [30]),
     ):
         raise KeyError("the block failed")
+    assert time.perf_counter() - started < 10  # not the statement's 30 s
+    assert not getattr(raised.value, "__notes__", None)  # (cancelled: nothing to note)
     assert _names(tenant) == ["Kept"]
-    with connection.cursor() as cursor:  # not left busy by the statement
+    with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
+
+
+def test_the_statements_own_error_is_noted_on_the_blocks(tenant):
+    """Both failed: the block's error is raised, with the statement's in a note."""
+    rep = RepFactory(tenant=tenant, name="Kept")
+    with (
+        pytest.raises(KeyError) as raised,
+        transaction.atomic(),
+        tenant_scope(tenant),
+        statement_alongside("UPDATE reps_rep SET name = NULL WHERE id = %s", [rep.pk]),
+    ):
+        time.sleep(0.5)  # (the statement fails before the block does)
+        raise KeyError("the block failed")
+    if POSTGRESQL:
+        assert "statement alongside failed too" in " ".join(raised.value.__notes__)
+    assert _names(tenant) == ["Kept"]
 
 
 @pytest.mark.skipif(not POSTGRESQL, reason="row-level security is PostgreSQL's")
