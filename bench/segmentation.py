@@ -6,7 +6,7 @@
 The first call migrates the database and generates the data set in SQL (generate_series:
 a long tail of activity, the 1% problem) for the tenant ``bench-segmentation``; later
 calls reuse it (``--regenerate`` rebuilds it). ``--tenant SLUG`` benchmarks an existing
-tenant instead. The demo generator's data set of the same size is the harder case:
+tenant instead. The demo generator's data set of the same size is read another way:
 
     manage.py create_tenant --slug demo --name Demo
     manage.py seed_demo --tenant demo --partners 300 --reps 50000 --views 2000000
