@@ -531,16 +531,15 @@ def partner_segment_rows(*, run: SegmentationRun, sample: Sample, carried: Carri
     )
 
 
-def write_partner_segments(*, run: SegmentationRun, rows: PartnerRows) -> list[int]:
+def write_partner_segments(*, run: SegmentationRun, rows: PartnerRows) -> None:
     """Step 3: the per-partner rows (``partner_segment_rows``) in one statement, from one
-    JSON parameter (``sql.json_rows``); returns each partner's days to a first keyman ①
-    (where known), for the run's median."""
-    if rows.rows_json is not None:
-        names = ", ".join(_PARTNER_COLUMNS)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {PartnerSegment._meta.db_table} (tenant_id, run_id, {names})"
-                f" SELECT %s, %s, {names} FROM {json_rows(_PARTNER_COLUMNS)} AS v",
-                [run.tenant_id, run.pk, rows.rows_json],
-            )
-    return rows.days_to_first_performer
+    JSON parameter (``sql.json_rows``)."""
+    if rows.rows_json is None:
+        return
+    names = ", ".join(_PARTNER_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {PartnerSegment._meta.db_table} (tenant_id, run_id, {names})"
+            f" SELECT %s, %s, {names} FROM {json_rows(_PARTNER_COLUMNS)} AS v",
+            [run.tenant_id, run.pk, rows.rows_json],
+        )

@@ -382,6 +382,17 @@ def _unpack_rows(data: bytes, rows: int, columns: Mapping[str, str]) -> dict:
     return {name: packed[name].astype(packed[name].dtype.newbyteorder("=")) for name in columns}
 
 
+def _raw_connection() -> psycopg.Connection:
+    """This thread's psycopg connection, ready for a statement that bypasses Django's
+    cursors (and so its execute wrapper): connected, the tenant wall's settings made to
+    match the scope, and, as Django's cursors check, not in a transaction marked for
+    rollback (where ``rls.sync`` would not update the settings)."""
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    rls.sync(connection)
+    return connection.connection
+
+
 def fetch_columns(columns: Mapping[str, tuple[str, str]], from_sql: str, *, order_by: str) -> dict:
     """The rows of ``SELECT … {from_sql} ORDER BY {order_by}`` (no parameters) as one NumPy
     array per column: ``{name: (sql type, expression)}``, the types those of
@@ -409,16 +420,10 @@ def fetch_columns(columns: Mapping[str, tuple[str, str]], from_sql: str, *, orde
             for sql_type, expr in columns.values()
         )
         statement = f"SELECT COUNT(*), string_agg({packed}, '' ORDER BY {order_by}) {from_sql}"
-        connection.ensure_connection()
         # Django's cursors bind parameters on the client, which gives text results only:
         # a plain psycopg cursor on the same connection (and transaction) for the binary
-        # ``bytea``, psycopg's errors still turned into Django's. It bypasses Django's
-        # execute wrapper: the tenant wall's settings are made to match first.
-        # (As Django's cursors do: nothing runs in a transaction marked for rollback,
-        # where ``rls.sync`` would not update the settings.)
-        connection.validate_no_broken_transaction()
-        rls.sync(connection)
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        # ``bytea``, psycopg's errors still turned into Django's.
+        with connection.wrap_database_errors, psycopg.Cursor(_raw_connection()) as cursor:
             cursor.execute(statement, binary=True)
             count, data = cursor.fetchone()
         return _unpack_rows(data or b"", count, {n: t for n, (t, _) in columns.items()})
@@ -500,12 +505,7 @@ def statement_alongside(sql: str, params: Sequence) -> Iterator[None]:
             cursor.execute(sql, params)
         yield
         return
-    connection.ensure_connection()
-    # As for any raw-driver statement (see ``fetch_columns``): never in a transaction
-    # marked for rollback, and the tenant wall's settings synced first.
-    connection.validate_no_broken_transaction()
-    rls.sync(connection)
-    raw = connection.connection
+    raw = _raw_connection()
 
     def execute() -> None:
         with raw.cursor() as cursor:
