@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Cast, Round
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -278,6 +279,17 @@ class Deal(TenantOwned):
     )
     sf_converted_amount = models.DecimalField(
         _("converted amount as received"), max_digits=18, decimal_places=2, null=True, blank=True
+    )
+    # ``amount_corporate`` in hundredths, kept by the database (a stored generated column):
+    # the segmentation sums integers, exactly, without turning each deal's numeric into
+    # cents in every run (bench/segmentation.py: the deals' aggregate 113 → 72 ms at
+    # 200,000 deals). ROUND because SQLite holds the amounts as floats (0.57 × 100 is
+    # 56.999…); on PostgreSQL a numeric of two places times 100 is already whole.
+    amount_corporate_cents = models.GeneratedField(
+        expression=Cast(Round(F("amount_corporate") * 100), models.BigIntegerField()),
+        output_field=models.BigIntegerField(null=True),
+        db_persist=True,
+        verbose_name=_("amount (corporate currency) in hundredths"),
     )
     stage = models.CharField(_("stage"), max_length=80, blank=True)
     is_closed = models.BooleanField(_("closed"), default=False)

@@ -73,7 +73,7 @@ def _insert_select(model, exprs: dict[str, str], from_sql: str) -> None:
     other columns take the model's default (so a field added later needs no change here)."""
     columns, values, params = [], [], []
     for field in model._meta.concrete_fields:
-        if field.primary_key:
+        if field.primary_key or field.generated:
             continue
         columns.append(connection.ops.quote_name(field.column))
         if field.name in exprs:

@@ -69,7 +69,8 @@ def _audited_fields(model) -> list[models.Field]:
         f
         for f in model._meta.concrete_fields
         if f.name not in skip and not getattr(f, "auto_now", False)
-        if not getattr(f, "auto_now_add", False)
+        # (A generated column follows the fields it is computed from.)
+        if not getattr(f, "auto_now_add", False) and not f.generated
     ]
 
 

@@ -172,13 +172,14 @@ def write_rep_segments(
     seg = RepSegment._meta.db_table
     won_in_window = "is_won AND close_date > %(won_from)s AND close_date <= %(as_of_date)s"
     created_in_window = "sf_created_at > %(views_from)s AND sf_created_at <= %(as_of)s"
-    # A deal's amount in hundredths (exact: two decimal places), so the sums are integer
-    # sums. On the bench's 113,000 deals the deals aggregate alone took 307 ms instead of
-    # 373 ms (medians of 8) with two numeric sums, whose per-rep state is heavier and is
-    # copied between the parallel workers. ROUND because SQLite holds the amounts as
-    # floats (0.57 × 100 is 56.999…). Written back as ``cents / 100.0``: a numeric
-    # division on PostgreSQL (exact), a float on SQLite as before.
-    cents = "CAST(ROUND(amount_corporate * 100) AS bigint)"
+    # A deal's amount in hundredths (``Deal.amount_corporate_cents``, a stored generated
+    # column: exact, two decimal places), so the sums are integer sums. On the bench's
+    # 113,000 deals the deals aggregate alone took 307 ms instead of 373 ms (medians of
+    # 8) with two numeric sums, whose per-rep state is heavier and is copied between the
+    # parallel workers; and 72 ms instead of 113 ms once the cents were stored rather
+    # than computed per deal. Written back as ``cents / 100.0``: a numeric division on
+    # PostgreSQL (exact), a float on SQLite as before.
+    cents = Deal._meta.get_field("amount_corporate_cents").column
     base = "segmentation_base"
     # Step 1a: the per-rep aggregates, into one temporary table. A plain CREATE … AS
     # SELECT, which PostgreSQL may run with parallel workers (an INSERT … SELECT never

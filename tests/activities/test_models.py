@@ -73,3 +73,34 @@ def test_scoped_manager_shows_only_the_tenant_in_scope(tenant, other_tenant):
 
     with tenant_scope(tenant):
         assert list(MaterialView.objects.values_list("event_id", flat=True)) == ["mine"]
+
+
+def test_corporate_cents_follow_the_corporate_amount_through_every_write(tenant):
+    """``amount_corporate_cents`` (a stored generated column, what the segmentation sums)
+    is the corporate amount in hundredths, exactly, after an insert, an update and a
+    deal left unconverted; never a value written by the application."""
+    from decimal import Decimal
+
+    from activities.models import Deal
+
+    def cents(deal):
+        return Deal.objects.values_list("amount_corporate_cents", flat=True).get(pk=deal.pk)
+
+    with tenant_scope(tenant):
+        deal = DealFactory(rep__partner__tenant=tenant, amount_corporate=Decimal("0.57"))
+        credit = DealFactory(rep__partner__tenant=tenant, amount_corporate=Decimal("-1234.05"))
+        large = DealFactory(
+            rep__partner__tenant=tenant, amount_corporate=Decimal("9999999999999999.99")
+        )
+        assert (cents(deal), cents(credit), cents(large)) == (57, -123405, 999999999999999999)
+        Deal.objects.filter(pk=deal.pk).update(amount_corporate=Decimal("1999.99"))
+        assert cents(deal) == 199999
+        deal.refresh_from_db()
+        deal.amount_corporate = None  # unconverted: counted by no sum
+        deal.save()
+        assert cents(deal) is None
+        # Saving an instance carrying a stale value does not write it.
+        deal.amount_corporate = Decimal("12.34")
+        deal.amount_corporate_cents = 1
+        deal.save()
+        assert cents(deal) == 1234

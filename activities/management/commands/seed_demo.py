@@ -64,7 +64,8 @@ def _extra_columns(model: type[models.Model], columns: Sequence[str], now: dt.da
     field with a default is added to the model later."""
     names, values = [], []
     for f in model._meta.concrete_fields:
-        if f.primary_key or f.column in columns:
+        # (A generated column is the database's to fill.)
+        if f.primary_key or f.generated or f.column in columns:
             continue
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
             value = now
