@@ -282,9 +282,9 @@ class Deal(TenantOwned):
     )
     # ``amount_corporate`` in hundredths, kept by the database (a stored generated column):
     # the segmentation sums integers, exactly, without turning each deal's numeric into
-    # cents in every run (bench/segmentation.py: the deals' aggregate 113 → 72 ms at
-    # 200,000 deals). ROUND because SQLite holds the amounts as floats (0.57 × 100 is
-    # 56.999…); on PostgreSQL a numeric of two places times 100 is already whole.
+    # cents in every run (the figures: ``segmentation.services.segments``). ROUND because
+    # SQLite holds the amounts as floats (0.57 × 100 is 56.999…); on PostgreSQL a numeric
+    # of two places times 100 is already whole.
     amount_corporate_cents = models.GeneratedField(
         expression=Cast(Round(F("amount_corporate") * 100), models.BigIntegerField()),
         output_field=models.BigIntegerField(null=True),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.db import IntegrityError, transaction
 
+from activities.models import Deal
 from pse_crm.tenancy import tenant_scope
 from tests.activities.factories import DealFactory, MaterialFactory, MaterialViewFactory
 from tests.partners.factories import PartnerDomainFactory, PartnerFactory
@@ -79,9 +82,6 @@ def test_corporate_cents_follow_the_corporate_amount_through_every_write(tenant)
     """``amount_corporate_cents`` (a stored generated column, what the segmentation sums)
     is the corporate amount in hundredths, exactly, after an insert, an update and a
     deal left unconverted; never a value written by the application."""
-    from decimal import Decimal
-
-    from activities.models import Deal
 
     def cents(deal):
         return Deal.objects.values_list("amount_corporate_cents", flat=True).get(pk=deal.pk)
